@@ -1,0 +1,10 @@
+#include <iostream>
+
+#include "core/error.hpp"
+
+int main(int argc, char** argv) {
+  (void)argc;
+  (void)argv;
+  std::cout << "elmrun\n";
+  return 0;
+}

@@ -1,0 +1,69 @@
+#pragma once
+// Thin, error-checked access to HDF5 files: every failure becomes an ElmError
+// naming the file and the object, never an HDF5 stack dump.
+#include <H5Cpp.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace elm {
+
+template <class T>
+struct Array {
+  std::vector<T> data;
+  std::vector<int64_t> shape;
+  int64_t size() const { return static_cast<int64_t>(data.size()); }
+};
+
+class H5Reader {
+ public:
+  explicit H5Reader(const std::string& path);
+  const std::string& path() const { return path_; }
+  H5::H5File& file() { return file_; }
+
+  bool has(const std::string& object) const;
+  bool has_attr(const std::string& name) const;
+  std::vector<int64_t> shape(const std::string& dataset) const;
+  // Converts from the stored type (any integer or float type, bool enums).
+  Array<float> read_float(const std::string& dataset) const;
+  Array<double> read_double(const std::string& dataset) const;
+  Array<int64_t> read_int(const std::string& dataset) const;
+  std::string read_attr_string(const std::string& name) const;
+  double read_attr_double(const std::string& name) const;
+  std::vector<std::string> list(const std::string& group) const;
+
+ private:
+  template <class T>
+  Array<T> read_as(const std::string& dataset, const H5::PredType& mem_type) const;
+  std::string path_;
+  H5::H5File file_;
+};
+
+// Writes to `<path>.tmp-<pid>` and renames onto `path` on commit(), so readers
+// never see a half-written file and a failure leaves the old file in place.
+class H5AtomicWriter {
+ public:
+  explicit H5AtomicWriter(const std::string& path);
+  ~H5AtomicWriter();
+  H5AtomicWriter(const H5AtomicWriter&) = delete;
+  H5AtomicWriter& operator=(const H5AtomicWriter&) = delete;
+
+  H5::H5File& file() { return file_; }
+  void write_float(const std::string& dataset, const float* data, const std::vector<int64_t>& shape);
+  void write_double(const std::string& dataset, const double* data, const std::vector<int64_t>& shape);
+  void write_int64(const std::string& dataset, const int64_t* data, const std::vector<int64_t>& shape);
+  void write_attr(const std::string& name, const std::string& value);
+  void write_attr(const std::string& name, double value);
+  void commit();
+
+ private:
+  H5::DataSet create(const std::string& dataset, const H5::PredType& type, const std::vector<int64_t>& shape);
+  std::string path_, tmp_path_;
+  H5::H5File file_;
+  bool committed_ = false;
+};
+
+}  // namespace elm
