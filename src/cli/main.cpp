@@ -1,10 +1,67 @@
+// elmrun: subcommands dispatch here; every ElmError becomes one line on stderr
+// and exit status 1.
+#include <cstring>
 #include <iostream>
+#include <map>
 
+#include "cli/commands.hpp"
+#include "build_config.hpp"
 #include "core/error.hpp"
 
+namespace po = boost::program_options;
+
+namespace elm {
+
+po::variables_map parse_command_line(const std::vector<std::string>& args, const po::options_description& opts) {
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(opts).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    fail(e.what());
+  }
+  return vm;
+}
+
+}  // namespace elm
+
+static void usage(std::ostream& os) {
+  os << "usage: elmrun <command> [options]   (elmrun <command> --help for its options)\n\n"
+        "commands:\n"
+        "  train   train an ELM neuron (default: a short run on the built-in synthetic task)\n"
+        "  eval    run a checkpoint on data and report loss and metrics\n"
+        "  bench   time training steps on the workloads of docs/benchmarks.md\n";
+}
+
 int main(int argc, char** argv) {
-  (void)argc;
-  (void)argv;
-  std::cout << "elmrun\n";
-  return 0;
+  if (argc < 2) {
+    usage(std::cerr);
+    return 2;
+  }
+  const std::string cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    usage(std::cout);
+    return 0;
+  }
+  if (cmd == "--version") {
+    std::cout << "elmrun " << elm::kVersion << " (" << elm::kGitRevision << ")\n";
+    return 0;
+  }
+  const std::map<std::string, int (*)(const std::vector<std::string>&)> commands = {
+      {"train", elm::train_command}, {"eval", elm::eval_command}, {"bench", elm::bench_command}};
+  auto it = commands.find(cmd);
+  if (it == commands.end()) {
+    std::cerr << "elmrun: unknown command '" << cmd << "'\n";
+    usage(std::cerr);
+    return 2;
+  }
+  try {
+    return it->second(std::vector<std::string>(argv + 2, argv + argc));
+  } catch (const elm::ElmError& e) {
+    std::cerr << "elmrun " << cmd << ": error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "elmrun " << cmd << ": error: " << e.what() << "\n";
+    return 1;
+  }
 }

@@ -23,8 +23,8 @@ struct CpuElm<T>::Chunk {
   int b0 = 0, nb = 0;
   std::vector<T> z;                       // [T][nb][d_b] trace values (their adjoints in backward)
   std::vector<T> m;                       // [T+1][nb][d_m], m[0] = initial zero state
-  std::vector<T> x0;                      // [T][nb][d_b + d_m] MLP input
-  std::vector<std::vector<T>> pre, post;  // per hidden layer [T][nb][H]
+  std::vector<T> x0;                      // [T][nb][padded(d_b + d_m)] MLP input
+  std::vector<std::vector<T>> pre, post;  // per hidden layer [T][nb][H], post padded to [T][nb][padded(H)]
   std::vector<T> g;                       // [T][nb][d_m] tanh(2a/3)
   std::vector<T> grad;                    // [num_trainable]
 };
@@ -37,7 +37,8 @@ CpuElm<T>::CpuElm(const ElmConfig& config, const RoutingTable& routing, int thre
   fanout_ = InputFanout::build(routing_, config_.num_input);
   synapse_branch_.resize(config_.synapses());
   for (int s = 0; s < config_.synapses(); ++s) synapse_branch_[s] = s / config_.num_synapse_per_branch;
-  for (const auto& l : layout_.mlp()) weight_t_.emplace_back(size_t(l.in) * l.out);
+  weight_t_.resize(layout_.mlp().size());
+  weight_p_.resize(layout_.mlp().size());
 }
 
 template <class T>
@@ -79,12 +80,18 @@ void CpuElm<T>::prepare(const T* p) {
     kappa_lambda_[i] = std::exp(-T(c.delta_t) * T(c.lambda_value) / tau);
     update_scale_[i] = c.variant == ElmVariant::V1 ? T(c.lambda_value) * (T(1) - kappa_m_[i]) : T(1) - kappa_lambda_[i];
   }
+  constexpr int C = cpu::kCols<T>;
   for (size_t l = 0; l < layout_.mlp().size(); ++l) {
     const auto& L = layout_.mlp()[l];
     const T* w = p + L.weight;
-    T* wt = weight_t_[l].data();
+    const int out_p = cpu::padded(L.out, C), in_p = cpu::padded(L.in, C);
+    weight_t_[l].assign(size_t(L.in) * out_p, T(0));
+    weight_p_[l].assign(size_t(L.out) * in_p, T(0));
     for (int o = 0; o < L.out; ++o)
-      for (int i = 0; i < L.in; ++i) wt[size_t(i) * L.out + o] = w[size_t(o) * L.in + i];
+      for (int i = 0; i < L.in; ++i) {
+        weight_t_[l][size_t(i) * out_p + o] = w[size_t(o) * L.in + i];
+        weight_p_[l][size_t(o) * in_p + i] = w[size_t(o) * L.in + i];
+      }
   }
 }
 
@@ -190,13 +197,17 @@ void CpuElm<T>::forward_chunk(Chunk& c) {
   }
 
   // 2. The nonlinear memory recurrence, all batch rows of the chunk together.
+  // MLP inputs are stored with padded rows (zeros beyond the width) so the
+  // weight-gradient kernel reads whole vector tiles.
+  constexpr int C = cpu::kCols<T>;
+  const int din_p = cpu::padded(din, C), H_p = cpu::padded(H, C);
   c.m.assign(size_t(Tn + 1) * nb * dm, T(0));
-  c.x0.resize(size_t(Tn) * nb * din);
+  c.x0.assign(size_t(Tn) * nb * din_p, T(0));
   c.pre.resize(L);
   c.post.resize(L);
   for (int l = 0; l < L; ++l) {
     c.pre[l].resize(size_t(Tn) * nb * H);
-    c.post[l].resize(size_t(Tn) * nb * H);
+    c.post[l].assign(size_t(Tn) * nb * H_p, T(0));
   }
   c.g.resize(size_t(Tn) * nb * dm);
   std::vector<T> a(size_t(nb) * dm);
@@ -205,26 +216,30 @@ void CpuElm<T>::forward_chunk(Chunk& c) {
   for (int t = 0; t < Tn; ++t) {
     const T* mprev = c.m.data() + size_t(t) * nb * dm;
     T* mcur = c.m.data() + size_t(t + 1) * nb * dm;
-    T* x0 = c.x0.data() + size_t(t) * nb * din;
+    T* x0 = c.x0.data() + size_t(t) * nb * din_p;
     for (int bl = 0; bl < nb; ++bl) {
       const T* zt = c.z.data() + (size_t(t) * nb + bl) * db;
-      std::copy(zt, zt + db, x0 + size_t(bl) * din);
-      for (int i = 0; i < dm; ++i) x0[size_t(bl) * din + db + i] = kappa_m_[i] * mprev[size_t(bl) * dm + i];
+      std::copy(zt, zt + db, x0 + size_t(bl) * din_p);
+      for (int i = 0; i < dm; ++i) x0[size_t(bl) * din_p + db + i] = kappa_m_[i] * mprev[size_t(bl) * dm + i];
     }
     const T* h = x0;
-    int h_width = din;
+    int h_width = din, h_stride = din_p;
     for (int l = 0; l < L; ++l) {
       T* pre = c.pre[l].data() + size_t(t) * nb * H;
-      T* post = c.post[l].data() + size_t(t) * nb * H;
-      cpu::linear_rows(nb, h_width, H, h, h_width, weight_t_[l].data(), params_ + mlp[l].bias, pre, H);
-      for (int q = 0; q < nb * H; ++q) {
-        const T v = pre[q];
-        post[q] = silu ? v * sigmoid(v) : (v > T(0) ? v : T(0));
-      }
+      T* post = c.post[l].data() + size_t(t) * nb * H_p;
+      cpu::rows_times_matrix(nb, h_width, H, h, h_stride, weight_t_[l].data(), cpu::padded(H, C),
+                             params_ + mlp[l].bias, pre, H);
+      for (int bl = 0; bl < nb; ++bl)
+        for (int o = 0; o < H; ++o) {
+          const T v = pre[bl * H + o];
+          post[bl * H_p + o] = silu ? v * sigmoid(v) : (v > T(0) ? v : T(0));
+        }
       h = post;
       h_width = H;
+      h_stride = H_p;
     }
-    cpu::linear_rows(nb, H, dm, h, H, weight_t_[L].data(), params_ + mlp[L].bias, a.data(), dm);
+    cpu::rows_times_matrix(nb, H, dm, h, H_p, weight_t_[L].data(), cpu::padded(dm, C), params_ + mlp[L].bias,
+                           a.data(), dm);
     T* g = c.g.data() + size_t(t) * nb * dm;
     for (int bl = 0; bl < nb; ++bl)
       for (int i = 0; i < dm; ++i) {
@@ -255,6 +270,7 @@ void CpuElm<T>::backward_chunk(Chunk& c, const T* dy) {
   const int ds = cfg.synapses(), L = cfg.mlp_num_layers, d_o = cfg.num_output;
   const bool v1 = cfg.variant == ElmVariant::V1, silu = cfg.mlp_activation == MlpActivation::Silu;
   const auto& mlp = layout_.mlp();
+  constexpr int C = cpu::kCols<T>;
   const T* p = params_;
   c.grad.assign(layout_.num_trainable(), T(0));
   T* grad = c.grad.data();
@@ -283,7 +299,7 @@ void CpuElm<T>::backward_chunk(Chunk& c, const T* dy) {
   const T lambda = T(cfg.lambda_value);
   for (int t = Tn - 1; t >= 0; --t) {
     const T* mprev = c.m.data() + size_t(t) * nb * dm;
-    const T* g = c.g.data() + size_t(t) * nb * dm;
+    T* g = c.g.data() + size_t(t) * nb * dm;
     for (int bl = 0; bl < nb; ++bl) {
       const T* dyt = dy + (size_t(c.b0 + bl) * Tn + t) * d_o;
       T* dmb = dmem.data() + size_t(bl) * dm;
@@ -297,6 +313,7 @@ void CpuElm<T>::backward_chunk(Chunk& c, const T* dy) {
         const size_t q = size_t(bl) * dm + i;
         const T delta = T(kTanhScale) * g[q];
         da[q] = dmb[i] * update_scale_[i] * T(kTanhScale * kTanhSlope) * (T(1) - g[q] * g[q]);
+        g[q] = da[q];  // g is spent: keep dL/da for the weight gradient after the sweep
         if (learn_tau) {
           if (v1) {
             dkappa[i] += dmb[i] * (mprev[q] - lambda * delta);
@@ -308,11 +325,10 @@ void CpuElm<T>::backward_chunk(Chunk& c, const T* dy) {
       }
     }
     // Output layer of the MLP, then hidden layers in reverse.
-    const T* h_in = c.post[L - 1].data() + size_t(t) * nb * H;
-    cpu::linear_rows_backward_weight(nb, H, dm, da.data(), dm, h_in, H, grad + mlp[L].weight, grad + mlp[L].bias);
-    cpu::linear_rows_backward_input(nb, H, dm, da.data(), dm, p + mlp[L].weight, dh.data(), H);
+    cpu::rows_times_matrix(nb, dm, H, da.data(), dm, weight_p_[L].data(), cpu::padded(H, C), (const T*)nullptr,
+                           dh.data(), H);
     for (int l = L - 1; l >= 0; --l) {
-      const T* pre = c.pre[l].data() + size_t(t) * nb * H;
+      T* pre = c.pre[l].data() + size_t(t) * nb * H;
       for (int q = 0; q < nb * H; ++q) {
         const T v = pre[q];
         if (silu) {
@@ -321,12 +337,11 @@ void CpuElm<T>::backward_chunk(Chunk& c, const T* dy) {
         } else if (!(v > T(0))) {
           dh[q] = T(0);
         }
+        pre[q] = dh[q];  // pre is spent: keep dL/dpre for the weight gradient after the sweep
       }
       const int in_w = l == 0 ? din : H;
-      const T* x_in = l == 0 ? c.x0.data() + size_t(t) * nb * din : c.post[l - 1].data() + size_t(t) * nb * H;
-      cpu::linear_rows_backward_weight(nb, in_w, H, dh.data(), H, x_in, in_w, grad + mlp[l].weight,
-                                       grad + mlp[l].bias);
-      cpu::linear_rows_backward_input(nb, in_w, H, dh.data(), H, p + mlp[l].weight, dh_next.data(), in_w);
+      cpu::rows_times_matrix(nb, H, in_w, dh.data(), H, weight_p_[l].data(), cpu::padded(in_w, C),
+                             (const T*)nullptr, dh_next.data(), in_w);
       std::swap(dh, dh_next);
     }
     // dh now holds dL/d(MLP input) = [dL/dz_t, dL/d(kappa_m * m_{t-1})].
@@ -340,6 +355,18 @@ void CpuElm<T>::backward_chunk(Chunk& c, const T* dy) {
         carry[q] = kappa_m_[i] * (dmem[q] + dmk);
       }
     }
+  }
+
+  // MLP weight gradients: one tall product per layer over all (step, sample) rows.
+  const int rows = Tn * nb;
+  const int din_p = cpu::padded(din, C), H_p = cpu::padded(H, C);
+  cpu::accumulate_outer_products(rows, H, dm, c.g.data(), dm, c.post[L - 1].data(), H_p, grad + mlp[L].weight,
+                                 grad + mlp[L].bias);
+  for (int l = L - 1; l >= 0; --l) {
+    const int in_w = l == 0 ? din : H;
+    const T* x_in = l == 0 ? c.x0.data() : c.post[l - 1].data();
+    cpu::accumulate_outer_products(rows, in_w, H, c.pre[l].data(), H, x_in, l == 0 ? din_p : H_p,
+                                   grad + mlp[l].weight, grad + mlp[l].bias);
   }
 
   // Memory time constants: through kappa_m (and kappa_lambda in v2).

@@ -60,7 +60,8 @@ class CpuElm {
   std::vector<T> w_eff_;          // relu(proto_w_s), masked
   std::vector<T> trace_kappa_;    // per branch (branch traces) or per synapse
   std::vector<T> kappa_m_, tau_m_, update_scale_, kappa_lambda_;
-  std::vector<std::vector<T>> weight_t_;  // MLP weights transposed, [in][out]
+  std::vector<std::vector<T>> weight_t_;  // MLP weights transposed, [in][out padded]
+  std::vector<std::vector<T>> weight_p_;  // MLP weights, [out][in padded]
   std::vector<std::unique_ptr<Chunk>> chunks_;
 };
 

@@ -1,0 +1,43 @@
+#pragma once
+// The benchmark workloads of docs/benchmarks.md: one training step (forward,
+// loss, BPTT, Adam) on a batch held in memory, timed over repeated steps.
+#include <string>
+#include <vector>
+
+#include "backend/input_batch.hpp"
+#include "model/elm_config.hpp"
+
+namespace elm {
+
+enum class TaskLoss { LastStepCrossEntropy, Neuronio };
+
+struct BenchWorkload {
+  std::string name;
+  ElmConfig model;
+  int batch = 0, steps = 0;
+  TaskLoss loss = TaskLoss::LastStepCrossEntropy;
+  enum class Input { PlusMinusSpikes, BinarySpikes, Tokens } input = Input::Tokens;
+  double density = 0;  // spike inputs: fraction of nonzero entries
+  bool gpu_sized = false;
+};
+
+const std::vector<BenchWorkload>& bench_workloads();
+const BenchWorkload& find_bench_workload(const std::string& name);
+
+struct BenchResult {
+  std::string name;
+  int threads = 1;
+  int steps_timed = 0;
+  double ms_per_step = 0;
+  double flop_per_step = 0;  // the work a step really needs (sparse input counted as events)
+  double gflops = 0;
+  double sample_steps_per_s = 0;
+  bool branch_traces = false;
+};
+
+BenchResult run_bench(const BenchWorkload& w, int threads, double min_seconds, int min_steps);
+
+// Synthetic input of the workload's kind (fixed seed).
+InputBatch make_bench_input(const BenchWorkload& w, uint64_t seed);
+
+}  // namespace elm

@@ -1,0 +1,16 @@
+#pragma once
+#include <boost/program_options.hpp>
+#include <string>
+#include <vector>
+
+namespace elm {
+
+int train_command(const std::vector<std::string>& args);
+int eval_command(const std::vector<std::string>& args);
+int bench_command(const std::vector<std::string>& args);
+
+// Parses args (without the subcommand) against opts; errors name the option.
+boost::program_options::variables_map parse_command_line(const std::vector<std::string>& args,
+                                                         const boost::program_options::options_description& opts);
+
+}  // namespace elm
