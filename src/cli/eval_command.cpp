@@ -1,0 +1,103 @@
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+
+#include "backend/cpu/elm_cpu.hpp"
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "io/hdf5_io.hpp"
+#include "model/elm_model.hpp"
+#include "train/classification_metrics.hpp"
+#include "train/loss.hpp"
+#include "train/neuronio_metrics.hpp"
+
+namespace po = boost::program_options;
+
+namespace elm {
+
+namespace {
+
+// Runs the model on an HDF5 data file holding `input` [B, T, n_in] and the
+// targets of one loss (targets/labels or targets/target_spike + target_soma),
+// the layout of the golden and pretrained reference files.
+int eval_data_file(const ElmModel& model, const std::string& data_path, int threads, const std::string& out_path) {
+  H5Reader r(data_path);
+  auto input = r.read_float("input");
+  ELM_CHECK(input.shape.size() == 3, data_path, ": 'input' must be [B, T, n_in], got rank ", input.shape.size());
+  ELM_CHECK(input.shape[2] == model.config.num_input, data_path, ": 'input' has ", input.shape[2],
+            " channels, the checkpoint's model expects ", model.config.num_input);
+  const int B = int(input.shape[0]), T = int(input.shape[1]), d_o = model.config.num_output;
+  InputBatch dense{B, T, int(input.shape[2]), DenseInput{std::move(input.data)}};
+  dense.validate();
+  // Spike-like data (mostly zeros) runs as events, as in training.
+  const auto& v = std::get<DenseInput>(dense.data).data;
+  const bool sparse = std::count(v.begin(), v.end(), 0.0f) > int64_t(v.size()) * 3 / 4;
+  const InputBatch x = sparse ? spikes_from_dense(dense) : dense;
+  CpuElm<float> elm(model.config, model.routing, threads);
+  std::vector<float> y(size_t(B) * T * d_o), dy(y.size());
+  elm.forward(model.params.data(), x, y.data());
+  std::printf("eval: %s on %s: B=%d T=%d (%s input)\n", "checkpoint", data_path.c_str(), B, T,
+              sparse ? "spike-event" : "dense");
+  if (r.has("targets/target_spike")) {
+    auto spike = r.read_float("targets/target_spike");
+    auto soma = r.read_float("targets/target_soma");
+    ELM_CHECK(spike.size() == int64_t(B) * T && soma.size() == int64_t(B) * T, data_path,
+              ": targets must be [B, T] = [", B, ", ", T, "]");
+    const float loss = neuronio_loss(y.data(), B, T, d_o, spike.data.data(), soma.data.data(), dy.data());
+    std::printf("loss=%.6f (0.5 BCE + 0.5 MSE)\n", loss);
+    std::vector<double> st(spike.data.begin(), spike.data.end()), sp(st.size()), so(st.size()), sm(st.size());
+    for (size_t q = 0; q < st.size(); ++q) {
+      sp[q] = 1.0 / (1.0 + std::exp(-double(y[q * d_o])));
+      sm[q] = double(y[q * d_o + 1]) / 0.1;  // the reference's soma scale
+      so[q] = double(soma.data[q]) / 0.1;
+    }
+    bool has_both = false;
+    for (double s : st) has_both |= s > 0.5;
+    if (has_both) {
+      const NeuronioMetrics m = compute_neuronio_metrics(st, sp, so, sm);
+      for (const auto& [name, value] : m.named_values()) std::printf("%s=%.6f\n", name.c_str(), value);
+    }
+  } else if (r.has("targets/labels")) {
+    auto labels = r.read_int("targets/labels");
+    ELM_CHECK(labels.size() == B, data_path, ": targets/labels must have ", B, " entries");
+    const float loss = last_step_cross_entropy(y.data(), B, T, d_o, labels.data.data(), dy.data());
+    std::vector<float> last(size_t(B) * d_o);
+    for (int b = 0; b < B; ++b) std::copy_n(y.data() + (size_t(b) * T + T - 1) * d_o, d_o, last.data() + b * d_o);
+    std::printf("loss=%.6f (last-step cross-entropy)\naccuracy=%.6f\n", loss,
+                accuracy_from_logits(last, labels.data, d_o));
+  } else {
+    std::printf("no targets in %s: outputs only\n", data_path.c_str());
+  }
+  if (!out_path.empty()) {
+    H5AtomicWriter w(out_path);
+    w.write_float("output", y.data(), {B, T, d_o});
+    w.commit();
+    std::printf("wrote outputs to %s\n", out_path.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int eval_command(const std::vector<std::string>& args) {
+  po::options_description opts("elmrun eval: run a checkpoint on data and report loss and metrics");
+  std::string checkpoint, data, out;
+  int threads = 1;
+  opts.add_options()("help,h", "show this help")("checkpoint,m", po::value(&checkpoint)->required(),
+                                                 "checkpoint .h5 (elmrun train, or converted from PyTorch)")(
+      "data,d", po::value(&data)->required(),
+      "HDF5 data file: 'input' [B,T,n_in] plus targets/labels or targets/target_spike+target_soma")(
+      "threads,t", po::value(&threads)->default_value(1), "CPU threads")(
+      "out,o", po::value(&out), "write the outputs [B,T,d_o] to this HDF5 file");
+  if (std::find(args.begin(), args.end(), "--help") != args.end() ||
+      std::find(args.begin(), args.end(), "-h") != args.end()) {
+    std::cout << opts;
+    return 0;
+  }
+  parse_command_line(args, opts);
+  ELM_CHECK(threads >= 1 && threads <= 256, "--threads must be in [1, 256]");
+  const ElmModel model = read_checkpoint(checkpoint);
+  return eval_data_file(model, data, threads, out);
+}
+
+}  // namespace elm

@@ -1,0 +1,128 @@
+#include "train/run_config.hpp"
+
+#include <boost/property_tree/ini_parser.hpp>
+#include <boost/property_tree/ptree.hpp>
+#include <filesystem>
+
+#include "core/error.hpp"
+
+namespace elm {
+
+KeyValues read_ini_file(const std::string& path) {
+  ELM_CHECK(std::filesystem::is_regular_file(path), path, ": no such config file");
+  boost::property_tree::ptree tree;
+  try {
+    boost::property_tree::read_ini(path, tree);
+  } catch (const boost::property_tree::ini_parser_error& e) {
+    fail(path, ":", e.line(), ": ", e.message());
+  }
+  KeyValues kv;
+  for (const auto& [section, child] : tree) {
+    ELM_CHECK(!child.empty() || child.data().empty(), path, ": key '", section, "' is outside any [section]");
+    for (const auto& [key, value] : child) kv[section + "." + key] = value.data();
+  }
+  return kv;
+}
+
+KeyValues parse_overrides(const std::vector<std::string>& overrides) {
+  KeyValues kv;
+  for (const auto& o : overrides) {
+    const auto eq = o.find('=');
+    ELM_CHECK(eq != std::string::npos && eq > 0, "--set '", o, "': expected section.key=value");
+    const std::string key = o.substr(0, eq);
+    ELM_CHECK(key.find('.') != std::string::npos, "--set '", o, "': key must be section.key (e.g. model.num_memory)");
+    kv[key] = o.substr(eq + 1);
+  }
+  return kv;
+}
+
+namespace {
+
+KeyValues default_key_values() {
+  // The built-in quick run: a v1 ELM on the synthetic burst task.
+  return {{"model.variant", "v1"},           {"model.num_input", "32"},     {"model.num_output", "4"},
+          {"model.num_memory", "10"},        {"model.memory_tau_max", "150"}, {"task.name", "synthetic_burst"},
+          {"train.steps", "300"},            {"train.batch_size", "16"},    {"optim.kind", "adam"},
+          {"optim.lr", "0.005"},             {"optim.schedule", "cosine"}};
+}
+
+}  // namespace
+
+RunConfig RunConfig::from_key_values(const KeyValues& kv, const std::string& source) {
+  RunConfig rc;
+  KeyValues model_kv;
+  for (const auto& [full, value] : kv) {
+    const auto dot = full.find('.');
+    ELM_CHECK(dot != std::string::npos, source, ": key '", full, "' has no section");
+    const std::string section = full.substr(0, dot), key = full.substr(dot + 1);
+    auto bad_key = [&]() { fail(source, ": unknown key '", full, "'"); };
+    if (section == "model") {
+      model_kv[key] = value;
+    } else if (section == "task") {
+      if (key == "name") rc.task.name = value;
+      else rc.task.options[key] = value;
+    } else if (section == "train") {
+      TrainConfig& t = rc.train;
+      if (key == "steps") t.steps = parse_int(value, full, source);
+      else if (key == "batch_size") t.batch_size = static_cast<int>(parse_int(value, full, source));
+      else if (key == "seed") t.seed = static_cast<uint64_t>(parse_int(value, full, source));
+      else if (key == "threads") t.threads = static_cast<int>(parse_int(value, full, source));
+      else if (key == "log_every") t.log_every = parse_int(value, full, source);
+      else if (key == "eval_every") t.eval_every = parse_int(value, full, source);
+      else if (key == "clip_norm") t.clip_norm = parse_double(value, full, source);
+      else if (key == "loss") t.loss = value;
+      else bad_key();
+    } else if (section == "optim") {
+      if (key == "kind") rc.optim.kind = value;
+      else if (key == "lr") rc.optim.lr = parse_double(value, full, source);
+      else if (key == "beta1") rc.optim.beta1 = parse_double(value, full, source);
+      else if (key == "beta2") rc.optim.beta2 = parse_double(value, full, source);
+      else if (key == "eps") rc.optim.eps = parse_double(value, full, source);
+      else if (key == "weight_decay") rc.optim.weight_decay = parse_double(value, full, source);
+      else if (key == "schedule") rc.schedule.kind = value;
+      else if (key == "warmup_steps") rc.schedule.warmup_steps = parse_int(value, full, source);
+      else if (key == "min_lr") rc.schedule.min_lr = parse_double(value, full, source);
+      else bad_key();
+    } else {
+      fail(source, ": unknown section '", section, "' in key '", full, "' (sections: model, task, train, optim)");
+    }
+  }
+  rc.model = ElmConfig::from_key_values(model_kv, source + " [model]");
+  rc.model.validate("model");
+  const TrainConfig& t = rc.train;
+  ELM_CHECK(t.steps >= 1, source, ": train.steps must be >= 1, got ", t.steps);
+  ELM_CHECK(t.batch_size >= 1, source, ": train.batch_size must be >= 1, got ", t.batch_size);
+  ELM_CHECK(t.threads >= 1 && t.threads <= 256, source, ": train.threads must be in [1, 256], got ", t.threads);
+  ELM_CHECK(t.log_every >= 1, source, ": train.log_every must be >= 1");
+  ELM_CHECK(t.eval_every >= 1, source, ": train.eval_every must be >= 1");
+  ELM_CHECK(t.clip_norm >= 0, source, ": train.clip_norm must be >= 0");
+  ELM_CHECK(t.loss == "last_step_ce" || t.loss == "neuronio", source, ": train.loss '", t.loss,
+            "' is not one of last_step_ce, neuronio");
+  try {
+    validate(rc.optim);
+    rc.schedule.base_lr = rc.optim.lr;
+    rc.schedule.total_steps = t.steps;
+    validate(rc.schedule);
+  } catch (const ElmError& e) {
+    fail(source, ": [optim] ", e.what());
+  }
+  rc.resolved = kv;
+  for (const auto& [k, v] : rc.model.to_key_values()) rc.resolved["model." + k] = v;
+  return rc;
+}
+
+RunConfig RunConfig::load(const std::string& ini_path, const std::vector<std::string>& overrides) {
+  KeyValues kv = default_key_values();
+  std::string source = "built-in defaults";
+  if (!ini_path.empty()) {
+    // A config file replaces the built-in model and task entirely.
+    kv.clear();
+    kv = read_ini_file(ini_path);
+    source = ini_path;
+  }
+  for (const auto& [k, v] : parse_overrides(overrides)) kv[k] = v;
+  if (!overrides.empty()) source += " (with --set)";
+  return from_key_values(kv, source);
+}
+
+}  // namespace elm

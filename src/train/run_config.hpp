@@ -1,0 +1,50 @@
+#pragma once
+// A training run's whole configuration: INI sections [model], [task], [train],
+// [optim], flattened to "section.key" so that --set overrides and (later) sweep
+// axes address any key the same way.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/key_values.hpp"
+#include "model/elm_config.hpp"
+#include "train/lr_schedule.hpp"
+#include "train/optimizer.hpp"
+
+namespace elm {
+
+struct TaskConfig {
+  std::string name = "synthetic_burst";
+  KeyValues options;  // task-specific keys, validated by the task itself
+};
+
+struct TrainConfig {
+  int64_t steps = 300;
+  int batch_size = 16;
+  uint64_t seed = 1;
+  int threads = 1;
+  int64_t log_every = 25;
+  int64_t eval_every = 100;
+  double clip_norm = 0.0;  // 0: no clipping
+  std::string loss = "last_step_ce";  // last_step_ce | neuronio
+};
+
+struct RunConfig {
+  ElmConfig model;
+  TaskConfig task;
+  TrainConfig train;
+  OptimizerConfig optim;
+  LrScheduleConfig schedule;
+  KeyValues resolved;  // every key with its final value, for results and hashing
+
+  // Defaults (the built-in synthetic quick run), then the file (if any), then overrides.
+  static RunConfig load(const std::string& ini_path, const std::vector<std::string>& overrides);
+  static RunConfig from_key_values(const KeyValues& kv, const std::string& source);
+};
+
+// Reads an INI file into "section.key" pairs; errors name the file and line.
+KeyValues read_ini_file(const std::string& path);
+// "section.key=value" strings into pairs; errors name the bad override.
+KeyValues parse_overrides(const std::vector<std::string>& overrides);
+
+}  // namespace elm

@@ -1,0 +1,171 @@
+#include "train/trainer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+#include <ostream>
+
+#include "build_config.hpp"
+#include "core/error.hpp"
+#include "core/rng.hpp"
+#include "io/hdf5_io.hpp"
+#include "model/elm_model.hpp"
+#include "train/classification_metrics.hpp"
+#include "train/grad_clip.hpp"
+#include "train/loss.hpp"
+
+namespace elm {
+
+EvalResult evaluate_classification(CpuElm<float>& elm, const std::vector<float>& params, const Task& task,
+                                   Split split, int batch_size) {
+  EvalResult r;
+  const int64_t n = task.num_samples(split);
+  double loss_sum = 0, correct = 0;
+  std::vector<int64_t> idx;
+  std::vector<float> y, dy, last;
+  for (int64_t b0 = 0; b0 < n; b0 += batch_size) {
+    idx.resize(std::min<int64_t>(batch_size, n - b0));
+    std::iota(idx.begin(), idx.end(), b0);
+    const Batch batch = task.make_batch(split, idx);
+    const int B = batch.x.batch, T = batch.x.steps, C = task.num_output();
+    y.resize(size_t(B) * T * C);
+    dy.resize(y.size());
+    elm.forward(params.data(), batch.x, y.data());
+    loss_sum += double(last_step_cross_entropy(y.data(), B, T, C, batch.labels.data(), dy.data())) * B;
+    last.resize(size_t(B) * C);
+    for (int b = 0; b < B; ++b)
+      std::copy_n(y.data() + (size_t(b) * T + T - 1) * C, C, last.data() + size_t(b) * C);
+    correct += accuracy_from_logits(last, batch.labels, C) * B;
+  }
+  r.samples = n;
+  r.loss = loss_sum / n;
+  r.accuracy = correct / n;
+  return r;
+}
+
+RunRecord train_run(const RunConfig& rc, const std::string& out_dir, std::ostream& log) {
+  using clock = std::chrono::steady_clock;
+  const auto t_start = clock::now();
+  const TrainConfig& tc = rc.train;
+  ELM_CHECK(tc.loss == "last_step_ce", "train.loss '", tc.loss, "' needs a NeuronIO task (not available yet)");
+  auto task = make_task(rc.task, rc.model);
+  ElmModel model = ElmModel::initialized(rc.model, tc.seed);
+  CpuElm<float> elm(model.config, model.routing, tc.threads);
+  auto opt = make_optimizer(rc.optim);
+  LrSchedule schedule(rc.schedule);
+  const int64_t n_train = task->num_samples(Split::Train);
+  ELM_CHECK(n_train >= tc.batch_size, "train.batch_size (", tc.batch_size, ") exceeds the ", n_train,
+            " training samples");
+
+  RunRecord rec;
+  rec.config = rc.resolved;
+  rec.parameter_count = model.layout.num_trainable();
+  log << "run: task " << task->name() << ", " << to_string(rc.model.variant) << " d_m=" << rc.model.num_memory
+      << ", " << rec.parameter_count << " trainable parameters, " << tc.steps << " steps of batch " << tc.batch_size
+      << ", " << tc.threads << " thread(s)\n";
+
+  // DistributedSampler order with one rank: a permutation per epoch seeded by (seed, epoch).
+  std::vector<int64_t> order(n_train);
+  int64_t epoch = -1, cursor = n_train;
+  auto next_indices = [&](std::vector<int64_t>& idx) {
+    if (cursor + tc.batch_size > n_train) {
+      ++epoch;
+      std::iota(order.begin(), order.end(), 0);
+      RngStream rng(tc.seed, 0x7065726dULL + uint64_t(epoch));
+      for (int64_t i = n_train - 1; i > 0; --i) std::swap(order[i], order[rng.below(uint64_t(i + 1))]);
+      cursor = 0;
+    }
+    idx.assign(order.begin() + cursor, order.begin() + cursor + tc.batch_size);
+    cursor += tc.batch_size;
+  };
+
+  const std::span<float> trainable(model.params.data(), model.layout.num_trainable());
+  std::vector<float> y, dy, grad(model.layout.num_trainable());
+  std::vector<int64_t> idx;
+  double window_loss = 0, window_time = 0;
+  int64_t window_steps = 0;
+  for (int64_t step = 0; step < tc.steps; ++step) {
+    const auto t0 = clock::now();
+    next_indices(idx);
+    const Batch batch = task->make_batch(Split::Train, idx);
+    const int B = batch.x.batch, T = batch.x.steps, C = task->num_output();
+    y.resize(size_t(B) * T * C);
+    dy.resize(y.size());
+    elm.forward(model.params.data(), batch.x, y.data());
+    const double loss = last_step_cross_entropy(y.data(), B, T, C, batch.labels.data(), dy.data());
+    ELM_CHECK(std::isfinite(loss), "training diverged at step ", step, ": loss is ", loss);
+    elm.backward(dy.data(), grad.data());
+    const double norm = tc.clip_norm > 0 ? clip_grad_norm(grad, tc.clip_norm) : grad_norm(grad);
+    ELM_CHECK(std::isfinite(norm), "training diverged at step ", step, ": gradient norm is ", norm);
+    const double lr = schedule.lr_at(step);
+    opt->step(trainable, grad, lr);
+    const double dt = std::chrono::duration<double>(clock::now() - t0).count();
+    rec.step_loss.push_back(loss);
+    rec.step_lr.push_back(lr);
+    rec.step_grad_norm.push_back(norm);
+    rec.step_sample_steps_per_s.push_back(double(B) * T / dt);
+    window_loss += loss;
+    window_time += dt;
+    ++window_steps;
+    const bool last = step + 1 == tc.steps;
+    if ((step + 1) % tc.log_every == 0 || last) {
+      char line[256];
+      std::snprintf(line, sizeof line, "step %6lld/%lld  loss %.4f  lr %.2e  grad_norm %.3g  %.3g sample-steps/s\n",
+                    (long long)(step + 1), (long long)tc.steps, window_loss / window_steps, lr, norm,
+                    double(B) * T * window_steps / window_time);
+      log << line << std::flush;
+      window_loss = window_time = 0;
+      window_steps = 0;
+    }
+    if ((step + 1) % tc.eval_every == 0 || last) {
+      const EvalResult v = evaluate_classification(elm, model.params, *task, Split::Valid, tc.batch_size);
+      rec.eval_step.push_back(step + 1);
+      rec.eval_loss.push_back(v.loss);
+      rec.eval_accuracy.push_back(v.accuracy);
+      char line[160];
+      std::snprintf(line, sizeof line, "eval  step %lld  valid loss %.4f  valid accuracy %.4f (%lld samples)\n",
+                    (long long)(step + 1), v.loss, v.accuracy, (long long)v.samples);
+      log << line << std::flush;
+    }
+  }
+  rec.test = evaluate_classification(elm, model.params, *task, Split::Test, tc.batch_size);
+  rec.wall_seconds = std::chrono::duration<double>(clock::now() - t_start).count();
+  char line[160];
+  std::snprintf(line, sizeof line, "test  loss %.4f  accuracy %.4f (%lld samples), wall time %.1f s\n", rec.test.loss,
+                rec.test.accuracy, (long long)rec.test.samples, rec.wall_seconds);
+  log << line;
+
+  std::filesystem::create_directories(out_dir);
+  write_checkpoint(model, out_dir + "/checkpoint.h5");
+  write_run_results(rec, out_dir + "/results.h5");
+  log << "wrote " << out_dir << "/results.h5 and " << out_dir << "/checkpoint.h5\n";
+  return rec;
+}
+
+void write_run_results(const RunRecord& r, const std::string& path) {
+  H5AtomicWriter w(path);
+  w.write_attr("format", "elmrun-results-1");
+  w.write_attr("git_revision", kGitRevision);
+  w.write_attr("elmrun_version", kVersion);
+  w.write_attr("config_json", to_flat_json(r.config));
+  w.write_attr("world_size", double(r.world_size));
+  w.write_attr("parameter_count", double(r.parameter_count));
+  w.write_attr("wall_seconds", r.wall_seconds);
+  auto series = [&](const std::string& name, const std::vector<double>& v) {
+    w.write_double(name, v.data(), {int64_t(v.size())});
+  };
+  series("train/loss", r.step_loss);
+  series("train/lr", r.step_lr);
+  series("train/grad_norm", r.step_grad_norm);
+  series("train/sample_steps_per_s", r.step_sample_steps_per_s);
+  w.write_int64("valid/step", r.eval_step.data(), {int64_t(r.eval_step.size())});
+  series("valid/loss", r.eval_loss);
+  series("valid/accuracy", r.eval_accuracy);
+  w.write_double("test/loss", &r.test.loss, {});
+  w.write_double("test/accuracy", &r.test.accuracy, {});
+  w.commit();
+}
+
+}  // namespace elm
