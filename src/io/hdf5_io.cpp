@@ -74,8 +74,14 @@ Array<T> H5Reader::read_as(const std::string& dataset, const H5::PredType& mem_t
     H5::DataSet ds = file_.openDataSet(dataset);
     Array<T> a;
     a.shape = dims_of(ds);
+    // Guard against corrupt headers declaring absurd sizes (2^32 elements is
+    // far beyond any array elmrun stores in one dataset).
     int64_t n = 1;
-    for (auto d : a.shape) n *= d;
+    for (auto d : a.shape) {
+      ELM_CHECK(d >= 0 && d < (int64_t(1) << 32) && n * d < (int64_t(1) << 32), path_, ": dataset '", dataset,
+                "' declares an implausible size (corrupt file?)");
+      n *= d;
+    }
     a.data.resize(n);
     if (n == 0) return a;
     const H5T_class_t cls = ds.getTypeClass();

@@ -41,9 +41,10 @@ ElmModel read_checkpoint(const std::string& path) {
   ElmModel model(config);
   for (const auto& e : model.layout.entries()) {
     const std::string name = "params/" + e.name;
-    auto a = r.read_float(name);
-    ELM_CHECK(a.shape == e.shape, path, ": '", name, "' has shape ", shape_text(a.shape), " but the config needs ",
+    const auto shape = r.shape(name);  // before reading: a corrupt header may declare any size
+    ELM_CHECK(shape == e.shape, path, ": '", name, "' has shape ", shape_text(shape), " but the config needs ",
               shape_text(e.shape));
+    auto a = r.read_float(name);
     for (int64_t i = 0; i < a.size(); ++i) {
       // +inf is legitimate in _proto_tau_m (tau_m saturated at tau_max); NaN never is.
       const bool ok = e.name == "_proto_tau_m" ? !std::isnan(a.data[i]) : std::isfinite(a.data[i]);

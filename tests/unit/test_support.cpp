@@ -1,0 +1,94 @@
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace elm::test {
+
+std::string source_dir() {
+#ifdef ELM_SOURCE_DIR
+  return ELM_SOURCE_DIR;
+#else
+  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path().string();
+#endif
+}
+
+std::string shared_dir() {
+  if (const char* s = std::getenv("ELM_SHARED_DIR"); s && *s) return s;
+  return source_dir() + "/../shared";
+}
+
+std::string converter_script() { return source_dir() + "/analysis/convert_torch_checkpoint.py"; }
+
+std::string torch_python() {
+  if (const char* s = std::getenv("ELM_TORCH_PYTHON"); s && *s) return s;
+  return "/usr/bin/python3";
+}
+
+std::string torch_python_hint() {
+  return "(the converter needs " + torch_python() + " with torch, h5py and numpy: install python3-torch, "
+         "python3-h5py and python3-numpy, or point ELM_TORCH_PYTHON at such a Python)";
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+CommandResult run_command(const std::string& command) {
+  TempDir scratch("elm-cmd");
+  const std::string err = scratch.file("stderr");
+  CommandResult r;
+  const int raw = std::system((command + " >/dev/null 2>" + shell_quote(err)).c_str());
+  r.status = raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  std::ifstream in(err);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.stderr_text = ss.str();
+  return r;
+}
+
+TempDir::TempDir(const std::string& tag) {
+  std::string templ = (std::filesystem::temp_directory_path() / (tag + "-XXXXXX")).string();
+  if (!mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed for " + templ);
+  path_ = templ;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+void expect_close_values(const std::vector<float>& got, const std::vector<float>& ref, const std::string& what) {
+  ASSERT_EQ(got.size(), ref.size()) << what;
+  int bad = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double tol = std::max(1e-4 * std::abs(double(ref[i])), 1e-5);
+    if (!(std::abs(double(got[i]) - double(ref[i])) <= tol) && bad++ < 5)
+      ADD_FAILURE() << what << "[" << i << "]: got " << got[i] << ", reference " << ref[i];
+  }
+  EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << ref.size() << " entries outside tolerance";
+}
+
+void expect_close_gradient(const float* got, const std::vector<float>& ref, const std::string& what) {
+  double scale = 0, worst = 0;
+  size_t worst_i = 0;
+  for (float r : ref) scale = std::max(scale, std::abs(double(r)));
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double e = std::abs(double(got[i]) - double(ref[i]));
+    if (std::isnan(e) || e > worst) worst = std::isnan(e) ? INFINITY : e, worst_i = i;
+  }
+  EXPECT_LE(worst, 1e-3 * scale + 1e-12) << what << ": largest error " << worst << " at " << worst_i << " (got "
+                                         << got[worst_i] << ", reference " << ref[worst_i] << ", scale " << scale
+                                         << ")";
+}
+
+}  // namespace elm::test
