@@ -8,37 +8,12 @@
 #include "backend/cpu/elm_cpu.hpp"
 #include "io/hdf5_io.hpp"
 #include "model/elm_model.hpp"
+#include "test_support.hpp"
 #include "train/loss.hpp"
 
 namespace elm::test {
 
 namespace {
-
-// Tolerances of shared/golden/README.md.
-void expect_close_values(const std::vector<float>& got, const std::vector<float>& ref, const std::string& what) {
-  ASSERT_EQ(got.size(), ref.size()) << what;
-  int bad = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    const double tol = std::max(1e-4 * std::abs(double(ref[i])), 1e-5);
-    if (!(std::abs(double(got[i]) - double(ref[i])) <= tol) && bad++ < 5)
-      ADD_FAILURE() << what << "[" << i << "]: got " << got[i] << ", reference " << ref[i];
-  }
-  EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << ref.size() << " entries outside tolerance";
-}
-
-void expect_close_gradient(const float* got, const std::vector<float>& ref, const std::string& what) {
-  double scale = 0;
-  for (float r : ref) scale = std::max(scale, std::abs(double(r)));
-  double worst = 0;
-  size_t worst_i = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    const double e = std::abs(double(got[i]) - double(ref[i]));
-    if (e > worst || std::isnan(e)) worst = std::isnan(e) ? INFINITY : e, worst_i = i;
-  }
-  EXPECT_LE(worst, 1e-3 * scale + 1e-12) << what << ": largest error " << worst << " at " << worst_i << " (got "
-                                         << got[worst_i] << ", reference " << ref[worst_i] << ", scale " << scale
-                                         << ")";
-}
 
 struct CaseResult {
   std::vector<float> y;

@@ -105,6 +105,15 @@ TEST(Optimizer, AdamaxFirstStepAndInfinityNorm) {
   EXPECT_FLOAT_EQ(opt.state_buffer(0)[0], 0.9f * 0.2f);
 }
 
+// eps keeps a never-seen gradient (exp_inf = 0) from producing 0/0.
+TEST(Optimizer, AdamaxZeroGradientStaysFinite) {
+  Optimizer opt(config_of("adamax", 1e-8));
+  std::vector<float> p = {0.5f};
+  opt.step(p, std::vector<float>{0.0f}, 0.01);
+  EXPECT_EQ(p[0], 0.5f);
+  EXPECT_FLOAT_EQ(opt.state_buffer(1)[0], 1e-8f);
+}
+
 TEST(Optimizer, StateBuffersAreNamedAndSizedLazily) {
   Optimizer adam(config_of("adam"));
   EXPECT_TRUE(adam.state_buffer(0).empty());

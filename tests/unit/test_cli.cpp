@@ -1,0 +1,134 @@
+// The elmrun executable end to end: bad input gives one error line naming the
+// file or key and a non-zero exit, and leaves no partial output behind.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "io/hdf5_io.hpp"
+#include "test_support.hpp"
+
+namespace fs = std::filesystem;
+using elm::test::run_command;
+using elm::test::shell_quote;
+using elm::test::TempDir;
+
+namespace {
+
+std::string elmrun() {
+  const char* p = std::getenv("ELMRUN");
+  return p && *p ? p : elm::test::source_dir() + "/build/elmrun";
+}
+
+int line_count(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+void expect_one_line_error(const elm::test::CommandResult& r, const std::string& must_name) {
+  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(line_count(r.stderr_text), 1) << r.stderr_text;
+  EXPECT_NE(r.stderr_text.find(must_name), std::string::npos) << "error does not name '" << must_name
+                                                              << "': " << r.stderr_text;
+}
+
+// Directory holds nothing at all (no results, no temp files).
+void expect_empty_or_absent(const fs::path& dir) {
+  if (!fs::exists(dir)) return;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) ADD_FAILURE() << "left behind: " << e.path();
+}
+
+}  // namespace
+
+TEST(Cli, TrainQuickRunWritesResultsAndCheckpoint) {
+  TempDir tmp("elm-cli");
+  const std::string out = tmp.file("run");
+  auto r = run_command(elmrun() + " train --out " + shell_quote(out) +
+                       " --set train.steps=30 --set train.eval_every=30 > /dev/null");
+  ASSERT_EQ(r.status, 0) << r.stderr_text;
+  elm::H5Reader results(out + "/results.h5");
+  EXPECT_EQ(results.shape("train/loss"), std::vector<int64_t>{30});
+  EXPECT_EQ(results.read_attr_double("parameter_count"), 1146.0);  // d_b 32, d_m 10, H 20, d_o 4
+  // The checkpoint evaluates through the eval command.
+  auto e = run_command(elmrun() + " train --out " + shell_quote(out) + " --set train.steps=1");
+  expect_one_line_error(e, "--overwrite");
+}
+
+TEST(Cli, UnknownOrInvalidConfigKeysAreOneLineErrors) {
+  TempDir tmp("elm-cli");
+  const std::string out = tmp.file("run");
+  expect_one_line_error(run_command(elmrun() + " train --out " + shell_quote(out) + " --set model.num_memroy=5"),
+                        "num_memroy");
+  expect_one_line_error(run_command(elmrun() + " train --out " + shell_quote(out) + " --set train.steps=-3"),
+                        "train.steps");
+  expect_one_line_error(run_command(elmrun() + " train --out " + shell_quote(out) + " --set optim.kind=sgd"), "sgd");
+  expect_one_line_error(run_command(elmrun() + " train --out " + shell_quote(out) + " --set model.num_input=7"),
+                        "num_input");
+  const std::string ini = tmp.file("bad.ini");
+  std::ofstream(ini) << "[model]\nnum_memory = 4\n[trian]\nsteps = 3\n";
+  expect_one_line_error(run_command(elmrun() + " train --config " + shell_quote(ini) + " --out " + shell_quote(out)),
+                        "trian");
+  expect_one_line_error(run_command(elmrun() + " train --config " + shell_quote(tmp.file("missing.ini"))),
+                        "missing.ini");
+  expect_empty_or_absent(out);
+}
+
+TEST(Cli, EvalRejectsTruncatedForeignAndMismatchedFiles) {
+  TempDir tmp("elm-cli");
+  const std::string run = tmp.file("run");
+  ASSERT_EQ(run_command(elmrun() + " train --out " + shell_quote(run) + " --set train.steps=2 > /dev/null").status, 0);
+  const std::string ckpt = run + "/checkpoint.h5";
+  // Truncated checkpoint.
+  const std::string truncated = tmp.file("truncated.h5");
+  fs::copy_file(ckpt, truncated);
+  fs::resize_file(truncated, fs::file_size(ckpt) / 2);
+  const std::string golden = elm::test::shared_dir() + "/golden/v1_dense_small.h5";
+  expect_one_line_error(run_command(elmrun() + " eval -m " + shell_quote(truncated) + " -d " + shell_quote(golden)),
+                        "truncated.h5");
+  // A foreign (non-HDF5) file.
+  const std::string foreign = tmp.file("foreign.h5");
+  std::ofstream(foreign) << "not hdf5\n";
+  expect_one_line_error(run_command(elmrun() + " eval -m " + shell_quote(foreign) + " -d " + shell_quote(golden)),
+                        "foreign.h5");
+  // Data whose channel count disagrees with the checkpoint's model.
+  const std::string out = tmp.file("y.h5");
+  expect_one_line_error(run_command(elmrun() + " eval -m " + shell_quote(ckpt) + " -d " + shell_quote(golden) +
+                                    " -o " + shell_quote(out)),
+                        "v1_dense_small.h5");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(Cli, EvalOfAGoldenCaseReportsTheReferenceLoss) {
+  // A golden file is also a checkpoint plus data: eval must reproduce its loss.
+  const std::string golden = elm::test::shared_dir() + "/golden/v1_shd_like_ce.h5";
+  elm::H5Reader ref(golden);
+  const double loss = ref.read_float("loss").data.at(0);
+  TempDir tmp("elm-cli");
+  const std::string log = tmp.file("eval.txt");
+  // run_command discards stdout, so the redirect goes inside a subshell.
+  auto r = run_command("(" + elmrun() + " eval -m " + shell_quote(golden) + " -d " + shell_quote(golden) + " > " +
+                       shell_quote(log) + ")");
+  ASSERT_EQ(r.status, 0) << r.stderr_text;
+  std::ifstream in(log);
+  std::string line;
+  double got = NAN;
+  while (std::getline(in, line))
+    if (line.rfind("loss=", 0) == 0) got = std::stod(line.substr(5));
+  EXPECT_NEAR(got, loss, 1e-4 * std::abs(loss) + 1e-5);
+}
+
+TEST(Cli, BenchPrintsMsPerStep) {
+  TempDir tmp("elm-cli");
+  const std::string log = tmp.file("bench.txt");
+  auto r = run_command("(" + elmrun() + " bench -w neuronio_dm15 --min-seconds 0 --min-steps 1 > " +
+                       shell_quote(log) + ")");
+  ASSERT_EQ(r.status, 0) << r.stderr_text;
+  std::ifstream in(log);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("workload=neuronio_dm15"), std::string::npos) << text;
+  EXPECT_NE(text.find("ms_per_step="), std::string::npos) << text;
+  expect_one_line_error(run_command(elmrun() + " bench -w no_such_workload"), "no_such_workload");
+}
