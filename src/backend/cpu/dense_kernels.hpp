@@ -99,34 +99,36 @@ inline void accumulate_outer_products(int rows, int in, int out, const T* d, int
     const T* dn = d + int64_t(n) * d_stride;
     for (int o = 0; o < out; ++o) db[o] += dn[o];
   }
-  // Row blocks keep a slab of x in L2 while every (o, i) tile passes over it.
-  constexpr int NB = 256;
+  // A block of rows small enough that its x tile (NB x kCols) and d rows stay
+  // in L1 while every output tile passes over them.
+  constexpr int NB = 48;
   for (int n0 = 0; n0 < rows; n0 += NB) {
-  const int n1 = std::min(rows, n0 + NB);
-  for (int o0 = 0; o0 < out; o0 += OB) {
-    const int ob = std::min(OB, out - o0);
+    const int n1 = std::min(rows, n0 + NB);
     for (int i0 = 0; i0 < in; i0 += C) {
-      v_t acc[OB][NV];
-      for (int a = 0; a < OB; ++a)
-        for (int v = 0; v < NV; ++v) acc[a][v] = v_t{};
-      for (int n = n0; n < n1; ++n) {
-        const T* xn = x + int64_t(n) * x_stride + i0;
-        const T* dn = d + int64_t(n) * d_stride + o0;
-        v_t xv[NV];
-        for (int v = 0; v < NV; ++v) xv[v] = V::load(xn + v * V::lanes);
-        for (int a = 0; a < OB; ++a) {
-          const T g = a < ob ? dn[a] : T(0);
-          for (int v = 0; v < NV; ++v) acc[a][v] += g * xv[v];
+      const int ni = std::min(C, in - i0);
+      for (int o0 = 0; o0 < out; o0 += OB) {
+        const int ob = std::min(OB, out - o0);
+        v_t acc[OB][NV];
+        for (int a = 0; a < OB; ++a)
+          for (int v = 0; v < NV; ++v) acc[a][v] = v_t{};
+        for (int n = n0; n < n1; ++n) {
+          const T* xn = x + int64_t(n) * x_stride + i0;
+          const T* dn = d + int64_t(n) * d_stride + o0;
+          v_t xv[NV];
+          for (int v = 0; v < NV; ++v) xv[v] = V::load(xn + v * V::lanes);
+          for (int a = 0; a < OB; ++a) {
+            const T g = a < ob ? dn[a] : T(0);
+            for (int v = 0; v < NV; ++v) acc[a][v] += g * xv[v];
+          }
+        }
+        for (int a = 0; a < ob; ++a) {
+          T tmp[C];
+          for (int v = 0; v < NV; ++v) V::store(tmp + v * V::lanes, acc[a][v]);
+          T* dwo = dw + int64_t(o0 + a) * in + i0;
+          for (int q = 0; q < ni; ++q) dwo[q] += tmp[q];
         }
       }
-      const int ni = std::min(C, in - i0);
-      for (int a = 0; a < ob; ++a) {
-        T tmp[C];
-        for (int v = 0; v < NV; ++v) V::store(tmp + v * V::lanes, acc[a][v]);
-        for (int q = 0; q < ni; ++q) dw[int64_t(o0 + a) * in + i0 + q] += tmp[q];
-      }
     }
-  }
   }
 }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "backend/cpu/dense_kernels.hpp"
+#include "backend/cpu/denormals.hpp"
 #include "core/error.hpp"
 
 namespace elm {
@@ -158,6 +159,7 @@ void CpuElm<T>::forward(const T* params, const InputBatch& x, T* y) {
 
 template <class T>
 void CpuElm<T>::forward_chunk(Chunk& c) {
+  const cpu::ScopedFlushDenormals flush;  // per thread: MXCSR is thread-local
   const ElmConfig& cfg = config_;
   const InputBatch& in = *input_;
   const int Tn = in.steps, nb = c.nb, db = cfg.branches(), dm = cfg.num_memory, din = db + dm, H = cfg.hidden();
@@ -264,6 +266,7 @@ void CpuElm<T>::backward(const T* dy, T* grad) {
 
 template <class T>
 void CpuElm<T>::backward_chunk(Chunk& c, const T* dy) {
+  const cpu::ScopedFlushDenormals flush;
   const ElmConfig& cfg = config_;
   const InputBatch& in = *input_;
   const int Tn = in.steps, nb = c.nb, db = cfg.branches(), dm = cfg.num_memory, din = db + dm, H = cfg.hidden();
