@@ -14,16 +14,7 @@ namespace elm {
 namespace {
 
 ElmConfig neuronio_model(int dm, MlpActivation act) {
-  ElmConfig c;
-  c.variant = ElmVariant::V1;
-  c.num_input = 1278;
-  c.num_output = 2;
-  c.num_memory = dm;
-  c.num_branch = 45;
-  c.num_synapse_per_branch = 100;
-  c.routing = SynapseRouting::NeuronIO;
-  c.memory_tau_min = 1;
-  c.memory_tau_max = 150;
+  ElmConfig c = released_neuronio_config(dm);
   c.mlp_activation = act;
   return c;
 }

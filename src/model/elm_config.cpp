@@ -173,6 +173,20 @@ std::map<std::string, std::string> ElmConfig::to_key_values() const {
 
 std::string ElmConfig::to_json() const { return to_flat_json(to_key_values()); }
 
+ElmConfig released_neuronio_config(int num_memory) {
+  ElmConfig c;
+  c.variant = ElmVariant::V1;
+  c.num_input = 1278;
+  c.num_output = 2;
+  c.num_memory = num_memory;
+  c.num_branch = 45;
+  c.num_synapse_per_branch = 100;
+  c.routing = SynapseRouting::NeuronIO;
+  c.memory_tau_min = 1;
+  c.memory_tau_max = 150;
+  return c;
+}
+
 int64_t trainable_parameter_count(const ElmConfig& c) {
   const int64_t db = c.branches(), dm = c.num_memory, H = c.hidden(), L = c.mlp_num_layers, d_o = c.num_output;
   int64_t n = c.synapses() + (db + dm) * H + H + (L - 1) * (H * H + H) + H * dm + dm + dm * d_o + d_o;

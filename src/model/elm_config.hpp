@@ -55,6 +55,10 @@ const char* to_string(ElmVariant v);
 const char* to_string(SynapseRouting r);
 const char* to_string(MlpActivation a);
 
+// The architecture of the released NeuronIO models: v1, 1278 inputs, 45 branches
+// of 100 synapses with neuronio routing, 2 outputs, tau_m in [1, 150].
+ElmConfig released_neuronio_config(int num_memory);
+
 // Number of trainable parameters, as the reference counts them.
 int64_t trainable_parameter_count(const ElmConfig& c);
 

@@ -6,17 +6,7 @@
 
 using namespace elm;
 
-static ElmConfig released(int dm) {
-  ElmConfig c;
-  c.num_input = 1278;
-  c.num_output = 2;
-  c.num_memory = dm;
-  c.num_branch = 45;
-  c.num_synapse_per_branch = 100;
-  c.routing = SynapseRouting::NeuronIO;
-  c.memory_tau_max = 150;
-  return c;
-}
+static ElmConfig released(int dm) { return released_neuronio_config(dm); }
 
 TEST(ElmConfig, ReleasedModelsHaveTheReferenceParameterCount) {
   EXPECT_EQ(trainable_parameter_count(released(15)), 6827);
