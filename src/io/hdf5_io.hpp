@@ -18,6 +18,15 @@ struct Array {
   int64_t size() const { return static_cast<int64_t>(data.size()); }
 };
 
+// Rows of a variable-length (ragged) dataset: row i is
+// values[offsets[i], offsets[i + 1]).
+template <class T>
+struct Ragged {
+  std::vector<T> values;
+  std::vector<int64_t> offsets{0};
+  int64_t rows() const { return static_cast<int64_t>(offsets.size()) - 1; }
+};
+
 class H5Reader {
  public:
   explicit H5Reader(const std::string& path);
@@ -34,10 +43,17 @@ class H5Reader {
   std::string read_attr_string(const std::string& name) const;
   double read_attr_double(const std::string& name) const;
   std::vector<std::string> list(const std::string& group) const;
+  // Rows [start, start + count) of a 1-D variable-length dataset of numbers
+  // (h5py's vlen arrays), converted by HDF5 from the stored base type (any
+  // integer or float width, float16 included). Errors name file and dataset.
+  Ragged<float> read_vlen_float(const std::string& dataset, int64_t start, int64_t count) const;
+  Ragged<int64_t> read_vlen_int(const std::string& dataset, int64_t start, int64_t count) const;
 
  private:
   template <class T>
   Array<T> read_as(const std::string& dataset, const H5::PredType& mem_type) const;
+  template <class T>
+  Ragged<T> read_vlen_as(const std::string& dataset, int64_t start, int64_t count, hid_t mem_base) const;
   std::string path_;
   H5::H5File file_;
 };

@@ -1,0 +1,69 @@
+#pragma once
+// NeuronIO (Beniaguev, Segev, London 2021) into the dataset store.
+//
+// The raw files are Python pickles; analysis/neuronio_pickle_to_h5.py unpickles
+// one into a flat intermediate HDF5 file (layout in its docstring). Everything
+// else happens here.
+//
+// Store (one file per split), one sample per simulation, label -1:
+//   event_time       Int32    input spike step in ms: step = int(t) for an input
+//                             spike at t ms (the reference's dict2bin indexes a
+//                             binary [segment, ms] matrix with the spike time;
+//                             the released times are whole ms). Times must be
+//                             finite with 0 <= t < sim duration (6000 ms).
+//   event_channel    UInt16   excitatory segment s -> s (0..638), inhibitory -> 639 + s
+//                             (639..1277). Events are sorted by (step, channel) and a
+//                             repeated (step, channel) is kept once (the matrix is binary).
+//   soma             Float32  somaVoltageLowRes, raw mV, one value per ms (6000)
+//   output_spike_ms  Float32  outputSpikeTimes, raw ms (the target index int(t - 0.5)
+//                             is the pipeline's job)
+//   StoreInfo: task "neuronio", input_kind "events", channels 1278, num_classes 0,
+//   max_length = sim duration in ms (6000); extra: sim_duration_ms, files.
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace elm {
+
+inline constexpr int kNeuronioSegments = 639;
+inline constexpr int kNeuronioChannels = 2 * kNeuronioSegments;
+
+// Converts intermediate files (in order) into the store split at out_path.
+// Any error (one line naming the file and simulation) leaves nothing at out_path.
+void prep_neuronio(const std::vector<std::string>& intermediate_files, const std::string& out_path,
+                   const std::string& split, std::ostream& log);
+
+struct NeuronioPrepOptions {
+  std::string python;     // empty: $ELM_PREP_PYTHON, else /usr/bin/python3
+  std::string converter;  // empty: neuronio_converter_script()
+};
+
+// analysis/neuronio_pickle_to_h5.py: $ELM_NEURONIO_CONVERTER, else beside the
+// executable (../analysis, ../share/elmrun/analysis), else in the source tree
+// this library was built from.
+std::string neuronio_converter_script();
+
+// The reference's folder convention: train = full_ergodic_train_batch_2..10,
+// valid = full_ergodic_train_batch_1, test = Data_test; in each folder the files
+// whose name contains "sim__", sorted by name. A folder is looked up directly in
+// raw_dir or one level below it (e.g. raw_dir/<kaggle dataset>/Data_test).
+// A missing folder or one without such files is an error naming it.
+struct NeuronioSplitFiles {
+  std::vector<std::string> train, valid, test;
+};
+NeuronioSplitFiles find_neuronio_pickles(const std::string& raw_dir);
+
+// Runs the converter on one pickle (out_h5 is written atomically by it).
+void convert_neuronio_pickle(const std::string& pickle, const std::string& out_h5,
+                             const NeuronioPrepOptions& options = {});
+
+// Finds the pickles, converts each (the next pickle is unpickled by Python while
+// C++ appends the current one), writes <out_dir>/{train,valid,test}.h5 with a
+// progress line per file. Intermediates live in <out_dir>/.neuronio-prep-<pid>
+// and are deleted as soon as they are appended. Each split is committed when it
+// is complete.
+void prep_neuronio_dir(const std::string& raw_dir, const std::string& out_dir, std::ostream& log,
+                       const NeuronioPrepOptions& options = {});
+
+}  // namespace elm
