@@ -22,6 +22,7 @@
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "model/elm_model.hpp"
+#include "test_support.hpp"
 
 using namespace elm;
 namespace fs = std::filesystem;
@@ -30,25 +31,14 @@ namespace {
 
 class CheckpointFiles : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("elm_ckpt_" + std::to_string(::getpid()) + "_" + info->test_suite_name() + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return tmp_.file(name); }
   std::vector<std::string> listing() const {
     std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(dir_)) names.push_back(e.path().filename().string());
+    for (const auto& e : fs::directory_iterator(tmp_.path())) names.push_back(e.path().filename().string());
     std::sort(names.begin(), names.end());
     return names;
   }
-  fs::path dir_;
+  test::TempDir tmp_{"elm-ckpt"};
 };
 
 ElmModel test_model(ElmVariant v, SynapseRouting r, uint64_t seed) {
