@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(g++ make cmake libhdf5-dev hdf5-tools libboost-program-options-dev libgtest-dev
+packages=(g++ make cmake libhdf5-dev hdf5-tools libboost-program-options-dev libgtest-dev libpng-dev
           libopenmpi-dev openmpi-bin python3-torch python3-h5py python3-numpy)
 missing=()
 for p in "${packages[@]}"; do

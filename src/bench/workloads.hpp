@@ -1,5 +1,5 @@
 #pragma once
-// The benchmark workloads of docs/benchmarks.md: one training step (forward,
+// The benchmark workloads of shared/docs/benchmarks.md: one training step (forward,
 // loss, BPTT, Adam) on a batch held in memory, timed over repeated steps.
 #include <string>
 #include <vector>

@@ -18,7 +18,7 @@ int bench_command(const std::vector<std::string>& args) {
   bool include_gpu_sized = false;
   opts.add_options()("help,h", "show this help")(
       "workload,w", po::value(&names)->multitoken(),
-      "workload name(s) from docs/benchmarks.md, or 'all' (CPU-sized ones); default all")(
+      "workload name(s) from shared/docs/benchmarks.md, or 'all' (CPU-sized ones); default all")(
       "threads,t", po::value(&threads)->default_value(1), "CPU threads (samples of the batch split across them)")(
       "min-seconds", po::value(&min_seconds)->default_value(2.0), "time each workload for at least this long")(
       "min-steps", po::value(&min_steps)->default_value(3), "and for at least this many steps")(

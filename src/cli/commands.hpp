@@ -8,6 +8,7 @@ namespace elm {
 int train_command(const std::vector<std::string>& args);
 int eval_command(const std::vector<std::string>& args);
 int bench_command(const std::vector<std::string>& args);
+int prep_command(const std::vector<std::string>& args);
 
 // Parses args (without the subcommand) against opts; errors name the option.
 boost::program_options::variables_map parse_command_line(const std::vector<std::string>& args,

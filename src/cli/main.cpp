@@ -30,7 +30,8 @@ static void usage(std::ostream& os) {
         "commands:\n"
         "  train   train an ELM neuron (default: a short run on the built-in synthetic task)\n"
         "  eval    run a checkpoint on data and report loss and metrics\n"
-        "  bench   time training steps on the workloads of docs/benchmarks.md\n";
+        "  bench   time training steps on the workloads of shared/docs/benchmarks.md\n"
+        "  prep    convert a raw data set (NeuronIO, SHD, LRA) into the dataset store\n";
 }
 
 int main(int argc, char** argv) {
@@ -48,7 +49,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   const std::map<std::string, int (*)(const std::vector<std::string>&)> commands = {
-      {"train", elm::train_command}, {"eval", elm::eval_command}, {"bench", elm::bench_command}};
+      {"train", elm::train_command}, {"eval", elm::eval_command}, {"bench", elm::bench_command},
+      {"prep", elm::prep_command}};
   auto it = commands.find(cmd);
   if (it == commands.end()) {
     std::cerr << "elmrun: unknown command '" << cmd << "'\n";

@@ -1,6 +1,8 @@
 #include "data/task.hpp"
 
 #include "core/error.hpp"
+#include "data/neuronio_task.hpp"
+#include "data/store_tasks.hpp"
 #include "data/synthetic_burst.hpp"
 #include "train/run_config.hpp"
 
@@ -12,8 +14,12 @@ std::unique_ptr<Task> make_task(const TaskConfig& config, const ElmConfig& model
   std::unique_ptr<Task> task;
   if (config.name == "synthetic_burst")
     task = std::make_unique<SyntheticBurstTask>(SyntheticBurstOptions::from_key_values(config.options, "[task]"));
+  else if (config.name == "neuronio")
+    task = std::make_unique<NeuronioTask>(NeuronioTaskOptions::from_key_values(config.options, "[task]"));
   else
-    fail("config key 'task.name': unknown task '", config.name, "' (known: synthetic_burst)");
+    task = make_store_task(config, model);
+  ELM_CHECK(task, "config key 'task.name': unknown task '", config.name, "' (known: synthetic_burst, neuronio, ",
+            store_task_names(), ")");
   ELM_CHECK(model.num_input == task->num_input(), "config key 'model.num_input' is ", model.num_input, " but task ",
             task->name(), " has ", task->num_input(), " input channels");
   ELM_CHECK(model.num_output == task->num_output(), "config key 'model.num_output' is ", model.num_output,

@@ -10,6 +10,7 @@
 #include "build_config.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "data/store_tasks.hpp"
 #include "io/hdf5_io.hpp"
 #include "model/elm_model.hpp"
 #include "train/classification_metrics.hpp"
@@ -89,7 +90,8 @@ RunRecord train_run(const RunConfig& rc, const std::string& out_dir, std::ostrea
   for (int64_t step = 0; step < tc.steps; ++step) {
     const auto t0 = clock::now();
     next_indices(idx);
-    const Batch batch = task->make_batch(Split::Train, idx);
+    // Step-dependent for tasks with training-only randomness (SHD input dropout, SHD-Adding pairs).
+    const Batch batch = make_train_batch(*task, idx, step);
     const int B = batch.x.batch, T = batch.x.steps, C = task->num_output();
     y.resize(size_t(B) * T * C);
     dy.resize(y.size());

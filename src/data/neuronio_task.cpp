@@ -1,0 +1,189 @@
+#include "data/neuronio_task.hpp"
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/error.hpp"
+#include "core/rng.hpp"
+
+namespace elm {
+
+namespace {
+
+const char* const kNeuronioFields[] = {"event_time", "event_channel", "soma", "output_spike_ms"};
+
+int split_index(Split s) { return s == Split::Train ? 0 : s == Split::Valid ? 1 : 2; }
+
+}  // namespace
+
+NeuronioStoreShape check_neuronio_store(const StoreReader& store) {
+  const std::string& path = store.path();
+  const StoreInfo& info = store.info();
+  ELM_CHECK(info.task == "neuronio", path, ": not a NeuronIO store (task attribute is '", info.task, "')");
+  for (const char* f : kNeuronioFields)
+    ELM_CHECK(store.has_field(f), path, ": NeuronIO store lacks the field '", f, "'");
+  ELM_CHECK(info.channels >= 2 && info.channels % 2 == 0 && info.channels <= 65536, path, ": NeuronIO store has ",
+            info.channels, " channels, expected an even number in [2, 65536]");
+  ELM_CHECK(info.max_length >= 1 && info.max_length <= 100'000'000, path, ": NeuronIO store has max_length ",
+            info.max_length, ", expected the simulation length in ms");
+  if (auto it = info.extra.find("sim_duration_ms"); it != info.extra.end())
+    ELM_CHECK(it->second == std::to_string(info.max_length), path, ": extra.sim_duration_ms (", it->second,
+              ") differs from max_length (", info.max_length, ")");
+  ELM_CHECK(store.num_samples() >= 1, path, ": NeuronIO store holds no simulations");
+  NeuronioStoreShape s;
+  s.channels = static_cast<int>(info.channels);
+  s.duration_ms = info.max_length;
+  s.simulations = store.num_samples();
+  return s;
+}
+
+NeuronioSimulation read_neuronio_simulation(const StoreReader& store, const NeuronioStoreShape& shape, int64_t sim) {
+  const std::string& path = store.path();
+  ELM_CHECK(sim >= 0 && sim < shape.simulations, path, ": simulation ", sim, " outside 0..", shape.simulations - 1);
+  const int64_t T = shape.duration_ms;
+  NeuronioSimulation s;
+  s.event_time = store.read_i32("event_time", sim);
+  s.event_channel = store.read_i32("event_channel", sim);
+  s.soma = store.read_f32("soma", sim);
+  s.output_spike_ms = store.read_f32("output_spike_ms", sim);
+  ELM_CHECK(s.event_time.size() == s.event_channel.size(), path, ": simulation ", sim, ": event_time has ",
+            s.event_time.size(), " values but event_channel has ", s.event_channel.size());
+  ELM_CHECK(static_cast<int64_t>(s.soma.size()) == T, path, ": simulation ", sim, ": soma has ", s.soma.size(),
+            " values, expected ", T, " (one per ms)");
+  s.step_offsets.assign(size_t(T) + 1, 0);
+  int64_t prev = 0;
+  for (size_t e = 0; e < s.event_time.size(); ++e) {
+    const int64_t t = s.event_time[e], c = s.event_channel[e];
+    ELM_CHECK(t >= 0 && t < T, path, ": simulation ", sim, ": event ", e, " at step ", t, " outside [0, ", T, ")");
+    ELM_CHECK(t >= prev, path, ": simulation ", sim, ": events not sorted by time (event ", e, " at step ", t,
+              " after step ", prev, ")");
+    ELM_CHECK(c >= 0 && c < shape.channels, path, ": simulation ", sim, ": event ", e, " on channel ", c,
+              " outside 0..", shape.channels - 1);
+    prev = t;
+    ++s.step_offsets[size_t(t) + 1];
+  }
+  for (int64_t t = 0; t < T; ++t) s.step_offsets[size_t(t) + 1] += s.step_offsets[size_t(t)];
+  for (size_t j = 0; j < s.soma.size(); ++j)
+    ELM_CHECK(std::isfinite(s.soma[j]), path, ": simulation ", sim, ": soma[", j, "] is not finite");
+  for (size_t j = 0; j < s.output_spike_ms.size(); ++j) {
+    const double t = s.output_spike_ms[j];
+    ELM_CHECK(std::isfinite(t) && t >= 0 && neuronio_spike_index(t) < T, path, ": simulation ", sim,
+              ": output spike at ", t, " ms outside [0, ", T, " + 0.5)");
+  }
+  return s;
+}
+
+NeuronioTaskOptions NeuronioTaskOptions::from_key_values(const KeyValues& kv, const std::string& source) {
+  NeuronioTaskOptions o;
+  for (const auto& [k, v] : kv) {
+    const std::string key = "task." + k;
+    if (k == "store") o.store = v;
+    else if (k == "window") {
+      const int64_t w = parse_int(v, key, source);
+      ELM_CHECK(w >= 1 && w <= 1'000'000, source, ": task.window must be in [1, 1000000], got ", w);
+      o.window = static_cast<int>(w);
+    } else if (k == "windows_per_epoch") {
+      o.windows_per_epoch = parse_int(v, key, source);
+      ELM_CHECK(o.windows_per_epoch >= 1, source, ": task.windows_per_epoch must be >= 1, got ", o.windows_per_epoch);
+    } else if (k == "seed") {
+      const int64_t s = parse_int(v, key, source);
+      ELM_CHECK(s >= 0, source, ": task.seed must be >= 0, got ", s);
+      o.seed = static_cast<uint64_t>(s);
+    } else {
+      fail(source, ": unknown key '", key, "' for task neuronio (known: store, window, windows_per_epoch, seed)");
+    }
+  }
+  ELM_CHECK(!o.store.empty(), source, ": task neuronio needs task.store (the directory holding train.h5, valid.h5, test.h5)");
+  return o;
+}
+
+NeuronioTask::NeuronioTask(const NeuronioTaskOptions& options) : o_(options) {
+  ELM_CHECK(std::filesystem::is_directory(o_.store), o_.store, ": no such directory (task.store of task neuronio)");
+  for (Split s : {Split::Train, Split::Valid, Split::Test}) {
+    SplitStore& st = splits_[split_index(s)];
+    st.reader = std::make_unique<StoreReader>(store_path(s));
+    st.shape = check_neuronio_store(*st.reader);
+    ELM_CHECK(st.reader->info().split.empty() || st.reader->info().split == to_string(s), store_path(s),
+              ": holds split '", st.reader->info().split, "', expected '", to_string(s), "'");
+  }
+  shape_ = splits_[0].shape;
+  for (int i = 1; i < 3; ++i) {
+    const NeuronioStoreShape& s = splits_[i].shape;
+    ELM_CHECK(s.channels == shape_.channels && s.duration_ms == shape_.duration_ms, splits_[i].reader->path(), ": ",
+              s.channels, " channels x ", s.duration_ms, " ms, but train.h5 has ", shape_.channels, " x ",
+              shape_.duration_ms);
+  }
+  ELM_CHECK(shape_.duration_ms - o_.window - kNeuronioIgnoreMs >= 1, store_path(Split::Train), ": simulations of ",
+            shape_.duration_ms, " ms are too short for task.window ", o_.window, " (need > ", kNeuronioIgnoreMs,
+            " + window ms)");
+  eval_windows_per_sim_ = (shape_.duration_ms - kNeuronioIgnoreMs) / o_.window;
+}
+
+NeuronioTask::~NeuronioTask() = default;
+
+std::string NeuronioTask::store_path(Split split) const {
+  return (std::filesystem::path(o_.store) / (std::string(to_string(split)) + ".h5")).string();
+}
+
+int64_t NeuronioTask::simulations(Split split) const { return splits_[split_index(split)].shape.simulations; }
+
+int64_t NeuronioTask::num_samples(Split split) const {
+  if (split == Split::Train) return o_.windows_per_epoch;
+  return simulations(split) * eval_windows_per_sim_;
+}
+
+NeuronioWindow NeuronioTask::window_of(Split split, int64_t index) const {
+  NeuronioWindow w;
+  if (split == Split::Train) {
+    ELM_CHECK(index >= 0, "neuronio: training sample index ", index, " is negative");
+    const CounterRng rng(o_.seed, static_cast<uint64_t>(index));
+    w.simulation = static_cast<int64_t>(rng.below(0, static_cast<uint64_t>(shape_.simulations)));
+    w.start = kNeuronioIgnoreMs +
+              static_cast<int64_t>(rng.below(1, static_cast<uint64_t>(shape_.duration_ms - o_.window - kNeuronioIgnoreMs)));
+  } else {
+    ELM_CHECK(index >= 0 && index < num_samples(split), "neuronio: sample ", index, " outside the ", to_string(split),
+              " split (", num_samples(split), " windows)");
+    w.simulation = index / eval_windows_per_sim_;
+    w.start = kNeuronioIgnoreMs + (index % eval_windows_per_sim_) * o_.window;
+  }
+  return w;
+}
+
+Batch NeuronioTask::make_batch(Split split, std::span<const int64_t> indices) const {
+  const int B = static_cast<int>(indices.size()), T = o_.window, C = shape_.channels;
+  const int half = C / 2;
+  Batch batch;
+  batch.x = InputBatch{B, T, C, {}};
+  SpikeInput in;
+  in.offsets.reserve(size_t(B) * T + 1);
+  in.offsets.push_back(0);
+  batch.target_spike.assign(size_t(B) * T, 0.0f);
+  batch.target_soma.assign(size_t(B) * T, 0.0f);
+  for (int b = 0; b < B; ++b) {
+    const NeuronioWindow w = window_of(split, indices[b]);
+    NeuronioSimulation sim;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const SplitStore& st = splits_[split_index(split)];
+      sim = read_neuronio_simulation(*st.reader, st.shape, w.simulation);
+    }
+    for (int j = 0; j < T; ++j) {
+      const int64_t t = w.start + j;
+      for (int64_t e = sim.step_offsets[size_t(t)]; e < sim.step_offsets[size_t(t) + 1]; ++e) {
+        const int32_t c = sim.event_channel[size_t(e)];
+        in.channel.push_back(c);
+        in.value.push_back(c < half ? 1.0f : -1.0f);
+      }
+      in.offsets.push_back(static_cast<int64_t>(in.channel.size()));
+      batch.target_soma[size_t(b) * T + j] = neuronio_train_soma(sim.soma[size_t(t)]);
+    }
+    for (float t : sim.output_spike_ms) {
+      const int64_t j = neuronio_spike_index(t) - w.start;
+      if (j >= 0 && j < T) batch.target_spike[size_t(b) * T + size_t(j)] = 1.0f;
+    }
+  }
+  batch.x.data = std::move(in);
+  return batch;
+}
+
+}  // namespace elm
