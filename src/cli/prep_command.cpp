@@ -8,6 +8,9 @@
 #include "data/prep/lra_prep.hpp"
 #include "data/prep/neuronio_prep.hpp"
 #include "data/prep/shd_reader.hpp"
+#include "data/synthetic/listops_generator.hpp"
+#include "data/synthetic/synthetic_neuron.hpp"
+#include "train/run_config.hpp"
 
 namespace po = boost::program_options;
 
@@ -16,6 +19,36 @@ namespace elm {
 namespace {
 
 using PrepFn = std::function<void(const std::string& raw, const std::string& out)>;
+
+// Built-in generators need no raw input; --set key=value tunes them.
+using GenFn = std::function<void(const std::string& out, const KeyValues& options)>;
+
+std::map<std::string, GenFn> generators() {
+  std::map<std::string, GenFn> g;
+  g["synthetic_neuron"] = [](const std::string& out, const KeyValues& kv) {
+    write_synthetic_neuron_store(out, SyntheticNeuronOptions::from_key_values(kv, "--set"), std::cout);
+  };
+  g["synthetic_listops"] = [](const std::string& out, const KeyValues& kv) {
+    KeyValues rest = kv;
+    ListOpsStoreCounts counts;
+    uint64_t seed = 0;
+    auto take = [&](const char* key, auto& field) {
+      if (auto it = rest.find(key); it != rest.end()) {
+        field = static_cast<std::remove_reference_t<decltype(field)>>(parse_int(it->second, key, "--set"));
+        rest.erase(it);
+      }
+    };
+    take("train", counts.train);
+    take("valid", counts.valid);
+    take("test", counts.test);
+    take("seed", seed);
+    ELM_CHECK(rest.empty(), "--set ", rest.begin()->first, ": unknown key for synthetic_listops (train, valid, test, seed)");
+    write_synthetic_listops_store(out, ListOpsGeneratorOptions{}, counts, seed);
+    std::cout << "wrote " << out << "/{train,valid,test}.h5 (" << counts.train << "/" << counts.valid << "/"
+              << counts.test << " samples)\n";
+  };
+  return g;
+}
 
 std::map<std::string, PrepFn> prep_tasks() {
   std::map<std::string, PrepFn> t;
@@ -41,9 +74,13 @@ int prep_command(const std::vector<std::string>& args) {
   const auto tasks = prep_tasks();
   std::string names;
   for (const auto& [name, _] : tasks) names += (names.empty() ? "" : ", ") + name;
+  const auto gens = generators();
+  for (const auto& [name, _] : gens) names += ", " + name + " (built-in, no --in)";
   po::options_description opts("elmrun prep TASK --in RAW --out DIR: convert a raw data set into the dataset store");
   std::string task, raw, out;
+  std::vector<std::string> sets;
   opts.add_options()("help,h", "show this help")("task", po::value(&task), ("task: " + names).c_str())(
+      "set", po::value(&sets)->composing(), "generator option key=value (built-in generators only)")(
       "in,i", po::value(&raw), "the raw data as published (a directory; see the README's data section)")(
       "out,o", po::value(&out), "output directory: one <split>.h5 per split");
   po::positional_options_description pos;
@@ -60,10 +97,21 @@ int prep_command(const std::vector<std::string>& args) {
     return 0;
   }
   ELM_CHECK(!task.empty(), "missing TASK (one of: ", names, ")");
+  ELM_CHECK(!out.empty(), "missing --out DIR");
+  if (auto g = gens.find(task); g != gens.end()) {
+    KeyValues kv;
+    for (const auto& s : sets) {
+      const auto eq = s.find('=');
+      ELM_CHECK(eq != std::string::npos && eq > 0, "--set '", s, "': expected key=value");
+      kv[s.substr(0, eq)] = s.substr(eq + 1);
+    }
+    g->second(out, kv);
+    return 0;
+  }
+  ELM_CHECK(sets.empty(), "--set is only for the built-in generators");
   auto it = tasks.find(task);
   ELM_CHECK(it != tasks.end(), "unknown task '", task, "' (known: ", names, ")");
   ELM_CHECK(!raw.empty(), "missing --in RAW (the raw data directory)");
-  ELM_CHECK(!out.empty(), "missing --out DIR");
   ELM_CHECK(std::filesystem::exists(raw), raw, ": no such file or directory");
   it->second(raw, out);
   return 0;

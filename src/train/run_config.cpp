@@ -69,6 +69,7 @@ RunConfig RunConfig::from_key_values(const KeyValues& kv, const std::string& sou
       else if (key == "threads") t.threads = static_cast<int>(parse_int(value, full, source));
       else if (key == "log_every") t.log_every = parse_int(value, full, source);
       else if (key == "eval_every") t.eval_every = parse_int(value, full, source);
+      else if (key == "eval_simulations") t.eval_simulations = parse_int(value, full, source);
       else if (key == "clip_norm") t.clip_norm = parse_double(value, full, source);
       else if (key == "loss") t.loss = value;
       else bad_key();
@@ -95,6 +96,7 @@ RunConfig RunConfig::from_key_values(const KeyValues& kv, const std::string& sou
   ELM_CHECK(t.threads >= 1 && t.threads <= 256, source, ": train.threads must be in [1, 256], got ", t.threads);
   ELM_CHECK(t.log_every >= 1, source, ": train.log_every must be >= 1");
   ELM_CHECK(t.eval_every >= 1, source, ": train.eval_every must be >= 1");
+  ELM_CHECK(t.eval_simulations >= 1, source, ": train.eval_simulations must be >= 1");
   ELM_CHECK(t.clip_norm >= 0, source, ": train.clip_norm must be >= 0");
   ELM_CHECK(t.loss == "last_step_ce" || t.loss == "neuronio", source, ": train.loss '", t.loss,
             "' is not one of last_step_ce, neuronio");

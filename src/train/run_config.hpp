@@ -25,6 +25,7 @@ struct TrainConfig {
   int threads = 1;
   int64_t log_every = 25;
   int64_t eval_every = 100;
+  int64_t eval_simulations = 16;  // NeuronIO: simulations in a mid-run validation (test uses all)
   double clip_norm = 0.0;  // 0: no clipping
   std::string loss = "last_step_ce";  // last_step_ce | neuronio
 };

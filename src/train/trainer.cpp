@@ -10,6 +10,9 @@
 #include "build_config.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "data/neuronio_eval.hpp"
+#include "data/neuronio_task.hpp"
+#include "data/store/dataset_store.hpp"
 #include "data/store_tasks.hpp"
 #include "io/hdf5_io.hpp"
 #include "model/elm_model.hpp"
@@ -46,12 +49,39 @@ EvalResult evaluate_classification(CpuElm<float>& elm, const std::vector<float>&
   return r;
 }
 
+Metrics evaluate_task(CpuElm<float>& elm, const std::vector<float>& params, const Task& task, Split split,
+                      int batch_size, int64_t max_simulations) {
+  if (auto* nio = dynamic_cast<const NeuronioTask*>(&task)) {
+    const StoreReader store(nio->store_path(split));
+    NeuronioEvalOptions opts;
+    opts.max_simulations = max_simulations;
+    const NeuronioEvalResult r = evaluate_neuronio_file(elm, params.data(), store, opts);
+    Metrics m = r.metrics.named_values();
+    m.emplace_back("simulations_kept", double(r.kept));
+    return m;
+  }
+  const EvalResult r = evaluate_classification(elm, params, task, split, batch_size);
+  return {{"loss", r.loss}, {"accuracy", r.accuracy}, {"samples", double(r.samples)}};
+}
+
+static std::string metrics_text(const Metrics& m) {
+  std::string s;
+  char buf[96];
+  for (const auto& [name, value] : m) {
+    std::snprintf(buf, sizeof buf, "%s%s %.4g", s.empty() ? "" : ", ", name.c_str(), value);
+    s += buf;
+  }
+  return s;
+}
+
 RunRecord train_run(const RunConfig& rc, const std::string& out_dir, std::ostream& log) {
   using clock = std::chrono::steady_clock;
   const auto t_start = clock::now();
   const TrainConfig& tc = rc.train;
-  ELM_CHECK(tc.loss == "last_step_ce", "train.loss '", tc.loss, "' needs a NeuronIO task (not available yet)");
   auto task = make_task(rc.task, rc.model);
+  const auto* neuronio = dynamic_cast<const NeuronioTask*>(task.get());
+  ELM_CHECK((tc.loss == "neuronio") == (neuronio != nullptr), "config key 'train.loss' is '", tc.loss, "' but task ",
+            task->name(), " needs ", neuronio ? "neuronio" : "last_step_ce");
   ElmModel model = ElmModel::initialized(rc.model, tc.seed);
   CpuElm<float> elm(model.config, model.routing, tc.threads);
   auto opt = make_optimizer(rc.optim);
@@ -90,13 +120,18 @@ RunRecord train_run(const RunConfig& rc, const std::string& out_dir, std::ostrea
   for (int64_t step = 0; step < tc.steps; ++step) {
     const auto t0 = clock::now();
     next_indices(idx);
+    // NeuronIO draws fresh windows every epoch, as the reference's loader does.
+    if (neuronio)
+      for (auto& i : idx) i = neuronio->train_window_key(epoch, i);
     // Step-dependent for tasks with training-only randomness (SHD input dropout, SHD-Adding pairs).
     const Batch batch = make_train_batch(*task, idx, step);
     const int B = batch.x.batch, T = batch.x.steps, C = task->num_output();
     y.resize(size_t(B) * T * C);
     dy.resize(y.size());
     elm.forward(model.params.data(), batch.x, y.data());
-    const double loss = last_step_cross_entropy(y.data(), B, T, C, batch.labels.data(), dy.data());
+    const double loss =
+        neuronio ? neuronio_loss(y.data(), B, T, C, batch.target_spike.data(), batch.target_soma.data(), dy.data())
+                 : last_step_cross_entropy(y.data(), B, T, C, batch.labels.data(), dy.data());
     ELM_CHECK(std::isfinite(loss), "training diverged at step ", step, ": loss is ", loss);
     elm.backward(dy.data(), grad.data());
     const double norm = tc.clip_norm > 0 ? clip_grad_norm(grad, tc.clip_norm) : grad_norm(grad);
@@ -122,22 +157,17 @@ RunRecord train_run(const RunConfig& rc, const std::string& out_dir, std::ostrea
       window_steps = 0;
     }
     if ((step + 1) % tc.eval_every == 0 || last) {
-      const EvalResult v = evaluate_classification(elm, model.params, *task, Split::Valid, tc.batch_size);
+      const Metrics v = evaluate_task(elm, model.params, *task, Split::Valid, tc.batch_size, tc.eval_simulations);
       rec.eval_step.push_back(step + 1);
-      rec.eval_loss.push_back(v.loss);
-      rec.eval_accuracy.push_back(v.accuracy);
-      char line[160];
-      std::snprintf(line, sizeof line, "eval  step %lld  valid loss %.4f  valid accuracy %.4f (%lld samples)\n",
-                    (long long)(step + 1), v.loss, v.accuracy, (long long)v.samples);
-      log << line << std::flush;
+      rec.eval_metrics.push_back(v);
+      log << "eval  step " << (step + 1) << "  valid " << metrics_text(v) << "\n" << std::flush;
     }
   }
-  rec.test = evaluate_classification(elm, model.params, *task, Split::Test, tc.batch_size);
+  rec.test = evaluate_task(elm, model.params, *task, Split::Test, tc.batch_size, -1);
   rec.wall_seconds = std::chrono::duration<double>(clock::now() - t_start).count();
-  char line[160];
-  std::snprintf(line, sizeof line, "test  loss %.4f  accuracy %.4f (%lld samples), wall time %.1f s\n", rec.test.loss,
-                rec.test.accuracy, (long long)rec.test.samples, rec.wall_seconds);
-  log << line;
+  char wall[64];
+  std::snprintf(wall, sizeof wall, "%.1f", rec.wall_seconds);
+  log << "test  " << metrics_text(rec.test) << ", wall time " << wall << " s\n";
 
   std::filesystem::create_directories(out_dir);
   write_checkpoint(model, out_dir + "/checkpoint.h5");
@@ -163,10 +193,13 @@ void write_run_results(const RunRecord& r, const std::string& path) {
   series("train/grad_norm", r.step_grad_norm);
   series("train/sample_steps_per_s", r.step_sample_steps_per_s);
   w.write_int64("valid/step", r.eval_step.data(), {int64_t(r.eval_step.size())});
-  series("valid/loss", r.eval_loss);
-  series("valid/accuracy", r.eval_accuracy);
-  w.write_double("test/loss", &r.test.loss, {});
-  w.write_double("test/accuracy", &r.test.accuracy, {});
+  if (!r.eval_metrics.empty())
+    for (size_t k = 0; k < r.eval_metrics[0].size(); ++k) {
+      std::vector<double> v;
+      for (const auto& m : r.eval_metrics) v.push_back(m[k].second);
+      series("valid/" + r.eval_metrics[0][k].first, v);
+    }
+  for (const auto& [name, value] : r.test) w.write_double("test/" + name, &value, {});
   w.commit();
 }
 

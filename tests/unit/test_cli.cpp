@@ -132,3 +132,31 @@ TEST(Cli, BenchPrintsMsPerStep) {
   EXPECT_NE(text.find("ms_per_step="), std::string::npos) << text;
   expect_one_line_error(run_command(elmrun() + " bench -w no_such_workload"), "no_such_workload");
 }
+
+TEST(Cli, NeuronioEndToEndOnTheSyntheticNeuron) {
+  // prep (built-in generator, the converted-NeuronIO layout) -> train -> metrics of the reference protocol.
+  TempDir tmp("elm-cli");
+  const std::string store = tmp.file("store"), run = tmp.file("run");
+  auto p = run_command(elmrun() + " prep synthetic_neuron --out " + shell_quote(store) +
+                       " --set channels=64 --set duration_ms=1500 --set train_simulations=6 --set valid_simulations=2"
+                       " --set test_simulations=4");
+  ASSERT_EQ(p.status, 0) << p.stderr_text;
+  auto t = run_command(elmrun() + " train --config " + shell_quote(elm::test::source_dir() + "/configs/neuronio.ini") +
+                       " --set task.store=" + shell_quote(store) +
+                       " --set model.num_input=64 --set model.num_branch=8 --set model.num_synapse_per_branch=8"
+                       " --set train.steps=4 --set train.eval_every=4 --set task.windows_per_epoch=32 --out " +
+                       shell_quote(run));
+  ASSERT_EQ(t.status, 0) << t.stderr_text;
+  elm::H5Reader results(run + "/results.h5");
+  const double auc = results.read_double("test/AUC").data.at(0);
+  EXPECT_TRUE(std::isnan(auc) || (auc >= 0.0 && auc <= 1.0)) << auc;
+  EXPECT_TRUE(results.has("test/soma_RMSE"));
+  EXPECT_EQ(results.shape("train/loss"), std::vector<int64_t>{4});
+  // A classification loss on the NeuronIO task is a config error naming the key.
+  expect_one_line_error(run_command(elmrun() + " train --config " +
+                                    shell_quote(elm::test::source_dir() + "/configs/neuronio.ini") +
+                                    " --set task.store=" + shell_quote(store) + " --set model.num_input=64" +
+                                    " --set model.num_branch=8 --set model.num_synapse_per_branch=8" +
+                                    " --set train.loss=last_step_ce --out " + shell_quote(tmp.file("run2"))),
+                        "train.loss");
+}
