@@ -12,7 +12,9 @@
 #include "core/rng.hpp"
 #include "data/neuronio_eval.hpp"
 #include "data/neuronio_task.hpp"
+#include "data/store/batch_prefetcher.hpp"
 #include "data/store/dataset_store.hpp"
+#include "data/store/sharded_sampler.hpp"
 #include "data/store_tasks.hpp"
 #include "io/hdf5_io.hpp"
 #include "model/elm_model.hpp"
@@ -97,34 +99,30 @@ RunRecord train_run(const RunConfig& rc, const std::string& out_dir, std::ostrea
       << ", " << rec.parameter_count << " trainable parameters, " << tc.steps << " steps of batch " << tc.batch_size
       << ", " << tc.threads << " thread(s)\n";
 
-  // DistributedSampler order with one rank: a permutation per epoch seeded by (seed, epoch).
-  std::vector<int64_t> order(n_train);
-  int64_t epoch = -1, cursor = n_train;
-  auto next_indices = [&](std::vector<int64_t>& idx) {
-    if (cursor + tc.batch_size > n_train) {
-      ++epoch;
-      std::iota(order.begin(), order.end(), 0);
-      RngStream rng(tc.seed, 0x7065726dULL + uint64_t(epoch));
-      for (int64_t i = n_train - 1; i > 0; --i) std::swap(order[i], order[rng.below(uint64_t(i + 1))]);
-      cursor = 0;
-    }
-    idx.assign(order.begin() + cursor, order.begin() + cursor + tc.batch_size);
-    cursor += tc.batch_size;
-  };
-
-  const std::span<float> trainable(model.params.data(), model.layout.num_trainable());
-  std::vector<float> y, dy, grad(model.layout.num_trainable());
-  std::vector<int64_t> idx;
-  double window_loss = 0, window_time = 0;
-  int64_t window_steps = 0;
-  for (int64_t step = 0; step < tc.steps; ++step) {
-    const auto t0 = clock::now();
-    next_indices(idx);
+  // DistributedSampler order (one rank for now): a permutation per epoch seeded
+  // by (seed, epoch); batches are assembled ahead on a prefetch thread.
+  TrainBatches sampler(n_train, tc.batch_size, 1, 0, tc.seed);
+  const int64_t steps_per_epoch = sampler.steps_per_epoch();
+  // The sampler moves into the producer: only the prefetch thread touches it.
+  auto make_batch_for_step = [&, order = std::move(sampler)](int64_t step) mutable {
+    const int64_t epoch = step / steps_per_epoch;
+    if (order.epoch() != epoch) order.set_epoch(epoch);
+    std::vector<int64_t> idx = order.batch(step % steps_per_epoch);
     // NeuronIO draws fresh windows every epoch, as the reference's loader does.
     if (neuronio)
       for (auto& i : idx) i = neuronio->train_window_key(epoch, i);
     // Step-dependent for tasks with training-only randomness (SHD input dropout, SHD-Adding pairs).
-    const Batch batch = make_train_batch(*task, idx, step);
+    return make_train_batch(*task, idx, step);
+  };
+  BatchPrefetcher<Batch> prefetcher(make_batch_for_step, 0, tc.steps);
+
+  const std::span<float> trainable(model.params.data(), model.layout.num_trainable());
+  std::vector<float> y, dy, grad(model.layout.num_trainable());
+  double window_loss = 0, window_time = 0;
+  int64_t window_steps = 0;
+  for (int64_t step = 0; step < tc.steps; ++step) {
+    const auto t0 = clock::now();
+    const Batch batch = prefetcher.next();
     const int B = batch.x.batch, T = batch.x.steps, C = task->num_output();
     y.resize(size_t(B) * T * C);
     dy.resize(y.size());
