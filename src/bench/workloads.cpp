@@ -108,35 +108,30 @@ static double step_flops(const BenchWorkload& w, const InputBatch& x, const ElmM
   return 3.0 * (double(w.batch) * w.steps * (per_sample_step + traces) + 2.0 * events);
 }
 
-BenchResult run_bench(const BenchWorkload& w, int threads, double min_seconds, int min_steps) {
-  ElmModel model = ElmModel::initialized(w.model, 1);
-  const InputBatch x = make_bench_input(w, 2);
-  CpuElm<float> elm(w.model, model.routing, threads);
-  const int d_o = w.model.num_output;
-  const size_t ny = size_t(w.batch) * w.steps * d_o;
+StepTiming time_training_step(ElmModel& model, const InputBatch& x, TaskLoss loss, std::span<const int64_t> labels,
+                              std::span<const float> target_spike, std::span<const float> target_soma,
+                              const OptimizerConfig& optim, int threads, double min_seconds, int min_steps) {
+  const ElmConfig& c = model.config;
+  const int B = x.batch, T = x.steps, d_o = c.num_output;
+  if (loss == TaskLoss::Neuronio)
+    ELM_CHECK(target_spike.size() == size_t(B) * T && target_soma.size() == size_t(B) * T,
+              "time_training_step: NeuronIO targets must hold B*T values");
+  else
+    ELM_CHECK(labels.size() == size_t(B), "time_training_step: ", labels.size(), " labels for a batch of ", B);
+  CpuElm<float> elm(c, model.routing, threads);
+  const size_t ny = size_t(B) * T * d_o;
   std::vector<float> y(ny), dy(ny), grad(model.layout.num_trainable());
-  std::vector<int64_t> labels(w.batch);
-  std::vector<float> spike(size_t(w.batch) * w.steps), soma(spike.size());
-  RngStream rng(3, 7);
-  for (auto& l : labels) l = static_cast<int64_t>(rng.below(d_o));
-  for (size_t i = 0; i < spike.size(); ++i) {
-    spike[i] = rng.uniform() < 0.01 ? 1.0f : 0.0f;
-    soma[i] = static_cast<float>(rng.normal());
-  }
-  OptimizerConfig oc;
-  oc.kind = "adam";
-  oc.lr = 1e-4;
-  auto opt = make_optimizer(oc);
+  auto opt = make_optimizer(optim);
   const std::span<float> trainable(model.params.data(), model.layout.num_trainable());
 
   auto one_step = [&] {
     elm.forward(model.params.data(), x, y.data());
-    if (w.loss == TaskLoss::Neuronio)
-      neuronio_loss(y.data(), w.batch, w.steps, d_o, spike.data(), soma.data(), dy.data());
+    if (loss == TaskLoss::Neuronio)
+      neuronio_loss(y.data(), B, T, d_o, target_spike.data(), target_soma.data(), dy.data());
     else
-      last_step_cross_entropy(y.data(), w.batch, w.steps, d_o, labels.data(), dy.data());
+      last_step_cross_entropy(y.data(), B, T, d_o, labels.data(), dy.data());
     elm.backward(dy.data(), grad.data());
-    opt->step(trainable, grad, oc.lr);
+    opt->step(trainable, grad, optim.lr);
   };
   one_step();  // warm-up: allocations, page faults
   using clock = std::chrono::steady_clock;
@@ -148,15 +143,38 @@ BenchResult run_bench(const BenchWorkload& w, int threads, double min_seconds, i
     ++n;
     elapsed = std::chrono::duration<double>(clock::now() - t0).count();
   }
+  StepTiming r;
+  r.steps_timed = n;
+  r.seconds_per_step = elapsed / n;
+  r.branch_traces = elm.uses_branch_traces();
+  return r;
+}
+
+BenchResult run_bench(const BenchWorkload& w, int threads, double min_seconds, int min_steps) {
+  ElmModel model = ElmModel::initialized(w.model, 1);
+  const InputBatch x = make_bench_input(w, 2);
+  const int d_o = w.model.num_output;
+  std::vector<int64_t> labels(w.batch);
+  std::vector<float> spike(size_t(w.batch) * w.steps), soma(spike.size());
+  RngStream rng(3, 7);
+  for (auto& l : labels) l = static_cast<int64_t>(rng.below(d_o));
+  for (size_t i = 0; i < spike.size(); ++i) {
+    spike[i] = rng.uniform() < 0.01 ? 1.0f : 0.0f;
+    soma[i] = static_cast<float>(rng.normal());
+  }
+  OptimizerConfig oc;
+  oc.kind = "adam";
+  oc.lr = 1e-4;
+  const StepTiming t = time_training_step(model, x, w.loss, labels, spike, soma, oc, threads, min_seconds, min_steps);
   BenchResult r;
   r.name = w.name;
   r.threads = threads;
-  r.steps_timed = n;
-  r.ms_per_step = 1e3 * elapsed / n;
+  r.steps_timed = t.steps_timed;
+  r.ms_per_step = 1e3 * t.seconds_per_step;
   r.flop_per_step = step_flops(w, x, model);
   r.gflops = r.flop_per_step / (r.ms_per_step * 1e6);
   r.sample_steps_per_s = double(w.batch) * w.steps / (r.ms_per_step * 1e-3);
-  r.branch_traces = elm.uses_branch_traces();
+  r.branch_traces = t.branch_traces;
   return r;
 }
 

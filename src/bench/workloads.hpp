@@ -1,11 +1,14 @@
 #pragma once
 // The benchmark workloads of shared/docs/benchmarks.md: one training step (forward,
 // loss, BPTT, Adam) on a batch held in memory, timed over repeated steps.
+#include <span>
 #include <string>
 #include <vector>
 
 #include "backend/input_batch.hpp"
 #include "model/elm_config.hpp"
+#include "model/elm_model.hpp"
+#include "train/optimizer.hpp"
 
 namespace elm {
 
@@ -39,5 +42,19 @@ BenchResult run_bench(const BenchWorkload& w, int threads, double min_seconds, i
 
 // Synthetic input of the workload's kind (fixed seed).
 InputBatch make_bench_input(const BenchWorkload& w, uint64_t seed);
+
+// The timed training step shared by run_bench and the loader bench
+// (bench/loader_bench.hpp): CpuElm<float> forward on `x`, the loss (last-step
+// cross-entropy on `labels`, or the NeuronIO loss on target_spike/target_soma
+// [B*T]), BPTT, one optimizer step on model.params. One untimed warm-up step,
+// then steps until both min_steps and min_seconds are reached.
+struct StepTiming {
+  int steps_timed = 0;
+  double seconds_per_step = 0;
+  bool branch_traces = false;
+};
+StepTiming time_training_step(ElmModel& model, const InputBatch& x, TaskLoss loss, std::span<const int64_t> labels,
+                              std::span<const float> target_spike, std::span<const float> target_soma,
+                              const OptimizerConfig& optim, int threads, double min_seconds, int min_steps);
 
 }  // namespace elm

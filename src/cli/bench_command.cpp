@@ -1,7 +1,11 @@
 #include <boost/program_options.hpp>
+#include <stdlib.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
+#include "bench/loader_bench.hpp"
 #include "bench/workloads.hpp"
 #include "cli/commands.hpp"
 #include "core/error.hpp"
@@ -16,22 +20,86 @@ int bench_command(const std::vector<std::string>& args) {
   int threads = 1, min_steps = 3;
   double min_seconds = 2.0;
   bool include_gpu_sized = false;
+  bool loader = false, no_trainer = false;
+  std::vector<std::string> loader_tasks;
+  std::string configs_dir, store_dir, convert_pickle;
+  int max_trainer_batch = 16;
   opts.add_options()("help,h", "show this help")(
       "workload,w", po::value(&names)->multitoken(),
       "workload name(s) from shared/docs/benchmarks.md, or 'all' (CPU-sized ones); default all")(
       "threads,t", po::value(&threads)->default_value(1), "CPU threads (samples of the batch split across them)")(
       "min-seconds", po::value(&min_seconds)->default_value(2.0), "time each workload for at least this long")(
       "min-steps", po::value(&min_steps)->default_value(3), "and for at least this many steps")(
-      "include-gpu-sized", po::bool_switch(&include_gpu_sized), "with 'all', also run pathfinder/pathx on the CPU");
+      "include-gpu-sized", po::bool_switch(&include_gpu_sized), "with 'all', also run pathfinder/pathx on the CPU; with --loader, also time the pathx trainer")(
+      "loader", po::bool_switch(&loader),
+      "loader bench: per task, make_train_batch samples/s on a synthetic store next to one CPU training step's")(
+      "task", po::value(&loader_tasks)->multitoken(), "with --loader: task name(s); default all")(
+      "configs", po::value(&configs_dir), "with --loader: directory of <task>.ini (default: ./configs, found)")(
+      "store-dir", po::value(&store_dir),
+      "with --loader: build (and keep) the synthetic stores here, reusing existing ones (default: a temp dir)")(
+      "max-trainer-batch", po::value(&max_trainer_batch)->default_value(16),
+      "with --loader: time the trainer on at most this many samples (LRA's batch 384)")(
+      "no-trainer", po::bool_switch(&no_trainer), "with --loader: loader side only")(
+      "convert-neuronio", po::value(&convert_pickle),
+      "time converting this NeuronIO pickle (Python unpickle/flatten, then C++ store write)");
   po::variables_map vm = parse_command_line(args, opts);
   if (vm.count("help")) {
     std::cout << opts << "\nWorkloads:";
     for (const auto& w : bench_workloads()) std::cout << " " << w.name;
     std::cout << "\nOutput: one line per workload with ms_per_step=<float> and gflops=<float>.\n";
+    std::cout << "With --loader (tasks:";
+    for (const auto& t : loader_bench_tasks()) std::cout << " " << t;
+    std::cout << "): one line per task, task=NAME loader_samples_per_s=X trainer_samples_per_s=Y ratio=X/Y "
+                 "batch=B steps=T ..., then verdict=PASS|FAIL (ratio >= 10 for every timed task).\n";
     return 0;
   }
   ELM_CHECK(threads >= 1 && threads <= 256, "--threads must be in [1, 256], got ", threads);
   ELM_CHECK(min_steps >= 1, "--min-steps must be >= 1");
+  if (!convert_pickle.empty()) {
+    const std::string dir = store_dir.empty() ? convert_pickle + ".bench" : store_dir;
+    const ConversionBenchResult r = run_neuronio_conversion_bench(convert_pickle, dir, std::cerr);
+    std::printf("%s\n", format_conversion_bench(r).c_str());
+    if (store_dir.empty()) std::filesystem::remove_all(dir);
+    return 0;
+  }
+  if (loader) {
+    ELM_CHECK(names.empty(), "--loader takes --task, not --workload");
+    LoaderBenchOptions lo;
+    lo.configs_dir = configs_dir;
+    lo.work_dir = store_dir;
+    lo.threads = vm["threads"].defaulted() ? 0 : threads;
+    lo.min_seconds = min_seconds;
+    lo.min_batches = min_steps;
+    lo.max_trainer_batch = max_trainer_batch;
+    lo.include_gpu_sized = include_gpu_sized;
+    lo.trainer = !no_trainer;
+    ELM_CHECK(max_trainer_batch >= 1, "--max-trainer-batch must be >= 1");
+    if (loader_tasks.empty() || (loader_tasks.size() == 1 && loader_tasks[0] == "all"))
+      loader_tasks = loader_bench_tasks();
+    // One scratch directory for the whole run (shd and shd_adding share a store).
+    struct Scratch {
+      std::string path;
+      ~Scratch() {
+        std::error_code ec;
+        if (!path.empty()) std::filesystem::remove_all(path, ec);
+      }
+    } scratch;
+    if (lo.work_dir.empty()) {
+      const std::string base = (std::filesystem::temp_directory_path() / "elmrun-loader-bench-XXXXXX").string();
+      std::vector<char> buf(base.begin(), base.end());
+      buf.push_back('\0');
+      ELM_CHECK(::mkdtemp(buf.data()), "cannot create a temporary directory like ", base);
+      scratch.path = lo.work_dir = buf.data();
+    }
+    std::vector<LoaderBenchResult> results;
+    for (const auto& t : loader_tasks) {
+      results.push_back(run_loader_bench(t, lo));
+      std::printf("%s\n", format_loader_bench(results.back()).c_str());
+      std::fflush(stdout);
+    }
+    std::printf("%s\n", loader_bench_verdict(results).c_str());
+    return 0;
+  }
   std::vector<const BenchWorkload*> run;
   if (names.empty() || (names.size() == 1 && names[0] == "all")) {
     for (const auto& w : bench_workloads())

@@ -5,6 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "data/prep/fmnist_prep.hpp"
 #include "data/prep/lra_prep.hpp"
 #include "data/prep/neuronio_prep.hpp"
 #include "data/prep/shd_reader.hpp"
@@ -65,6 +66,7 @@ std::map<std::string, PrepFn> prep_tasks() {
       prep::prep_pathfinder(raw, out, std::cout, o);
     };
   t["pathx"] = [](const std::string& raw, const std::string& out) { prep::prep_pathx(raw, out, std::cout); };
+  t["fmnist"] = [](const std::string& raw, const std::string& out) { prep::prep_fmnist(raw, out, std::cout); };
   return t;
 }
 
@@ -81,7 +83,10 @@ int prep_command(const std::vector<std::string>& args) {
   std::vector<std::string> sets;
   opts.add_options()("help,h", "show this help")("task", po::value(&task), ("task: " + names).c_str())(
       "set", po::value(&sets)->composing(), "generator option key=value (built-in generators only)")(
-      "in,i", po::value(&raw), "the raw data as published (a directory; see the README's data section)")(
+      "in,i", po::value(&raw),
+      ("the raw data as published (a directory; see the README's data section; fmnist defaults to " +
+       std::string(prep::kFmnistDefaultDir) + ")")
+          .c_str())(
       "out,o", po::value(&out), "output directory: one <split>.h5 per split");
   po::positional_options_description pos;
   pos.add("task", 1);
@@ -111,6 +116,7 @@ int prep_command(const std::vector<std::string>& args) {
   ELM_CHECK(sets.empty(), "--set is only for the built-in generators");
   auto it = tasks.find(task);
   ELM_CHECK(it != tasks.end(), "unknown task '", task, "' (known: ", names, ")");
+  if (raw.empty() && task == "fmnist") raw = prep::kFmnistDefaultDir;  // Debian's dataset-fashion-mnist
   ELM_CHECK(!raw.empty(), "missing --in RAW (the raw data directory)");
   ELM_CHECK(std::filesystem::exists(raw), raw, ": no such file or directory");
   it->second(raw, out);

@@ -298,7 +298,23 @@ struct TokenSpec {
   int default_gray_levels = 16;
   bool length_option = false;  // task.seq_len allowed
   double default_valid_fraction = 0;
+  int image_side = 0;        // > 0: square images of this side; task.pool allowed
 };
+
+// Average pooling of a side x side gray image over pool x pool blocks, rounded
+// half up: (sum + pool*pool/2) / (pool*pool) with integer division; raster order.
+std::vector<int32_t> pool_image(const std::vector<int32_t>& gray, int side, int pool) {
+  const int out_side = side / pool, area = pool * pool;
+  std::vector<int32_t> out(size_t(out_side) * out_side);
+  for (int r = 0; r < out_side; ++r)
+    for (int c = 0; c < out_side; ++c) {
+      int32_t sum = 0;
+      for (int dr = 0; dr < pool; ++dr)
+        for (int dc = 0; dc < pool; ++dc) sum += gray[size_t(r * pool + dr) * side + size_t(c * pool + dc)];
+      out[size_t(r) * out_side + c] = (sum + area / 2) / area;
+    }
+  return out;
+}
 
 class TokenStoreTask : public Task {
  public:
@@ -306,6 +322,13 @@ class TokenStoreTask : public Task {
     const std::string store = opt.required("store", "the directory of the " + spec.name + " store: train.h5, valid.h5, test.h5");
     if (spec.image) levels_ = int(opt.integer("gray_levels", spec.default_gray_levels, 2, 256));
     length_ = spec.length_option ? int(opt.integer("seq_len", spec.default_length, 1, 1 << 24)) : spec.default_length;
+    store_length_ = length_;
+    if (spec.image_side > 0) {
+      pool_ = int(opt.integer("pool", 1, 1, spec.image_side));
+      ELM_CHECK(spec.image_side % pool_ == 0, "config key 'task.pool' must divide the image side ", spec.image_side,
+                " of task ", spec.name, ", got ", pool_);
+      length_ = (spec.image_side / pool_) * (spec.image_side / pool_);
+    }
     const double vf = opt.real("valid_fraction", spec.default_valid_fraction, 0.0, 0.9);
     const uint64_t seed = uint64_t(opt.integer("seed", 0, 0, INT64_MAX));
     opt.finish();
@@ -322,8 +345,8 @@ class TokenStoreTask : public Task {
         ELM_CHECK(r.info().max_length == length_, r.path(), ": images of ", r.info().max_length,
                   " pixels, but the train split has ", length_);
       } else if (spec.image) {
-        ELM_CHECK(r.info().max_length == length_, r.path(), ": images of ", r.info().max_length, " pixels, task ",
-                  spec.name, " expects ", length_);
+        ELM_CHECK(r.info().max_length == store_length_, r.path(), ": images of ", r.info().max_length,
+                  " pixels, task ", spec.name, " expects ", store_length_);
       }
     }
   }
@@ -344,10 +367,15 @@ class TokenStoreTask : public Task {
     for (int b = 0; b < B; ++b) {
       check_index(indices[b], d.size(), spec_.name, split);
       const int64_t row = d.row(indices[b]);
-      const std::vector<int32_t> tokens = d.reader->read_i32("tokens", row);
+      std::vector<int32_t> tokens = d.reader->read_i32("tokens", row);
       for (int32_t v : tokens)
         ELM_CHECK(v >= 0 && v < spec_.store_vocabulary, d.reader->path(), ": sample ", row, " has token ", v,
                   ", outside the vocabulary 0..", spec_.store_vocabulary - 1);
+      if (pool_ > 1) {
+        ELM_CHECK(int64_t(tokens.size()) == store_length_, d.reader->path(), ": sample ", row, " has ", tokens.size(),
+                  " pixels, task ", spec_.name, " pools images of ", store_length_);
+        tokens = pool_image(tokens, spec_.image_side, pool_);
+      }
       int32_t* out = tok.ids.data() + size_t(b) * T;
       if (spec_.image) {
         const int L = levels_;
@@ -365,7 +393,74 @@ class TokenStoreTask : public Task {
  private:
   TokenSpec spec_;
   int levels_ = 0;
-  int length_ = 0;
+  int length_ = 0;        // steps T (after pooling)
+  int store_length_ = 0;  // pixels of a stored image (image tasks)
+  int pool_ = 1;
+  Splits splits_;
+};
+
+// Retrieval (LRA AAN): pairs of byte documents (fields tokens and tokens_b),
+// for the two-tower model (train/two_tower.hpp). A batch of B pairs is 2B rows
+// of kRetrievalLength steps: the A documents in rows 0..B-1, the B documents in
+// rows B..2B-1, each padded at the end with -1 (or truncated); labels [B].
+// num_output() is the tower's output (model.num_output, the latent size); the
+// pair's classes are num_classes().
+class RetrievalTask : public Task, public PairedTask {
+ public:
+  static constexpr int kVocabulary = 256, kClasses = 2, kLength = 4000;
+
+  RetrievalTask(TaskOptions& opt, const ElmConfig& model) : latent_(model.num_output) {
+    const std::string store =
+        opt.required("store", "the directory of the retrieval store: train.h5, valid.h5, test.h5");
+    opt.finish();
+    ELM_CHECK(model.head_hidden > 0, "config key 'model.head_hidden' must be > 0 for task retrieval (the two-tower ",
+              "model's classifier head width, e.g. 150), got ", model.head_hidden);
+    ELM_CHECK(model.head_classes == kClasses, "config key 'model.head_classes' is ", model.head_classes,
+              " but task retrieval has ", kClasses, " classes");
+    splits_ = open_splits(store, "retrieval", {"retrieval"}, "tokens", {"tokens", "tokens_b"}, 0, 0);
+    for (Split s : {Split::Train, Split::Valid, Split::Test}) {
+      const StoreReader& r = *splits_[s].reader;
+      ELM_CHECK(r.info().channels == kVocabulary, r.path(), ": vocabulary (channels) is ", r.info().channels,
+                ", task retrieval expects ", kVocabulary);
+      ELM_CHECK(r.info().num_classes == kClasses, r.path(), ": num_classes is ", r.info().num_classes,
+                ", task retrieval expects ", kClasses);
+    }
+  }
+  std::string name() const override { return "retrieval"; }
+  int num_input() const override { return kVocabulary; }
+  int num_output() const override { return latent_; }
+  int num_classes() const override { return kClasses; }
+  int64_t num_samples(Split s) const override { return splits_[s].size(); }
+
+  Batch make_batch(Split split, std::span<const int64_t> indices) const override {
+    const int B = int(indices.size()), T = kLength;
+    const SplitData& d = splits_[split];
+    Batch batch;
+    batch.x = InputBatch{2 * B, T, kVocabulary, {}};
+    TokenInput tok;
+    tok.ids.assign(size_t(2 * B) * T, -1);
+    batch.labels.resize(B);
+    for (int b = 0; b < B; ++b) {
+      check_index(indices[b], d.size(), "retrieval", split);
+      const int64_t row = d.row(indices[b]);
+      int i = 0;
+      for (const char* field : {"tokens", "tokens_b"}) {
+        const std::vector<int32_t> tokens = d.reader->read_i32(field, row);
+        for (int32_t v : tokens)
+          ELM_CHECK(v >= 0 && v < kVocabulary, d.reader->path(), ": sample ", row, " has token ", v, " in ", field,
+                    ", outside the vocabulary 0..", kVocabulary - 1);
+        fill_row(tok.ids.data() + size_t(i * B + b) * T, T, tokens, [](int32_t v) { return v; });
+        ++i;
+      }
+      batch.labels[b] = d.reader->label(row);
+      check_label(batch.labels[b], kClasses, *d.reader, row);
+    }
+    batch.x.data = std::move(tok);
+    return batch;
+  }
+
+ private:
+  int latent_ = 0;
   Splits splits_;
 };
 
@@ -420,6 +515,7 @@ const TokenSpec* token_spec(const std::string& name) {
       {"listops", {"listops"}, kListOpsVocabularySize, 10, 2000, false, 0, true, 0},
       {"text", {"text"}, 256, 2, 4096, false, 0, true, 0.1},
       {"image", {"image"}, 256, 10, 1024, true, 16, false, 0},
+      {"sfmnist", {"fmnist"}, 256, 10, 784, true, 16, false, 0, 28},
       {"pathfinder", {"pathfinder", "pathx"}, 256, 2, 0, true, 16, false, 0},
       {"pathx", {"pathx", "pathfinder"}, 256, 2, 16384, true, 8, false, 0},
   };
@@ -431,7 +527,7 @@ const TokenSpec* token_spec(const std::string& name) {
 }  // namespace
 
 const char* store_task_names() {
-  return "synthetic_listops, shd, shd_adding, listops, text, retrieval, image, pathfinder, pathx";
+  return "synthetic_listops, shd, shd_adding, listops, text, retrieval, image, sfmnist, pathfinder, pathx";
 }
 
 Batch make_train_batch(const Task& task, std::span<const int64_t> indices, int64_t step) {
@@ -448,7 +544,7 @@ std::unique_ptr<Task> make_store_task(const TaskConfig& config, const ElmConfig&
     if (name == "shd") task = std::make_unique<ShdTask>(o);
     else task = std::make_unique<ShdAddingTask>(o);
   } else if (name == "retrieval") {
-    fail("task retrieval needs the two-tower model, not implemented yet");
+    task = std::make_unique<RetrievalTask>(opt, model);
   } else if (name == "synthetic_listops") {
     task = std::make_unique<SyntheticListOpsTask>(opt);
   } else if (const TokenSpec* spec = token_spec(name)) {
@@ -459,7 +555,7 @@ std::unique_ptr<Task> make_store_task(const TaskConfig& config, const ElmConfig&
   if (name != "shd" && name != "shd_adding")
     ELM_CHECK(model.num_input == task->num_input(), "config key 'model.num_input' is ", model.num_input, " but task ",
               name, " has a vocabulary of ", task->num_input(), " tokens",
-              (name == "image" || name == "pathfinder" || name == "pathx") ? " (task.gray_levels)" : "",
+              (name == "image" || name == "sfmnist" || name == "pathfinder" || name == "pathx") ? " (task.gray_levels)" : "",
               ": set model.num_input = ", task->num_input());
   return task;
 }

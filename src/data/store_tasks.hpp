@@ -40,12 +40,22 @@
 //                kValidMaskStream), train = the rest (set valid_fraction = 0 to
 //                read valid.h5 instead).
 //   image        CIFAR-10 gray, T = 1024, 10 classes
+//   sfmnist      sequential Fashion-MNIST (store task "fmnist", `elmrun prep fmnist`):
+//                28x28 gray in raster order, T = 784, 10 classes. task.pool = p
+//                (a divisor of 28, default 1) averages p x p blocks first, rounded
+//                half up ((sum + p*p/2) / (p*p), integer division), before the
+//                quantisation: p = 2 gives 14x14, T = 196.
 //   pathfinder   any resolution R (T = R*R from the store), 2 classes
 //   pathx        128x128, T = 16384, 2 classes
 // Images are quantised to task.gray_levels L (default 16, Path-X 8) as
 // id = gray * L / 256 (integer division: equal-width bins of 256/L gray values),
 // vocabulary L.
-//   retrieval    ElmError: needs the two-tower model, not implemented yet.
+//   retrieval    pairs of byte documents (fields tokens, tokens_b; vocabulary 256),
+//                T = 4000 per document, 2 classes, for the two-tower model
+//                (train/two_tower.hpp; needs model.head_hidden > 0, model.num_output
+//                = the tower's latent size). make_batch of B pairs returns 2B input
+//                rows (the A documents, then the B documents) and B labels; the
+//                task is a PairedTask and its num_output() is the latent size.
 //
 // synthetic_listops: ListOps expressions generated on the fly
 // (data/synthetic/listops_generator.hpp), no store; the same vocabulary (15) and
@@ -72,6 +82,16 @@ class StepDependentTask {
  public:
   virtual ~StepDependentTask() = default;
   virtual Batch make_train_batch(std::span<const int64_t> indices, int64_t step) const = 0;
+};
+
+// A task whose samples are pairs of sequences, classified by the two-tower model:
+// make_batch of B indices returns 2B input rows (first members, then second
+// members) and B labels of num_classes() classes. Task::num_output() is the
+// tower's output size.
+class PairedTask {
+ public:
+  virtual ~PairedTask() = default;
+  virtual int num_classes() const = 0;
 };
 
 // The training batch of `step`: the task's step-dependent batch when it has one,

@@ -42,6 +42,10 @@ void ElmConfig::validate(const std::string& where) const {
   ELM_CHECK(memory_tau_min >= 0, "config key '", key("memory_tau_min"), "' must be >= 0, got ", memory_tau_min);
   ELM_CHECK(effective_tau_max() > memory_tau_min + 2e-6, "config key '", key("memory_tau_max"), "' (", memory_tau_max,
             ") must exceed memory_tau_min (", memory_tau_min, ")");
+  ELM_CHECK(head_hidden >= 0, "config key '", key("head_hidden"), "' must be >= 0 (0: no two-tower head), got ",
+            head_hidden);
+  if (head_hidden > 0)
+    ELM_CHECK(head_classes >= 2, "config key '", key("head_classes"), "' must be >= 2, got ", head_classes);
   const int64_t syn = int64_t(branches()) * num_synapse_per_branch;
   ELM_CHECK(syn <= (int64_t(1) << 30), "config keys '", key("num_branch"), "' x '", key("num_synapse_per_branch"),
             "': too many synapses (", syn, ")");
@@ -86,6 +90,8 @@ const std::map<std::string, Setter>& setters() {
     int_key("mlp_hidden_size", &ElmConfig::mlp_hidden_size);
     int_key("num_branch", &ElmConfig::num_branch);
     int_key("num_synapse_per_branch", &ElmConfig::num_synapse_per_branch);
+    int_key("head_hidden", &ElmConfig::head_hidden);
+    int_key("head_classes", &ElmConfig::head_classes);
     double_key("lambda_value", &ElmConfig::lambda_value);
     double_key("tau_s_value", &ElmConfig::tau_s_value);
     double_key("tau_b_value", &ElmConfig::tau_b_value);
@@ -168,6 +174,11 @@ std::map<std::string, std::string> ElmConfig::to_key_values() const {
   kv["input_to_synapse_routing"] = to_string(routing);
   kv["delta_t"] = format_double(delta_t);
   kv["routing_seed"] = std::to_string(routing_seed);
+  // Only with a head, so configs and checkpoints of plain models stay as they were.
+  if (head_hidden > 0) {
+    kv["head_hidden"] = std::to_string(head_hidden);
+    kv["head_classes"] = std::to_string(head_classes);
+  }
   return kv;
 }
 
@@ -191,6 +202,10 @@ int64_t trainable_parameter_count(const ElmConfig& c) {
   const int64_t db = c.branches(), dm = c.num_memory, H = c.hidden(), L = c.mlp_num_layers, d_o = c.num_output;
   int64_t n = c.synapses() + (db + dm) * H + H + (L - 1) * (H * H + H) + H * dm + dm + dm * d_o + d_o;
   if (c.learn_memory_tau) n += dm;
+  if (c.head_hidden > 0) {
+    const int64_t hh = c.head_hidden, hc = c.head_classes;
+    n += 4 * d_o * hh + hh + hh * hc + hc;
+  }
   return n;
 }
 

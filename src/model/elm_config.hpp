@@ -31,6 +31,13 @@ struct ElmConfig {
   SynapseRouting routing = SynapseRouting::None;
   double delta_t = 1.0;
   uint64_t routing_seed = 0;  // random_routing draws from this seed
+  // Two-tower classifier head (LRA Retrieval, train/two_tower.hpp): when
+  // head_hidden > 0 the model is one ELM tower (its num_output is the latent
+  // size L) plus Linear(4L -> head_hidden) + ReLU + Linear(head_hidden ->
+  // head_classes) on [u, v, u*v, u-v]. 0: no head (every other task). Not part of
+  // the reference ELM; the keys are written to configs/checkpoints only when set.
+  int head_hidden = 0;
+  int head_classes = 2;
 
   int branches() const { return num_branch > 0 ? num_branch : num_input; }
   int hidden() const { return mlp_hidden_size > 0 ? mlp_hidden_size : 2 * num_memory; }
@@ -38,6 +45,7 @@ struct ElmConfig {
   int mlp_input() const { return branches() + num_memory; }
   // v2 raises tau_max to at least tau_min + 3e-6; v1 takes it as given.
   double effective_tau_max() const;
+  bool has_head() const { return head_hidden > 0; }
 
   // Throws ElmError naming the offending key (prefixed by `where`).
   void validate(const std::string& where = "model") const;
@@ -59,7 +67,8 @@ const char* to_string(MlpActivation a);
 // of 100 synapses with neuronio routing, 2 outputs, tau_m in [1, 150].
 ElmConfig released_neuronio_config(int num_memory);
 
-// Number of trainable parameters, as the reference counts them.
+// Number of trainable parameters, as the reference counts them (plus the
+// two-tower head's when head_hidden > 0).
 int64_t trainable_parameter_count(const ElmConfig& c);
 
 }  // namespace elm

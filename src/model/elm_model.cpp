@@ -57,6 +57,15 @@ ElmModel ElmModel::initialized(const ElmConfig& c, uint64_t seed) {
   const int64_t n_trace = v1 ? c.synapses() : c.branches();
   const float tau = static_cast<float>(v1 ? c.tau_s_value : c.tau_b_value);
   for (int64_t i = 0; i < n_trace; ++i) m.params[m.layout.trace_tau() + i] = tau;
+  // The two-tower head last, so the tower's init does not depend on it.
+  if (m.layout.has_head()) {
+    const auto& h = m.layout.head();
+    const double b0 = 1.0 / std::sqrt(4.0 * h.latent), b2 = 1.0 / std::sqrt(static_cast<double>(h.hidden));
+    uniform_fill(h.w0, int64_t(h.hidden) * 4 * h.latent, b0);
+    uniform_fill(h.b0, h.hidden, b0);
+    uniform_fill(h.w2, int64_t(h.classes) * h.hidden, b2);
+    uniform_fill(h.b2, h.classes, b2);
+  }
   return m;
 }
 

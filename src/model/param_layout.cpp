@@ -34,6 +34,15 @@ ParamLayout::ParamLayout(const ElmConfig& c) {
   w_s_ = add("_proto_w_s", {c.synapses()}, true);
   w_y_ = add("w_y.weight", {c.num_output, c.num_memory}, true);
   b_y_ = add("w_y.bias", {c.num_output}, true);
+  if (c.head_hidden > 0) {
+    head_.latent = c.num_output;
+    head_.hidden = c.head_hidden;
+    head_.classes = c.head_classes;
+    head_.w0 = add("head.0.weight", {c.head_hidden, 4 * int64_t(c.num_output)}, true);
+    head_.b0 = add("head.0.bias", {c.head_hidden}, true);
+    head_.w2 = add("head.2.weight", {c.head_classes, c.head_hidden}, true);
+    head_.b2 = add("head.2.bias", {c.head_classes}, true);
+  }
   if (c.learn_memory_tau) proto_tau_m_ = add("_proto_tau_m", {c.num_memory}, true);
   if (!c.learn_memory_tau) proto_tau_m_ = add("_proto_tau_m", {c.num_memory}, false);
   if (c.variant == ElmVariant::V1)

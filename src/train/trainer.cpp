@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <memory>
 #include <numeric>
 #include <ostream>
 
@@ -21,6 +22,7 @@
 #include "train/classification_metrics.hpp"
 #include "train/grad_clip.hpp"
 #include "train/loss.hpp"
+#include "train/two_tower.hpp"
 
 namespace elm {
 
@@ -31,10 +33,20 @@ EvalResult evaluate_classification(CpuElm<float>& elm, const std::vector<float>&
   double loss_sum = 0, correct = 0;
   std::vector<int64_t> idx;
   std::vector<float> y, dy, last;
+  // Pairs (retrieval): the two-tower model's cross-entropy and accuracy.
+  const auto* paired = dynamic_cast<const PairedTask*>(&task);
+  std::unique_ptr<TwoTowerElm<float>> two_tower;
+  if (paired) two_tower = std::make_unique<TwoTowerElm<float>>(elm);
   for (int64_t b0 = 0; b0 < n; b0 += batch_size) {
     idx.resize(std::min<int64_t>(batch_size, n - b0));
     std::iota(idx.begin(), idx.end(), b0);
     const Batch batch = task.make_batch(split, idx);
+    if (two_tower) {
+      const int pairs = int(batch.labels.size());
+      loss_sum += double(two_tower->forward(params.data(), batch.x, batch.labels)) * pairs;
+      correct += accuracy_from_logits(two_tower->logits(), batch.labels, size_t(paired->num_classes())) * pairs;
+      continue;
+    }
     const int B = batch.x.batch, T = batch.x.steps, C = task.num_output();
     y.resize(size_t(B) * T * C);
     dy.resize(y.size());
@@ -86,6 +98,9 @@ RunRecord train_run(const RunConfig& rc, const std::string& out_dir, std::ostrea
             task->name(), " needs ", neuronio ? "neuronio" : "last_step_ce");
   ElmModel model = ElmModel::initialized(rc.model, tc.seed);
   CpuElm<float> elm(model.config, model.routing, tc.threads);
+  // Retrieval: one tower on both documents of each pair, the classifier head on top.
+  std::unique_ptr<TwoTowerElm<float>> two_tower;
+  if (dynamic_cast<const PairedTask*>(task.get())) two_tower = std::make_unique<TwoTowerElm<float>>(elm);
   auto opt = make_optimizer(rc.optim);
   LrSchedule schedule(rc.schedule);
   const int64_t n_train = task->num_samples(Split::Train);
@@ -124,14 +139,20 @@ RunRecord train_run(const RunConfig& rc, const std::string& out_dir, std::ostrea
     const auto t0 = clock::now();
     const Batch batch = prefetcher.next();
     const int B = batch.x.batch, T = batch.x.steps, C = task->num_output();
-    y.resize(size_t(B) * T * C);
-    dy.resize(y.size());
-    elm.forward(model.params.data(), batch.x, y.data());
-    const double loss =
-        neuronio ? neuronio_loss(y.data(), B, T, C, batch.target_spike.data(), batch.target_soma.data(), dy.data())
+    double loss = 0;
+    if (two_tower) {
+      loss = two_tower->forward(model.params.data(), batch.x, batch.labels);
+    } else {
+      y.resize(size_t(B) * T * C);
+      dy.resize(y.size());
+      elm.forward(model.params.data(), batch.x, y.data());
+      loss = neuronio
+                 ? neuronio_loss(y.data(), B, T, C, batch.target_spike.data(), batch.target_soma.data(), dy.data())
                  : last_step_cross_entropy(y.data(), B, T, C, batch.labels.data(), dy.data());
+    }
     ELM_CHECK(std::isfinite(loss), "training diverged at step ", step, ": loss is ", loss);
-    elm.backward(dy.data(), grad.data());
+    if (two_tower) two_tower->backward(grad.data());
+    else elm.backward(dy.data(), grad.data());
     const double norm = tc.clip_norm > 0 ? clip_grad_norm(grad, tc.clip_norm) : grad_norm(grad);
     ELM_CHECK(std::isfinite(norm), "training diverged at step ", step, ": gradient norm is ", norm);
     const double lr = schedule.lr_at(step);

@@ -245,14 +245,6 @@ TEST_F(NeuronioTaskTest, OptionErrorsAreOneLine) {
   EXPECT_THROW(NeuronioTask{big}, ElmError);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ElmError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(NeuronioStoreErrors, MissingFieldAndShortSomaNameFileAndSimulation) {
   TempDir dir("elm-nio-bad");
@@ -263,7 +255,7 @@ TEST(NeuronioStoreErrors, MissingFieldAndShortSomaNameFileAndSimulation) {
   NeuronioTaskOptions o;
   o.store = dir.path().string();
   o.window = 100;
-  std::string m = error_of([&] { NeuronioTask t(o); });
+  std::string m = test::expect_one_line_elm_error([&] { NeuronioTask t(o); });
   EXPECT_NE(m.find("train.h5"), std::string::npos) << m;
   EXPECT_NE(m.find("output_spike_ms"), std::string::npos) << m;
   EXPECT_EQ(m.find('\n'), std::string::npos);
@@ -277,7 +269,7 @@ TEST(NeuronioStoreErrors, MissingFieldAndShortSomaNameFileAndSimulation) {
   // Find a training index that lands on simulation 1.
   int64_t i1 = 0;
   while (task.window_of(Split::Train, i1).simulation != 1) ++i1;
-  m = error_of([&] { task.make_batch(Split::Train, std::vector<int64_t>{i1}); });
+  m = test::expect_one_line_elm_error([&] { task.make_batch(Split::Train, std::vector<int64_t>{i1}); });
   EXPECT_NE(m.find("train.h5"), std::string::npos) << m;
   EXPECT_NE(m.find("simulation 1"), std::string::npos) << m;
   EXPECT_NE(m.find("soma has 1199 values, expected 1200"), std::string::npos) << m;
@@ -288,12 +280,12 @@ TEST(NeuronioStoreErrors, MissingFieldAndShortSomaNameFileAndSimulation) {
   const NeuronioForward zero = [](const InputBatch& x, std::span<const NeuronioWindow>, float* y) {
     std::fill(y, y + size_t(x.batch) * x.steps * 2, 0.0f);
   };
-  m = error_of([&] { evaluate_neuronio_file(zero, 2, reader, eo); });
+  m = test::expect_one_line_elm_error([&] { evaluate_neuronio_file(zero, 2, reader, eo); });
   EXPECT_NE(m.find("simulation 1"), std::string::npos) << m;
 
   // A missing split file.
   std::filesystem::remove(dir.file("test.h5"));
-  m = error_of([&] { NeuronioTask t(o); });
+  m = test::expect_one_line_elm_error([&] { NeuronioTask t(o); });
   EXPECT_NE(m.find("test.h5"), std::string::npos) << m;
 }
 

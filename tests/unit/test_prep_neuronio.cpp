@@ -101,20 +101,6 @@ class NeuronioPrep : public ::testing::Test {
 };
 TempDir* NeuronioPrep::dir_ = nullptr;
 
-std::string one_line_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ElmError& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-    return msg;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected ElmError, got another exception: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "expected ElmError, got success";
-  return {};
-}
 
 }  // namespace
 
@@ -166,14 +152,14 @@ TEST_F(NeuronioPrep, BadContentNamesPickleAndSimulation) {
   std::ostringstream log;
   const std::string inter = scratch_.file("bad.h5"), out = scratch_.file("bad_store.h5");
   convert_neuronio_pickle(file("badseg_sim__.p"), inter, options());
-  std::string msg = one_line_error([&] { prep_neuronio({inter}, out, "train", log); });
+  std::string msg = test::expect_one_line_elm_error([&] { prep_neuronio({inter}, out, "train", log); });
   EXPECT_NE(msg.find("badseg_sim__.p"), std::string::npos) << msg;
   EXPECT_NE(msg.find("simulation 1"), std::string::npos) << msg;
   EXPECT_NE(msg.find("segment 700"), std::string::npos) << msg;
   EXPECT_FALSE(fs::exists(out));
 
   convert_neuronio_pickle(file("badtime_sim__.p"), inter, options());
-  msg = one_line_error([&] { prep_neuronio({inter}, out, "train", log); });
+  msg = test::expect_one_line_elm_error([&] { prep_neuronio({inter}, out, "train", log); });
   EXPECT_NE(msg.find("simulation 0"), std::string::npos) << msg;
   EXPECT_NE(msg.find("6000 ms"), std::string::npos) << msg;
   EXPECT_FALSE(fs::exists(out));
@@ -184,13 +170,13 @@ TEST_F(NeuronioPrep, BadContentNamesPickleAndSimulation) {
 
 TEST_F(NeuronioPrep, ConverterErrorsAreOneLineNamingThePickle) {
   const std::string inter = scratch_.file("x.h5");
-  std::string msg = one_line_error([&] { convert_neuronio_pickle(file("nosoma_sim__.p"), inter, options()); });
+  std::string msg = test::expect_one_line_elm_error([&] { convert_neuronio_pickle(file("nosoma_sim__.p"), inter, options()); });
   EXPECT_NE(msg.find("nosoma_sim__.p"), std::string::npos) << msg;
   EXPECT_NE(msg.find("somaVoltageLowRes"), std::string::npos) << msg;
-  msg = one_line_error([&] { convert_neuronio_pickle(file("trunc_sim__.p"), inter, options()); });
+  msg = test::expect_one_line_elm_error([&] { convert_neuronio_pickle(file("trunc_sim__.p"), inter, options()); });
   EXPECT_NE(msg.find("trunc_sim__.p"), std::string::npos) << msg;
   EXPECT_NE(msg.find("cannot unpickle"), std::string::npos) << msg;
-  msg = one_line_error([&] { convert_neuronio_pickle(file("no_such_sim__.p"), inter, options()); });
+  msg = test::expect_one_line_elm_error([&] { convert_neuronio_pickle(file("no_such_sim__.p"), inter, options()); });
   EXPECT_NE(msg.find("no_such_sim__.p"), std::string::npos) << msg;
   EXPECT_FALSE(fs::exists(inter));
 }
@@ -215,7 +201,7 @@ TEST_F(NeuronioPrep, DirectoryConventionAndMissingSplit) {
     EXPECT_TRUE(e.path().extension() == ".h5") << "left behind: " << e.path();
 
   const std::string out2 = scratch_.file("missing_out");
-  const std::string msg = one_line_error([&] { prep_neuronio_dir(file("missing"), out2, log, options()); });
+  const std::string msg = test::expect_one_line_elm_error([&] { prep_neuronio_dir(file("missing"), out2, log, options()); });
   EXPECT_NE(msg.find("Data_test"), std::string::npos) << msg;
   EXPECT_FALSE(fs::exists(out2 + "/train.h5"));
 }

@@ -115,20 +115,6 @@ bool no_outputs(const std::string& dir) {
   return fs::is_empty(dir);
 }
 
-std::string expect_one_line_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ElmError& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-    return msg;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected ElmError, got another exception: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "expected ElmError, got success";
-  return {};
-}
 
 // Reads back all samples of a store split: times, units, label.
 std::vector<RawSample> read_store(const std::string& path) {
@@ -394,7 +380,7 @@ class ShdBadInput : public ::testing::Test {
   void write_test_ok() { write_shd(dir.file("shd_test.h5"), make_samples(3, 6)); }
   std::string run() {
     std::ostringstream log;
-    const std::string msg = expect_one_line_error([&] { prep_shd(dir.path().string(), out(), log); });
+    const std::string msg = test::expect_one_line_elm_error([&] { prep_shd(dir.path().string(), out(), log); });
     EXPECT_TRUE(no_outputs(out())) << "outputs left behind after: " << msg;
     return msg;
   }

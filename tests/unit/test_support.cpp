@@ -1,5 +1,7 @@
 #include "test_support.hpp"
 
+#include "core/error.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -89,6 +91,21 @@ void expect_close_gradient(const float* got, const std::vector<float>& ref, cons
   EXPECT_LE(worst, 1e-3 * scale + 1e-12) << what << ": largest error " << worst << " at " << worst_i << " (got "
                                          << got[worst_i] << ", reference " << ref[worst_i] << ", scale " << scale
                                          << ")";
+}
+
+std::string expect_one_line_elm_error(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ElmError& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    return msg;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected ElmError, got another exception: " << e.what();
+    return {};
+  }
+  ADD_FAILURE() << "expected ElmError, got success";
+  return {};
 }
 
 }  // namespace elm::test

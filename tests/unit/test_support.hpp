@@ -3,6 +3,7 @@
 // torch-capable Python), scratch directories, running a command with its stderr
 // captured, and the float comparisons of shared/golden/README.md.
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,10 @@ class TempDir {
 };
 
 // Outputs and losses: |got - ref| <= max(1e-4 |ref|, 1e-5) for every entry.
+// Runs f, which must throw an ElmError with a one-line message; returns the
+// message (and fails the test otherwise).
+std::string expect_one_line_elm_error(const std::function<void()>& f);
+
 void expect_close_values(const std::vector<float>& got, const std::vector<float>& ref, const std::string& what);
 // Gradients: largest |got - ref| <= 1e-3 * max |ref| of the tensor.
 void expect_close_gradient(const float* got, const std::vector<float>& ref, const std::string& what);
