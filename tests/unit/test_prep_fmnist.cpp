@@ -28,6 +28,8 @@
 #include "train/run_config.hpp"
 
 namespace elm::test {
+using elm::test::files_under;
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -81,15 +83,6 @@ void write_file(const fs::path& p, const Bytes& b) {
 Bytes read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-std::vector<std::string> files_under(const fs::path& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) return out;
-  for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) out.push_back(fs::relative(e.path(), dir).string());
-  return out;
 }
 
 // Expects an ElmError of one line containing every needle.

@@ -24,6 +24,8 @@
 #include "test_support.hpp"
 
 namespace elm::test {
+using elm::test::files_under;
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -40,16 +42,6 @@ void write_vec(const fs::path& path, const Bytes& b) { write_bytes(path, b.data(
 Bytes read_all(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-// Every regular file under `dir` (relative names), for "nothing was written".
-std::vector<std::string> files_under(const fs::path& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) return out;
-  for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (e.is_regular_file()) out.push_back(fs::relative(e.path(), dir).string());
-  return out;
 }
 
 std::vector<int32_t> bytes_as_ids(std::string_view s) {

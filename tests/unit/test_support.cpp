@@ -108,4 +108,13 @@ std::string expect_one_line_elm_error(const std::function<void()>& f) {
   return {};
 }
 
+std::vector<std::string> files_under(const std::filesystem::path& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) return out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) out.push_back(std::filesystem::relative(e.path(), dir).string());
+  return out;
+}
+
 }  // namespace elm::test

@@ -45,6 +45,9 @@ class TempDir {
 };
 
 // Outputs and losses: |got - ref| <= max(1e-4 |ref|, 1e-5) for every entry.
+// Every regular file under `dir` (relative names), for "nothing was written".
+std::vector<std::string> files_under(const std::filesystem::path& dir);
+
 // Runs f, which must throw an ElmError with a one-line message; returns the
 // message (and fails the test otherwise).
 std::string expect_one_line_elm_error(const std::function<void()>& f);
