@@ -36,7 +36,7 @@ int eval_data_file(const ElmModel& model, const std::string& data_path, int thre
   CpuElm<float> elm(model.config, model.routing, threads);
   std::vector<float> y(size_t(B) * T * d_o), dy(y.size());
   elm.forward(model.params.data(), x, y.data());
-  std::printf("eval: %s on %s: B=%d T=%d (%s input)\n", "checkpoint", data_path.c_str(), B, T,
+  std::printf("eval on %s: B=%d T=%d (%s input)\n", data_path.c_str(), B, T,
               sparse ? "spike-event" : "dense");
   if (r.has("targets/target_spike")) {
     auto spike = r.read_float("targets/target_spike");
