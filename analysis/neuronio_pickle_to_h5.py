@@ -72,8 +72,13 @@ def flatten_spike_dict(d, what, k):
     keys = np.asarray(list(d.keys()))
     if keys.dtype.kind not in "iu":
         raise ConvertError(f"simulation {k}: {what} has non-integer segment keys ({keys.dtype})")
+    values = list(d.values())
+    if all(type(v) is np.ndarray and v.ndim == 1 and v.dtype.kind in "biuf" for v in values):
+        # Fast path (the released pickles): one concatenate, no per-segment arrays.
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+        return np.repeat(keys.astype(np.int64), lengths), np.concatenate(values).astype(np.float64, copy=False)
     try:
-        times = [np.asarray(v, dtype=np.float64).ravel() for v in d.values()]
+        times = [np.asarray(v, dtype=np.float64).ravel() for v in values]
     except (TypeError, ValueError) as e:
         raise ConvertError(f"simulation {k}: {what}: spike times are not numbers ({e})")
     lengths = np.fromiter((t.size for t in times), dtype=np.int64, count=len(times))

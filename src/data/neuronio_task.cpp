@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
@@ -117,6 +118,23 @@ NeuronioTask::NeuronioTask(const NeuronioTaskOptions& options) : o_(options) {
             shape_.duration_ms, " ms are too short for task.window ", o_.window, " (need > ", kNeuronioIgnoreMs,
             " + window ms)");
   eval_windows_per_sim_ = (shape_.duration_ms - kNeuronioIgnoreMs) / o_.window;
+  for (int i = 0; i < 3; ++i) coarse_[i].resize(size_t(splits_[i].shape.simulations));
+}
+
+const std::vector<int32_t>& NeuronioTask::coarse_index(int si, int64_t sim) const {
+  std::vector<int32_t>& index = coarse_[si][size_t(sim)];
+  if (!index.empty()) return index;
+  const SplitStore& st = splits_[si];
+  const NeuronioSimulation s = read_neuronio_simulation(*st.reader, st.shape, sim);
+  const int64_t T = st.shape.duration_ms;
+  ELM_CHECK(s.step_offsets[size_t(T)] <= std::numeric_limits<int32_t>::max(), st.reader->path(), ": simulation ", sim,
+            " has ", s.step_offsets[size_t(T)], " events, more than the int32 event index holds");
+  const int64_t steps = (T + kIndexStepMs - 1) / kIndexStepMs;
+  std::vector<int32_t> built(size_t(steps) + 1);
+  for (int64_t k = 0; k <= steps; ++k)
+    built[size_t(k)] = static_cast<int32_t>(s.step_offsets[size_t(std::min(k * kIndexStepMs, T))]);
+  index = std::move(built);
+  return index;
 }
 
 NeuronioTask::~NeuronioTask() = default;
@@ -161,23 +179,39 @@ Batch NeuronioTask::make_batch(Split split, std::span<const int64_t> indices) co
   batch.target_soma.assign(size_t(B) * T, 0.0f);
   for (int b = 0; b < B; ++b) {
     const NeuronioWindow w = window_of(split, indices[b]);
-    NeuronioSimulation sim;
+    // Only the window's part of the simulation is read: the events of the
+    // coarse index steps it overlaps, its soma values, and the output spikes.
+    std::vector<int32_t> event_time, event_channel;
+    std::vector<float> soma, output_spike_ms;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      const SplitStore& st = splits_[split_index(split)];
-      sim = read_neuronio_simulation(*st.reader, st.shape, w.simulation);
+      const int si = split_index(split);
+      const StoreReader& reader = *splits_[si].reader;
+      const std::vector<int32_t>& index = coarse_index(si, w.simulation);
+      const int64_t k0 = w.start / kIndexStepMs;
+      const int64_t k1 = std::min<int64_t>((w.start + T + kIndexStepMs - 1) / kIndexStepMs,
+                                           static_cast<int64_t>(index.size()) - 1);
+      const int64_t e0 = index[size_t(k0)], ne = index[size_t(k1)] - e0;
+      event_time = reader.read_i32_range("event_time", w.simulation, e0, ne);
+      event_channel = reader.read_i32_range("event_channel", w.simulation, e0, ne);
+      soma = reader.read_f32_range("soma", w.simulation, w.start, T);
+      output_spike_ms = reader.read_f32("output_spike_ms", w.simulation);
     }
+    // Events are sorted by step (checked when the index was built): skip those
+    // before the window, then take each step's events in order.
+    size_t e = 0;
+    while (e < event_time.size() && event_time[e] < w.start) ++e;
     for (int j = 0; j < T; ++j) {
       const int64_t t = w.start + j;
-      for (int64_t e = sim.step_offsets[size_t(t)]; e < sim.step_offsets[size_t(t) + 1]; ++e) {
-        const int32_t c = sim.event_channel[size_t(e)];
+      for (; e < event_time.size() && event_time[e] == t; ++e) {
+        const int32_t c = event_channel[e];
         in.channel.push_back(c);
         in.value.push_back(c < half ? 1.0f : -1.0f);
       }
       in.offsets.push_back(static_cast<int64_t>(in.channel.size()));
-      batch.target_soma[size_t(b) * T + j] = neuronio_train_soma(sim.soma[size_t(t)]);
+      batch.target_soma[size_t(b) * T + j] = neuronio_train_soma(soma[size_t(j)]);
     }
-    for (float t : sim.output_spike_ms) {
+    for (float t : output_spike_ms) {
       const int64_t j = neuronio_spike_index(t) - w.start;
       if (j >= 0 && j < T) batch.target_spike[size_t(b) * T + size_t(j)] = 1.0f;
     }

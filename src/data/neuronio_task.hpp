@@ -125,11 +125,20 @@ class NeuronioTask : public Task {
     NeuronioStoreShape shape;
   };
 
+  // The coarse event index of simulation `sim` of split `si` (mu_ held): entry k
+  // is the offset of the first event at step >= min(k * kIndexStepMs, T), for k
+  // in [0, ceil(T / kIndexStepMs)]. Built on first use from one full read of the
+  // simulation (read_neuronio_simulation, so each simulation is checked once);
+  // a window then reads only the events of the index steps it overlaps.
+  static constexpr int64_t kIndexStepMs = 100;
+  const std::vector<int32_t>& coarse_index(int si, int64_t sim) const;
+
   NeuronioTaskOptions o_;
   NeuronioStoreShape shape_;      // of train.h5
   int64_t eval_windows_per_sim_;  // W of the valid/test grid
   mutable std::mutex mu_;
   SplitStore splits_[3];  // readers used only with mu_ held
+  mutable std::vector<std::vector<int32_t>> coarse_[3];  // per simulation, empty until built; mu_ held
 };
 
 }  // namespace elm

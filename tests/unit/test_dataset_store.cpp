@@ -7,6 +7,7 @@
 
 #include <H5Cpp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -532,4 +533,56 @@ TEST(DatasetStoreCorrupt, TruncatedAndByteFlippedFilesNeverCrash) {
     if (!why.empty()) failures.push_back("byte " + std::to_string(at) + " flipped: " + why);
   }
   for (const auto& f : failures) ADD_FAILURE() << f;
+}
+
+TEST(DatasetStore, RangeReadsMatchWholeReadsAndCheckBounds) {
+  elm::test::TempDir dir("elm-store");
+  const std::string path = dir.file("range.h5");
+  std::vector<int32_t> ids(10000);
+  std::vector<float> vals(10000);
+  for (size_t k = 0; k < ids.size(); ++k) {
+    ids[k] = static_cast<int32_t>(k * 7 % 65521);
+    vals[k] = static_cast<float>(k) * 0.25f;
+  }
+  {
+    StoreWriter w(path, test_info(), {{"ids", FieldType::Int32}, {"vals", FieldType::Float32}});
+    const std::vector<int32_t> small = {4, 5, 6};
+    const std::vector<float> smallf = {1.f, 2.f};
+    w.append_i32("ids", small);
+    w.append_f32("vals", smallf);
+    w.end_sample(0);
+    w.append_i32("ids", ids);  // crosses several values chunks
+    w.append_f32("vals", vals);
+    w.end_sample(1);
+    w.commit();
+  }
+  StoreReader r(path);
+  EXPECT_EQ(r.read_i32_range("ids", 0, 1, 2), (std::vector<int32_t>{5, 6}));
+  EXPECT_EQ(r.read_f32_range("vals", 0, 0, 2), (std::vector<float>{1.f, 2.f}));
+  EXPECT_TRUE(r.read_i32_range("ids", 0, 3, 0).empty());  // empty range at the end
+  for (int64_t b : {int64_t(0), int64_t(1), int64_t(4095), int64_t(4096), int64_t(8000)}) {
+    const int64_t n = std::min<int64_t>(3000, 10000 - b);
+    EXPECT_EQ(r.read_i32_range("ids", 1, b, n), std::vector<int32_t>(ids.begin() + b, ids.begin() + b + n));
+    EXPECT_EQ(r.read_f32_range("vals", 1, b, n), std::vector<float>(vals.begin() + b, vals.begin() + b + n));
+  }
+  EXPECT_EQ(r.read_i32_range("ids", 1, 0, 10000), ids);
+
+  auto expect_range_error = [&](const std::function<void()>& f, const std::string& field, int64_t sample) {
+    const std::string msg = error_of(f);
+    expect_one_line(msg);
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'" + field + "'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("sample " + std::to_string(sample)), std::string::npos) << msg;
+  };
+  expect_range_error([&] { r.read_i32_range("ids", 0, 2, 2); }, "ids", 0);      // past the end
+  expect_range_error([&] { r.read_i32_range("ids", 0, 4, 0); }, "ids", 0);      // begin past the end
+  expect_range_error([&] { r.read_f32_range("vals", 1, -1, 5); }, "vals", 1);   // negative begin
+  expect_range_error([&] { r.read_f32_range("vals", 1, 0, -1); }, "vals", 1);   // negative count
+  expect_range_error([&] { r.read_f32_range("vals", 1, 9999, 2); }, "vals", 1);
+  // No such sample: the same error as read_i32's (file and sample).
+  const std::string msg = error_of([&] { r.read_i32_range("ids", 2, 0, 1); });
+  expect_one_line(msg);
+  EXPECT_NE(msg.find(path), std::string::npos) << msg;
+  EXPECT_NE(msg.find("sample 2"), std::string::npos) << msg;
+  EXPECT_THROW(r.read_i32_range("nope", 0, 0, 1), ElmError);
 }

@@ -498,3 +498,83 @@ TEST(NeuronioEval, SomaRescalingIsOverTheWholeFile) {
 
 }  // namespace
 }  // namespace elm
+
+namespace elm {
+namespace {
+
+// The batch of the original full-read path: every window built from
+// read_neuronio_simulation's whole simulation and its per-step offsets.
+Batch reference_batch(const NeuronioTask& task, Split split, const std::vector<int64_t>& idx) {
+  StoreReader store(task.store_path(split));
+  const NeuronioStoreShape shape = check_neuronio_store(store);
+  const int B = int(idx.size()), T = task.window(), half = shape.channels / 2;
+  Batch batch;
+  batch.x = InputBatch{B, T, shape.channels, {}};
+  SpikeInput in;
+  in.offsets.push_back(0);
+  batch.target_spike.assign(size_t(B) * T, 0.0f);
+  batch.target_soma.assign(size_t(B) * T, 0.0f);
+  for (int b = 0; b < B; ++b) {
+    const NeuronioWindow w = task.window_of(split, idx[size_t(b)]);
+    const NeuronioSimulation sim = read_neuronio_simulation(store, shape, w.simulation);
+    for (int j = 0; j < T; ++j) {
+      const int64_t t = w.start + j;
+      for (int64_t e = sim.step_offsets[size_t(t)]; e < sim.step_offsets[size_t(t) + 1]; ++e) {
+        const int32_t c = sim.event_channel[size_t(e)];
+        in.channel.push_back(c);
+        in.value.push_back(c < half ? 1.0f : -1.0f);
+      }
+      in.offsets.push_back(int64_t(in.channel.size()));
+      batch.target_soma[size_t(b) * T + j] = neuronio_train_soma(sim.soma[size_t(t)]);
+    }
+    for (float t : sim.output_spike_ms) {
+      const int64_t j = neuronio_spike_index(t) - w.start;
+      if (j >= 0 && j < T) batch.target_spike[size_t(b) * T + size_t(j)] = 1.0f;
+    }
+  }
+  batch.x.data = std::move(in);
+  return batch;
+}
+
+void expect_same_batch(const Batch& got, const Batch& want, const std::string& what) {
+  const auto& g = std::get<SpikeInput>(got.x.data);
+  const auto& r = std::get<SpikeInput>(want.x.data);
+  EXPECT_EQ(got.x.batch, want.x.batch) << what;
+  EXPECT_EQ(got.x.steps, want.x.steps) << what;
+  EXPECT_EQ(got.x.channels, want.x.channels) << what;
+  EXPECT_EQ(g.offsets, r.offsets) << what;
+  EXPECT_EQ(g.channel, r.channel) << what;
+  EXPECT_EQ(g.value, r.value) << what;
+  EXPECT_EQ(got.target_soma, want.target_soma) << what;
+  EXPECT_EQ(got.target_spike, want.target_spike) << what;
+}
+
+// Windows read through the coarse event index and range reads equal windows
+// cut from the whole simulation, for aligned and unaligned window lengths,
+// on every split, from a fresh task (index built on first use) and again
+// once every simulation's index is cached.
+TEST_F(NeuronioTaskTest, IndexedWindowsEqualTheFullReadPath) {
+  for (int window : {100, 137, 199}) {
+    NeuronioTaskOptions o = options();
+    o.window = window;
+    NeuronioTask task(o);
+    for (int pass = 0; pass < 2; ++pass) {
+      for (int64_t first = 0; first < 240; first += 8) {
+        std::vector<int64_t> idx;
+        for (int64_t i = first; i < first + 8; ++i) idx.push_back(i);
+        const std::string what = "window " + std::to_string(window) + " pass " + std::to_string(pass) +
+                                 " train batch at " + std::to_string(first);
+        expect_same_batch(task.make_batch(Split::Train, idx), reference_batch(task, Split::Train, idx), what);
+      }
+      for (Split s : {Split::Valid, Split::Test}) {
+        std::vector<int64_t> idx;
+        for (int64_t i = 0; i < task.num_samples(s); ++i) idx.push_back(i);
+        expect_same_batch(task.make_batch(s, idx), reference_batch(task, s, idx),
+                          "window " + std::to_string(window) + " " + std::string(to_string(s)));
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace elm

@@ -123,8 +123,29 @@ class NeuronioBuilder {
           keys.push_back(step * kNeuronioChannels + s + p * kNeuronioSegments);
         }
       }
-      std::sort(keys.begin(), keys.end());
-      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+      // Sorted, de-duplicated keys. All keys lie in [0, duration_ms * channels),
+      // so for realistic durations a bitmap over that range sorts and
+      // de-duplicates in O(n + range / 64) instead of an O(n log n) sort.
+      const uint64_t key_range = static_cast<uint64_t>(duration_ms_) * kNeuronioChannels;
+      if (key_range <= kBitmapMaxKeys) {
+        const size_t words = static_cast<size_t>((key_range + 63) / 64);
+        if (bitmap_.size() < words) bitmap_.assign(words, 0);  // kept all-zero between simulations
+        for (const int64_t key : keys) bitmap_[static_cast<uint64_t>(key) >> 6] |= uint64_t(1) << (key & 63);
+        size_t n = 0;
+        for (size_t w = 0; w < words; ++w) {
+          uint64_t bits = bitmap_[w];
+          if (!bits) continue;
+          bitmap_[w] = 0;
+          do {
+            keys[n++] = static_cast<int64_t>(w * 64 + static_cast<size_t>(__builtin_ctzll(bits)));
+            bits &= bits - 1;
+          } while (bits);
+        }
+        keys.resize(n);
+      } else {
+        std::sort(keys.begin(), keys.end());
+        keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+      }
       steps.resize(keys.size());
       channels.resize(keys.size());
       for (size_t i = 0; i < keys.size(); ++i) {
@@ -189,8 +210,12 @@ class NeuronioBuilder {
     writer_ = std::make_unique<StoreWriter>(out_path_, info, neuronio_fields());
   }
 
+  // Largest key range de-duplicated with the bitmap (8 MiB of words).
+  static constexpr uint64_t kBitmapMaxKeys = uint64_t(1) << 26;
+
   std::string out_path_, split_;
   std::unique_ptr<StoreWriter> writer_;
+  std::vector<uint64_t> bitmap_;
   int64_t duration_ms_ = 0, files_ = 0, events_ = 0;
 };
 

@@ -397,10 +397,18 @@ struct StoreReader::Impl {
     return {b, e};
   }
 
+  // Values [from, from + len) of sample i (the whole sample when len < 0).
   template <class T>
-  std::vector<T> read(const std::string& name, int64_t i, const H5::PredType& mtype) const {
+  std::vector<T> read(const std::string& name, int64_t i, const H5::PredType& mtype, int64_t from = 0,
+                      int64_t len = -1) const {
     quiet_this_thread();
-    const auto [b, e] = range(name, i);
+    auto [b, e] = range(name, i);
+    if (len >= 0) {
+      ELM_CHECK(from >= 0 && from <= e - b && len <= e - b - from, path, ": field '", name, "' sample ", i,
+                ": range [", from, ", ", from + len, ") outside the sample's ", e - b, " values");
+      b += from;
+      e = b + len;
+    }
     std::vector<T> out(static_cast<size_t>(e - b));
     if (out.empty()) return out;
     try {
@@ -583,6 +591,18 @@ std::vector<int32_t> StoreReader::read_i32(const std::string& field, int64_t i) 
 
 std::vector<float> StoreReader::read_f32(const std::string& field, int64_t i) const {
   return impl_->read<float>(field, i, H5::PredType::NATIVE_FLOAT);
+}
+
+std::vector<int32_t> StoreReader::read_i32_range(const std::string& field, int64_t i, int64_t begin,
+                                                 int64_t count) const {
+  ELM_CHECK(count >= 0, impl_->path, ": field '", field, "' sample ", i, ": negative range length ", count);
+  return impl_->read<int32_t>(field, i, H5::PredType::NATIVE_INT32, begin, count);
+}
+
+std::vector<float> StoreReader::read_f32_range(const std::string& field, int64_t i, int64_t begin,
+                                               int64_t count) const {
+  ELM_CHECK(count >= 0, impl_->path, ": field '", field, "' sample ", i, ": negative range length ", count);
+  return impl_->read<float>(field, i, H5::PredType::NATIVE_FLOAT, begin, count);
 }
 
 int64_t StoreReader::length(const std::string& field, int64_t i) const {

@@ -77,6 +77,10 @@ class StoreReader {
   // Reads sample i of a field converted to the requested type.
   std::vector<int32_t> read_i32(const std::string& field, int64_t i) const;
   std::vector<float> read_f32(const std::string& field, int64_t i) const;
+  // Values [begin, begin + count) of sample i: one hyperslab read. A range
+  // outside the sample is an ElmError naming the file, field and sample.
+  std::vector<int32_t> read_i32_range(const std::string& field, int64_t i, int64_t begin, int64_t count) const;
+  std::vector<float> read_f32_range(const std::string& field, int64_t i, int64_t begin, int64_t count) const;
   int64_t length(const std::string& field, int64_t i) const;
 
  private:
