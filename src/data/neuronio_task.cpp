@@ -121,9 +121,9 @@ NeuronioTask::NeuronioTask(const NeuronioTaskOptions& options) : o_(options) {
   for (int i = 0; i < 3; ++i) coarse_[i].resize(size_t(splits_[i].shape.simulations));
 }
 
-const std::vector<int32_t>& NeuronioTask::coarse_index(int si, int64_t sim) const {
-  std::vector<int32_t>& index = coarse_[si][size_t(sim)];
-  if (!index.empty()) return index;
+const NeuronioTask::SimulationIndex& NeuronioTask::simulation_index(int si, int64_t sim) const {
+  SimulationIndex& index = coarse_[si][size_t(sim)];
+  if (!index.event_offsets.empty()) return index;
   const SplitStore& st = splits_[si];
   const NeuronioSimulation s = read_neuronio_simulation(*st.reader, st.shape, sim);
   const int64_t T = st.shape.duration_ms;
@@ -133,7 +133,8 @@ const std::vector<int32_t>& NeuronioTask::coarse_index(int si, int64_t sim) cons
   std::vector<int32_t> built(size_t(steps) + 1);
   for (int64_t k = 0; k <= steps; ++k)
     built[size_t(k)] = static_cast<int32_t>(s.step_offsets[size_t(std::min(k * kIndexStepMs, T))]);
-  index = std::move(built);
+  index.output_spike_ms = s.output_spike_ms;
+  index.event_offsets = std::move(built);  // last: a non-empty index marks the entry as complete
   return index;
 }
 
@@ -180,14 +181,15 @@ Batch NeuronioTask::make_batch(Split split, std::span<const int64_t> indices) co
   for (int b = 0; b < B; ++b) {
     const NeuronioWindow w = window_of(split, indices[b]);
     // Only the window's part of the simulation is read: the events of the
-    // coarse index steps it overlaps, its soma values, and the output spikes.
+    // coarse index steps it overlaps and its soma values (output spikes are cached).
     std::vector<int32_t> event_time, event_channel;
     std::vector<float> soma, output_spike_ms;
     {
       std::lock_guard<std::mutex> lock(mu_);
       const int si = split_index(split);
       const StoreReader& reader = *splits_[si].reader;
-      const std::vector<int32_t>& index = coarse_index(si, w.simulation);
+      const SimulationIndex& cached = simulation_index(si, w.simulation);
+      const std::vector<int32_t>& index = cached.event_offsets;
       const int64_t k0 = w.start / kIndexStepMs;
       const int64_t k1 = std::min<int64_t>((w.start + T + kIndexStepMs - 1) / kIndexStepMs,
                                            static_cast<int64_t>(index.size()) - 1);
@@ -195,7 +197,7 @@ Batch NeuronioTask::make_batch(Split split, std::span<const int64_t> indices) co
       event_time = reader.read_i32_range("event_time", w.simulation, e0, ne);
       event_channel = reader.read_i32_range("event_channel", w.simulation, e0, ne);
       soma = reader.read_f32_range("soma", w.simulation, w.start, T);
-      output_spike_ms = reader.read_f32("output_spike_ms", w.simulation);
+      output_spike_ms = cached.output_spike_ms;
     }
     // Events are sorted by step (checked when the index was built): skip those
     // before the window, then take each step's events in order.

@@ -131,14 +131,20 @@ class NeuronioTask : public Task {
   // simulation (read_neuronio_simulation, so each simulation is checked once);
   // a window then reads only the events of the index steps it overlaps.
   static constexpr int64_t kIndexStepMs = 100;
-  const std::vector<int32_t>& coarse_index(int si, int64_t sim) const;
+  // What a window needs beyond its own ranges: the event offset at every
+  // kIndexStepMs step, and the (few) output spike times.
+  struct SimulationIndex {
+    std::vector<int32_t> event_offsets;
+    std::vector<float> output_spike_ms;
+  };
+  const SimulationIndex& simulation_index(int si, int64_t sim) const;
 
   NeuronioTaskOptions o_;
   NeuronioStoreShape shape_;      // of train.h5
   int64_t eval_windows_per_sim_;  // W of the valid/test grid
   mutable std::mutex mu_;
   SplitStore splits_[3];  // readers used only with mu_ held
-  mutable std::vector<std::vector<int32_t>> coarse_[3];  // per simulation, empty until built; mu_ held
+  mutable std::vector<SimulationIndex> coarse_[3];  // per simulation, empty until built; mu_ held
 };
 
 }  // namespace elm
