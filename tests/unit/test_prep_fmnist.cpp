@@ -463,13 +463,18 @@ std::vector<int32_t> pool2_reference(const std::vector<int32_t>& g) {
   return out;
 }
 
-TEST(SfmnistTask, SequencesAreTheQuantisedImagesAndThePooledVariantAveragesBlocks) {
-  TempDir tmp("elm-fmnist");
-  write_fmnist_dir(tmp.path() / "raw", 30, 6);
+// Raw IDX files of n_train/n_test synthetic images under tmp/raw, converted to tmp/store.
+void prepare_fmnist_store(const TempDir& tmp, int n_train, int n_test, int valid_count) {
+  write_fmnist_dir(tmp.path() / "raw", n_train, n_test);
   std::ostringstream log;
   prep::FmnistPrepOptions o;
-  o.valid_count = 5;
+  o.valid_count = valid_count;
   prep::prep_fmnist(tmp.file("raw"), tmp.file("store"), log, o);
+}
+
+TEST(SfmnistTask, SequencesAreTheQuantisedImagesAndThePooledVariantAveragesBlocks) {
+  TempDir tmp("elm-fmnist");
+  prepare_fmnist_store(tmp, 30, 6, 5);
   const StoreContent test = read_store(tmp.file("store/test.h5"));
   const std::vector<int64_t> idx = {0, 3, 5};
   for (int levels : {16, 4, 256}) {
@@ -551,11 +556,7 @@ TEST(SfmnistTask, SequencesAreTheQuantisedImagesAndThePooledVariantAveragesBlock
 
 TEST(SfmnistTask, BadOptionsAreOneLineErrors) {
   TempDir tmp("elm-fmnist");
-  write_fmnist_dir(tmp.path() / "raw", 12, 3);
-  std::ostringstream log;
-  prep::FmnistPrepOptions o;
-  o.valid_count = 2;
-  prep::prep_fmnist(tmp.file("raw"), tmp.file("store"), log, o);
+  prepare_fmnist_store(tmp, 12, 3, 2);
   const std::string store = tmp.file("store");
   // model.num_input must equal task.gray_levels.
   expect_error([&] { make_task({"sfmnist", {{"store", store}}}, model_for(256)); },
@@ -571,11 +572,7 @@ TEST(SfmnistTask, BadOptionsAreOneLineErrors) {
 
 TEST(SfmnistTask, ConfigsLoadAndFitTheTask) {
   TempDir tmp("elm-fmnist");
-  write_fmnist_dir(tmp.path() / "raw", 12, 3);
-  std::ostringstream log;
-  prep::FmnistPrepOptions o;
-  o.valid_count = 2;
-  prep::prep_fmnist(tmp.file("raw"), tmp.file("store"), log, o);
+  prepare_fmnist_store(tmp, 12, 3, 2);
   const std::string cfg = source_dir() + "/configs/";
   const std::vector<std::pair<std::string, int>> configs = {{"sfmnist.ini", 784}, {"sfmnist_pool2.ini", 196}};
   for (const auto& [file, steps] : configs) {

@@ -90,17 +90,11 @@ void prep_fmnist(const std::string& in_dir, const std::string& out_dir, std::ost
   base.extra["split_seed"] = std::to_string(options.seed);
   base.extra["valid_count"] = std::to_string(options.valid_count);
   const std::map<std::string, FieldType> fields{{"tokens", FieldType::UInt8}};
-  auto make_info = [&](const std::string& split, const std::string& source) {
-    StoreInfo info = base;
-    info.split = split;
-    info.source = source;
-    return info;
-  };
   const std::string train_source = train.images_path + ", " + train.labels_path;
-  StoreWriter train_w(split_path("fmnist", out_dir, "train"), make_info("train", train_source), fields);
-  StoreWriter valid_w(split_path("fmnist", out_dir, "valid"), make_info("valid", train_source), fields);
+  StoreWriter train_w(split_path("fmnist", out_dir, "train"), split_info(base, "train", train_source), fields);
+  StoreWriter valid_w(split_path("fmnist", out_dir, "valid"), split_info(base, "valid", train_source), fields);
   StoreWriter test_w(split_path("fmnist", out_dir, "test"),
-                     make_info("test", test.images_path + ", " + test.labels_path), fields);
+                     split_info(base, "test", test.images_path + ", " + test.labels_path), fields);
 
   auto image = [](const Part& p, int64_t i) {
     return std::span<const uint8_t>(p.images.pixels.data() + size_t(i) * kFmnistPixels, size_t(kFmnistPixels));

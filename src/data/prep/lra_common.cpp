@@ -128,9 +128,7 @@ void convert_token_splits(const StoreInfo& base, bool two_documents, const std::
   // Pass 2: write every split under its temporary name, then commit them all.
   std::vector<std::unique_ptr<StoreWriter>> writers;
   for (size_t s = 0; s < splits.size(); ++s) {
-    StoreInfo info = base;
-    info.split = splits[s].split;
-    info.source = splits[s].source;
+    StoreInfo info = split_info(base, splits[s].split, splits[s].source);
     info.max_length = max_lengths[s];
     std::map<std::string, FieldType> fields{{"tokens", FieldType::UInt8}};
     if (two_documents) fields["tokens_b"] = FieldType::UInt8;
@@ -153,6 +151,13 @@ void convert_token_splits(const StoreInfo& base, bool two_documents, const std::
     log << base.task << " " << splits[s].split << ": wrote " << counts[s] << " samples (max length "
         << max_lengths[s] << ") to " << split_path(base.task, out_dir, splits[s].split) << '\n' << std::flush;
   }
+}
+
+StoreInfo split_info(const StoreInfo& base, const std::string& split, const std::string& source) {
+  StoreInfo info = base;
+  info.split = split;
+  info.source = source;
+  return info;
 }
 
 }  // namespace elm::prep

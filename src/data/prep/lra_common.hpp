@@ -87,6 +87,9 @@ class Progress {
   int64_t count_ = 0;
 };
 
+// The StoreInfo of one split: the task-wide `base` with its split name and source.
+StoreInfo split_info(const StoreInfo& base, const std::string& split, const std::string& source);
+
 // Creates out_dir (error naming it when that fails) and returns <out_dir>/<split>.h5.
 std::string split_path(const std::string& task, const std::string& out_dir, const std::string& split);
 

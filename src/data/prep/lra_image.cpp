@@ -78,16 +78,10 @@ void prep_image(const std::string& raw_dir, const std::string& out_dir, std::ost
   base.extra["split_rule"] = "train = first 90% of data_batch_1..5 in file order, valid = last 10%, test = test_batch";
   const std::map<std::string, FieldType> fields{{"tokens", FieldType::UInt8}};
 
-  auto make_info = [&](const std::string& split, const std::string& source) {
-    StoreInfo info = base;
-    info.split = split;
-    info.source = source;
-    return info;
-  };
   const std::string sources = (root / "data_batch_{1..5}.bin").string();
-  StoreWriter train(split_path("image", out_dir, "train"), make_info("train", sources), fields);
-  StoreWriter valid(split_path("image", out_dir, "valid"), make_info("valid", sources), fields);
-  StoreWriter test(split_path("image", out_dir, "test"), make_info("test", test_file.string()), fields);
+  StoreWriter train(split_path("image", out_dir, "train"), split_info(base, "train", sources), fields);
+  StoreWriter valid(split_path("image", out_dir, "valid"), split_info(base, "valid", sources), fields);
+  StoreWriter test(split_path("image", out_dir, "test"), split_info(base, "test", test_file.string()), fields);
 
   Progress train_progress(log, "image train+valid", total_train, 10000);
   int64_t index = 0;

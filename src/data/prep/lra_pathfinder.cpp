@@ -112,8 +112,7 @@ void prep_pathfinder(const std::string& raw_dir, const std::string& out_dir, std
   std::vector<std::unique_ptr<StoreWriter>> writers;
   const std::map<std::string, FieldType> fields{{"tokens", FieldType::UInt8}};
   for (int s = 0; s < 3; ++s) {
-    StoreInfo info = base_info;
-    info.split = split_names[s];
+    const StoreInfo info = split_info(base_info, split_names[s], base_info.source);
     writers.push_back(std::make_unique<StoreWriter>(split_path(task, out_dir, info.split), info, fields));
   }
 
