@@ -1,0 +1,380 @@
+#!/usr/bin/python3
+"""Gather a sweep's runs into one table and say what is missing.
+
+    /usr/bin/python3 analysis/collect.py SWEEP_DIR [--csv OUT] [--json]
+
+One row per manifest.tsv row (a sweep without a manifest: one per runs/*; a
+single run directory: one row). Prints the table, the missing / failed /
+incomplete / foreign runs with their reasons, and the Slurm --array= value that
+resubmits exactly the manifest indices without a result. Only a run with DONE
+and a readable results.h5 counts as a result; every other run's metric
+columns are NaN. Exit 0 whatever the runs look like; exit 2 only when SWEEP_DIR
+is not a sweep or run directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sweep_io  # noqa: E402
+from sweep_io import Problem, UnreadableResults  # noqa: E402
+
+RESUBMIT_STATUSES = ("missing", "failed", "incomplete")
+SWEEP_MARKERS = ("manifest.tsv", "runs", "job.ini", "summary.h5", "summary.csv")
+RUN_MARKERS = ("results.h5", "config.json", "DONE", "FAILED", "checkpoints", "log.txt")
+# A log written this recently suggests a job is still on the run.
+RECENT_LOG_SECONDS = 600
+
+
+class NotASweep(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- one run
+
+
+def classify_run(run_dir: str, expected_axes: dict, check_hash: bool = False):
+    """(status, reason, RunResults or None) for one run directory."""
+    if not os.path.exists(run_dir):
+        return "missing", "no run directory", None
+    if not os.path.isdir(run_dir):
+        return "missing", "run path is not a directory", None
+    foreign = identity_problem(run_dir, expected_axes, check_hash)
+    if foreign:
+        return "incomplete", f"foreign: {foreign}", None
+    if os.path.exists(os.path.join(run_dir, "FAILED")):
+        why = sweep_io.read_text(os.path.join(run_dir, "FAILED")).splitlines()
+        return "failed", why[0] if why else "FAILED without a reason", None
+    if not os.path.exists(os.path.join(run_dir, "DONE")):
+        if entry_names(run_dir) <= {"config.json"}:  # elmrun sweep prepares every run's directory
+            return "missing", "not started (only config.json)", None
+        return "incomplete", unfinished_reason(run_dir), None
+    try:
+        results = sweep_io.read_results(os.path.join(run_dir, "results.h5"))
+    except UnreadableResults as e:
+        return "incomplete", f"DONE but {e}" if str(e) == "no results.h5" else str(e), None
+    wrong = sweep_io.config_mismatches(results.config, expected_axes, strict=False)
+    if wrong:
+        return "incomplete", "foreign: results.h5 config differs from manifest: " + ", ".join(wrong), None
+    return "done", "", results
+
+
+def entry_names(directory: str) -> set:
+    try:
+        return set(os.listdir(directory))
+    except OSError:
+        return set()
+
+
+def identity_problem(run_dir: str, expected_axes: dict, check_hash: bool) -> str:
+    """Why config.json says this directory is not the manifest's run ('' when it agrees or is absent)."""
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.lexists(path):
+        return ""
+    try:
+        config = sweep_io.read_config_json(path)
+    except ValueError as e:
+        return str(e)
+    reasons = []
+    if check_hash and os.path.basename(run_dir) not in sweep_io.identity_hashes(config):
+        reasons.append("config.json does not hash to the run_id")
+    wrong = sweep_io.config_mismatches(config, expected_axes, strict=True)
+    if wrong:
+        reasons.append("config.json differs from manifest: " + ", ".join(wrong))
+    return "; ".join(reasons)
+
+
+def run_ids_are_config_hashes(run_dirs: list) -> bool:
+    """Whether any run's config.json hashes to its directory name.
+
+    Only then is a hash mismatch evidence of a foreign directory; a sweep made
+    with another id convention is checked by its axis values alone.
+    """
+    for run_dir in run_dirs:
+        try:
+            config = sweep_io.read_config_json(os.path.join(run_dir, "config.json"))
+        except (ValueError, TypeError):
+            continue
+        if os.path.basename(run_dir) in sweep_io.identity_hashes(config):
+            return True
+    return False
+
+
+def unfinished_reason(run_dir: str) -> str:
+    parts = ["unfinished: neither DONE nor FAILED"]
+    step = sweep_io.latest_checkpoint_step(run_dir)
+    if step is not None:
+        parts.append(f"last checkpoint step {step}")
+    if os.path.exists(os.path.join(run_dir, "results.h5")):
+        parts.append("results.h5 present but not final")
+    try:
+        age = time.time() - os.path.getmtime(os.path.join(run_dir, "log.txt"))
+        if age < RECENT_LOG_SECONDS:
+            parts.append(f"log.txt written {age:.0f} s ago, may still be running")
+    except OSError:
+        pass
+    return "; ".join(parts)
+
+
+def run_row(entry: dict, axes: list, run_dir, expected_axes: dict, check_hash: bool):
+    if run_dir is None:
+        status, reason, results = "missing", f"invalid run_id {entry['run_id']!r} in manifest", None
+    else:
+        status, reason, results = classify_run(run_dir, expected_axes, check_hash)
+    row = {"index": entry["index"], "run_id": entry["run_id"], "status": status}
+    row.update({a: entry.get(a, "") for a in axes})
+    if results is not None:
+        row["parameter_count"] = results.attrs.get("parameter_count", math.nan)
+        row["wall_seconds"] = results.attrs.get("wall_seconds", math.nan)
+        row["steps_completed"] = results.steps_completed
+        row.update({f"test_{k}": v for k, v in results.test.items()})
+        row.update({f"valid_{k}": v for k, v in results.last_valid.items()})
+        row["mean_sample_steps_per_s"] = results.mean_sample_steps_per_s
+    return row, reason
+
+
+# ---------------------------------------------------------------- run sets
+
+
+def sweep_kind(sweep_dir: str) -> str:
+    if not os.path.isdir(sweep_dir):
+        raise NotASweep(f"{sweep_dir}: no such directory")
+    names = set(os.listdir(sweep_dir))
+    if names & set(SWEEP_MARKERS):
+        return "sweep"
+    if names & set(RUN_MARKERS):
+        return "run"
+    raise NotASweep(f"{sweep_dir}: not a sweep directory (no manifest.tsv or runs/) nor a run directory")
+
+
+def manifest_entries(sweep_dir: str, problems: list):
+    """(axes, entries, whether indices are the sweep's) of a sweep directory."""
+    manifest_path = os.path.join(sweep_dir, "manifest.tsv")
+    if os.path.lexists(manifest_path):
+        manifest = sweep_io.read_manifest(manifest_path)
+        problems.extend(manifest.problems)
+        if manifest.rows or not manifest.problems:
+            return manifest.axes, manifest.rows, True
+    else:
+        problems.append(Problem("manifest", "no manifest.tsv: rows are runs/* in name order, "
+                                            "indices are positions, not sweep indices"))
+    axes, entries = scanned_entries(os.path.join(sweep_dir, "runs"))
+    return axes, entries, False
+
+
+def scanned_entries(runs_dir: str):
+    """Rows for every directory under runs/; axes are the config keys whose values differ."""
+    try:
+        names = sorted(n for n in os.listdir(runs_dir) if os.path.isdir(os.path.join(runs_dir, n)))
+    except OSError:
+        names = []
+    configs = [run_config(os.path.join(runs_dir, n)) for n in names]
+    keys = sorted({k for c in configs for k in c} - set(sweep_io.NON_RESULT_KEYS))
+    varying = [k for k in keys if len({str(c.get(k, "")) for c in configs}) > 1]
+    axes = independent_axes(varying, configs)
+    entries = []
+    for index, (name, config) in enumerate(zip(names, configs)):
+        entry = {"index": index, "run_id": name}
+        entry.update({a: str(config.get(a, "")) for a in axes})
+        entries.append(entry)
+    return axes, entries
+
+
+# Without a manifest, keys that follow another axis (mlp_hidden_size defaults from
+# num_memory) would look like axes of their own; these names win such ties.
+PREFERRED_AXES = ("model.num_memory", "model.memory_tau_max")
+
+
+def independent_axes(keys: list, configs: list) -> list:
+    """Varying keys minus those whose value is fixed by an already kept key."""
+    ordered = sorted(keys, key=lambda k: (k not in PREFERRED_AXES, sweep_io.short_key(k) == "seed", k))
+    kept = []
+    for key in ordered:
+        if not any(determines(other, key, configs) for other in kept):
+            kept.append(key)
+    return sorted(kept, key=ordered.index)
+
+
+def determines(key: str, other: str, configs: list) -> bool:
+    seen = {}
+    for c in configs:
+        value, follower = str(c.get(key, "")), str(c.get(other, ""))
+        if seen.setdefault(value, follower) != follower:
+            return False
+    return True
+
+
+def run_config(run_dir: str) -> dict:
+    """config.json, else results.h5's config_json, else {} (used to find axes without a manifest)."""
+    try:
+        return sweep_io.read_config_json(os.path.join(run_dir, "config.json"))
+    except ValueError:
+        pass
+    try:
+        return sweep_io.read_results(os.path.join(run_dir, "results.h5")).config
+    except UnreadableResults:
+        return {}
+
+
+def unlisted_run_dirs(runs_dir: str, listed_ids: set) -> list:
+    """Problems for entries under runs/ that are not the manifest's run directories."""
+    problems = []
+    try:
+        names = sorted(os.listdir(runs_dir))
+    except OSError:
+        return problems
+    for name in names:
+        path = os.path.join(runs_dir, name)
+        if not os.path.isdir(path):
+            problems.append(Problem("layout", f"runs/{name} is not a directory (ignored)"))
+        elif name not in listed_ids:
+            problems.append(Problem("foreign", f"runs/{name}: run_id not in manifest.tsv (ignored)",
+                                    run_id=name))
+    return problems
+
+
+# ---------------------------------------------------------------- the table
+
+
+def collect(sweep_dir: str):
+    """(DataFrame with one row per run, list of Problem). Raises NotASweep for a bad SWEEP_DIR."""
+    problems = []
+    if sweep_kind(sweep_dir) == "run":
+        axes, entries, from_manifest = [], [{"index": 0, "run_id": os.path.basename(
+            os.path.abspath(sweep_dir))}], False
+        run_dirs = [sweep_dir]
+    else:
+        axes, entries, from_manifest = manifest_entries(sweep_dir, problems)
+        runs_dir = os.path.join(sweep_dir, "runs")
+        run_dirs = [os.path.join(runs_dir, e["run_id"]) if sweep_io.valid_run_id(e["run_id"]) else None
+                    for e in entries]
+        problems.extend(unlisted_run_dirs(runs_dir, {e["run_id"] for e in entries}))
+        if not entries and os.path.isdir(runs_dir):
+            problems.append(Problem("layout", "no runs listed or found"))
+    check_hash = from_manifest and hash_convention_holds(run_dirs, problems)
+    rows = []
+    for entry, run_dir in zip(entries, run_dirs):
+        expected = {a: entry[a] for a in axes if entry.get(a, "") != ""} if from_manifest else {}
+        row, reason = run_row(entry, axes, run_dir, expected, check_hash)
+        rows.append(row)
+        if row["status"] != "done":
+            kind = "foreign" if reason.startswith("foreign") else row["status"]
+            problems.append(Problem(kind, reason, index=entry["index"], run_id=entry["run_id"]))
+    frame = build_frame(rows, axes)
+    frame.attrs["axes"] = list(axes)
+    frame.attrs["from_manifest"] = from_manifest
+    return frame, problems
+
+
+def hash_convention_holds(run_dirs: list, problems: list) -> bool:
+    dirs = [d for d in run_dirs if d]
+    if run_ids_are_config_hashes(dirs):
+        return True
+    if any(os.path.isfile(os.path.join(d, "config.json")) for d in dirs):
+        problems.append(Problem("manifest", "no run_id is the FNV-1a hash of its config.json: "
+                                            "run identity checked by grid-axis values only"))
+    return False
+
+
+def build_frame(rows: list, axes: list):
+    import pandas as pd
+
+    fixed = ["index", "run_id", "status"] + list(axes) + ["parameter_count", "wall_seconds", "steps_completed"]
+    test_cols = unique_in_order(k for r in rows for k in r if k.startswith("test_"))
+    valid_cols = unique_in_order(k for r in rows for k in r if k.startswith("valid_"))
+    columns = fixed + test_cols + valid_cols + ["mean_sample_steps_per_s"]
+    frame = pd.DataFrame(rows, columns=columns)
+    for axis in axes:
+        frame[axis] = numeric_if_possible(frame[axis])
+    for column in columns[3 + len(axes):]:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    for column in ("parameter_count", "steps_completed"):
+        frame[column] = frame[column].round().astype("Int64")
+    frame["index"] = frame["index"].astype(int)
+    return frame
+
+
+def unique_in_order(items) -> list:
+    return list(dict.fromkeys(items))
+
+
+def numeric_if_possible(column):
+    """Axis values as float64 when every given value is a number (as in summary.h5), else strings."""
+    import pandas as pd
+
+    text = column.fillna("").astype(str).str.strip()
+    given = text[text != ""]
+    numbers = pd.to_numeric(given, errors="coerce")
+    if len(given) and numbers.notna().all():
+        return pd.to_numeric(text.replace("", "nan"), errors="coerce").astype(float)
+    return text
+
+
+def resubmit_indices(frame) -> list:
+    return sorted(int(i) for i in frame.loc[frame["status"].isin(RESUBMIT_STATUSES), "index"])
+
+
+# ---------------------------------------------------------------- output
+
+
+def print_report(frame, problems, out=sys.stdout) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.width", 250, "display.max_columns", None, "display.max_rows", None,
+                           "display.max_colwidth", 40):
+        print(frame.to_string(index=False) if len(frame) else "(no runs)", file=out)
+    counts = frame["status"].value_counts().to_dict() if len(frame) else {}
+    print("\n" + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + f" of {len(frame)} runs", file=out)
+    if problems:
+        print("\nproblems:", file=out)
+        for p in problems:
+            print("  " + p.line(), file=out)
+    print(resubmit_line(frame), file=out)
+
+
+def resubmit_line(frame) -> str:
+    if not frame.attrs.get("from_manifest"):
+        return "no manifest.tsv indices: no --array expression"
+    indices = resubmit_indices(frame)
+    if not indices:
+        return "nothing to resubmit"
+    return f"resubmit {len(indices)} run(s): --array={sweep_io.array_expression(indices)}"
+
+
+def as_json(frame, problems) -> str:
+    indices = resubmit_indices(frame) if frame.attrs.get("from_manifest") else []
+    return json.dumps({
+        "runs": json.loads(frame.to_json(orient="records")),
+        "problems": [vars(p) for p in problems],
+        "array": sweep_io.array_expression(indices) if indices else None,
+    }, indent=1)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("sweep_dir", help="sweep directory (manifest.tsv, runs/) or one run directory")
+    parser.add_argument("--csv", metavar="OUT", help="also write the table as CSV")
+    parser.add_argument("--json", action="store_true", help="print runs, problems and array as JSON")
+    args = parser.parse_args(argv)
+    try:
+        frame, problems = collect(args.sweep_dir)
+    except NotASweep as e:
+        print(f"collect.py: {e}", file=sys.stderr)
+        return 2
+    if args.csv:
+        frame.to_csv(args.csv, index=False)
+    if args.json:
+        print(as_json(frame, problems))
+    else:
+        print_report(frame, problems)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

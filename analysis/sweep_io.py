@@ -1,0 +1,324 @@
+"""Reading sweep directories and run results (shared by collect.py and report.py).
+
+Layout and results.h5 format: docs/sweeps.md. Every reader here is defensive:
+a sweep directory is written by many jobs that can die at any moment, so a
+broken file is a finding to report, never a reason to stop.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+RESULTS_FORMAT = "elmrun-results-1"
+
+# NeuronIO metrics appear under the reference's names ("AUC", "TP @ 0.0025 FP",
+# as in the released eval_results.json) or under docs/sweeps.md's names; one
+# canonical column name per metric keeps tables and plots independent of that.
+CANONICAL_METRIC = {
+    "AUC": "spike_auc",
+    "TP @ 0.0025 FP": "spike_tp_at_fp_0025",
+    "AUC @ 0.0025 FP": "spike_auc_at_fp_0025",
+    "TP @ 0.0100 FP": "spike_tp_at_fp_0100",
+    "AUC @ 0.0100 FP": "spike_auc_at_fp_0100",
+    "soma_RMSE": "soma_rmse",
+    "soma_MAE": "soma_mae",
+    "soma_explained_variance_percent": "soma_explained_variance_percent",
+}
+
+# Config keys that do not change results (also left out of the run_id hash).
+NON_RESULT_KEYS = ("train.threads", "train.log_every")
+
+
+def short_key(key: str) -> str:
+    """'model.num_memory' -> 'num_memory'."""
+    return key.rsplit(".", 1)[-1]
+
+
+def canonical_metric(name: str) -> str:
+    if name in CANONICAL_METRIC:
+        return CANONICAL_METRIC[name]
+    return re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_").lower()
+
+
+@dataclass
+class Problem:
+    """One finding about a sweep: kind is missing|failed|incomplete|foreign|manifest|layout."""
+
+    kind: str
+    reason: str
+    index: int | None = None
+    run_id: str | None = None
+
+    def line(self) -> str:
+        where = []
+        if self.index is not None:
+            where.append(f"#{self.index}")
+        if self.run_id:
+            where.append(self.run_id)
+        prefix = " ".join(where)
+        return f"{self.kind:<10} {prefix + ': ' if prefix else ''}{self.reason}"
+
+
+@dataclass
+class RunResults:
+    """What one readable results.h5 holds; scalars only (series: read_series)."""
+
+    attrs: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+    test: dict = field(default_factory=dict)
+    last_valid: dict = field(default_factory=dict)
+    steps_completed: float = math.nan
+    mean_sample_steps_per_s: float = math.nan
+
+
+class UnreadableResults(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- manifest
+
+
+@dataclass
+class Manifest:
+    axes: list
+    rows: list  # dicts: index (int), run_id (str), one str value per axis
+    problems: list
+
+
+def read_manifest(path: str) -> Manifest:
+    """Tab-separated: index, run_id, one column per grid axis. Tolerates ragged rows."""
+    problems = []
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as f:
+            lines = [row for row in csv.reader(f, delimiter="\t") if any(c.strip() for c in row)]
+    except OSError as e:
+        return Manifest([], [], [Problem("manifest", f"cannot read manifest.tsv: {e}")])
+    if not lines:
+        return Manifest([], [], [Problem("manifest", "manifest.tsv is empty")])
+    header = [h.strip() for h in lines[0]]
+    if "run_id" not in header:
+        problems.append(Problem("manifest", f"manifest.tsv header has no run_id column: {header}"))
+        return Manifest([], [], problems)
+    axes = [h for h in header if h not in ("index", "run_id") and h]
+    rows, seen_index, seen_id = [], set(), set()
+    for position, cells in enumerate(lines[1:]):
+        cells = [c.strip() for c in cells]
+        if len(cells) != len(header):
+            problems.append(Problem("manifest", f"manifest row {position + 1} has {len(cells)} fields, "
+                                                f"header has {len(header)}"))
+        values = dict(zip(header, cells + [""] * (len(header) - len(cells))))
+        index = _parse_index(values.get("index"), position, problems)
+        if index in seen_index:
+            problems.append(Problem("manifest", f"index {index} appears twice", index=index))
+        seen_index.add(index)
+        run_id = values.get("run_id", "")
+        if run_id in seen_id:
+            problems.append(Problem("manifest", f"run_id appears twice", index=index, run_id=run_id))
+        seen_id.add(run_id)
+        row = {"index": index, "run_id": run_id}
+        row.update({a: values.get(a, "") for a in axes})
+        rows.append(row)
+    return Manifest(axes, rows, problems)
+
+
+def _parse_index(text, position, problems):
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        problems.append(Problem("manifest", f"row {position + 1}: index {text!r} is not an integer, "
+                                            f"using its position {position}"))
+        return position
+
+
+def valid_run_id(run_id: str) -> bool:
+    # Guards the path join below against '..', '/' and empty names from a damaged manifest.
+    return bool(re.fullmatch(r"[0-9A-Za-z_.-]+", run_id or "")) and run_id not in (".", "..")
+
+
+# ---------------------------------------------------------------- run directories
+
+
+def read_text(path: str, limit: int = 2000) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(limit).strip()
+    except OSError:
+        return ""
+
+
+def read_config_json(path: str):
+    """The flat config dict, or raise ValueError saying why it is unusable."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"unreadable config.json ({type(e).__name__})") from e
+    if not isinstance(config, dict):
+        raise ValueError("config.json is not a JSON object")
+    return config
+
+
+def same_value(a, b) -> bool:
+    """Config values are strings; '20' and '20.0' name the same axis value."""
+    a, b = str(a).strip(), str(b).strip()
+    if a == b:
+        return True
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return False
+
+
+def config_mismatches(config: dict, expected: dict, strict: bool) -> list:
+    """Axis keys whose config value differs from the manifest's (absent keys count only when strict)."""
+    wrong = []
+    for key, want in expected.items():
+        if key not in config:
+            if strict:
+                wrong.append(f"{key} absent (manifest {want})")
+        elif not same_value(config[key], want):
+            wrong.append(f"{key}={config[key]} (manifest {want})")
+    return wrong
+
+
+def fnv1a64(data: bytes) -> str:
+    h = 0xCBF29CE484222325
+    for byte in data:
+        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+def identity_hashes(config: dict) -> set:
+    """run_id candidates for a resolved config: FNV-1a 64 of its flat JSON without NON_RESULT_KEYS.
+
+    elmrun writes that JSON with Boost's write_json (sorted keys, no spaces, '/'
+    escaped as '\\/'); the variants cover how it may treat non-ASCII text.
+    """
+    kept = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items() if k not in NON_RESULT_KEYS}
+    texts = set()
+    for ensure_ascii in (False, True):
+        text = json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=ensure_ascii)
+        texts.update((text, text.replace("/", "\\/")))
+    return {fnv1a64(t.encode("utf-8")) for t in texts}
+
+
+def latest_checkpoint_step(run_dir: str):
+    """Step of the newest checkpoint that has its DONE marker, or None."""
+    steps = []
+    try:
+        for name in os.listdir(os.path.join(run_dir, "checkpoints")):
+            m = re.fullmatch(r"step_(\d+)", name)
+            if m and os.path.isfile(os.path.join(run_dir, "checkpoints", name, "DONE")):
+                steps.append(int(m.group(1)))
+    except OSError:
+        return None
+    return max(steps) if steps else None
+
+
+def _attr(attrs, name, default=None):
+    value = attrs.get(name, default)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(()).item()
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value
+
+
+def _finite_mean(values) -> float:
+    values = np.asarray(values, dtype=float).ravel()
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if values.size else math.nan
+
+
+def read_results(path: str) -> RunResults:
+    """Scalars of one results.h5; UnreadableResults when it is not a complete results file."""
+    import h5py  # deferred: argument errors should not wait for h5py's import
+
+    if not os.path.isfile(path):
+        raise UnreadableResults("no results.h5")
+    if os.path.getsize(path) == 0:
+        raise UnreadableResults("half-written results (empty results.h5)")
+    try:
+        with h5py.File(path, "r") as f:
+            return _read_results_file(f)
+    except UnreadableResults:
+        raise
+    except Exception as e:  # h5py raises OSError, KeyError, ValueError... for damaged files
+        raise UnreadableResults(f"half-written results ({type(e).__name__}: {str(e)[:120]})") from e
+
+
+def _read_results_file(f) -> RunResults:
+    import h5py
+
+    r = RunResults()
+    r.attrs = {k: _attr(f.attrs, k) for k in f.attrs.keys()}
+    fmt = r.attrs.get("format")
+    if fmt != RESULTS_FORMAT:
+        raise UnreadableResults(f"results.h5 format is {fmt!r}, not {RESULTS_FORMAT!r}")
+    try:
+        config = json.loads(r.attrs.get("config_json") or "{}")
+        r.config = config if isinstance(config, dict) else {}
+    except (TypeError, json.JSONDecodeError):
+        r.config = {}
+    if "test" in f:
+        for name, ds in f["test"].items():
+            if isinstance(ds, h5py.Dataset):
+                r.test[canonical_metric(name)] = float(np.asarray(ds[()], dtype=float).ravel()[0])
+    if "valid" in f:
+        for name, ds in f["valid"].items():
+            if name == "step" or not isinstance(ds, h5py.Dataset):
+                continue
+            values = np.asarray(ds[()], dtype=float).ravel()
+            r.last_valid[canonical_metric(name)] = float(values[-1]) if values.size else math.nan
+    steps = r.attrs.get("steps_completed")
+    if steps is None and "train/loss" in f:  # older files: one loss per completed step
+        steps = f["train/loss"].shape[0]
+    r.steps_completed = float(steps) if steps is not None else math.nan
+    if "train/sample_steps_per_s" in f:
+        r.mean_sample_steps_per_s = _finite_mean(f["train/sample_steps_per_s"][()])
+    return r
+
+
+def read_series(path: str) -> dict:
+    """Per-step and per-evaluation series of a results.h5: {'train/loss': array, 'valid/step': ...,
+    'valid/<canonical metric>': ...}; {} when unreadable (plots then skip the run)."""
+    import h5py
+
+    series = {}
+    try:
+        with h5py.File(path, "r") as f:
+            for group in ("train", "valid"):
+                if group not in f:
+                    continue
+                for name, ds in f[group].items():
+                    if isinstance(ds, h5py.Dataset) and ds.ndim == 1:
+                        key = name if name == "step" or group == "train" else canonical_metric(name)
+                        series[f"{group}/{key}"] = np.asarray(ds[()], dtype=float)
+    except Exception:
+        return {}
+    return series
+
+
+# ---------------------------------------------------------------- Slurm
+
+
+def array_expression(indices) -> str:
+    """Slurm --array value: sorted indices compressed into ranges, e.g. 0-3,7,9-10."""
+    values = sorted({int(i) for i in indices})
+    parts, start = [], None
+    for i, v in enumerate(values):
+        if start is None:
+            start = v
+        if i + 1 == len(values) or values[i + 1] != v + 1:
+            parts.append(str(start) if start == v else f"{start}-{v}")
+            start = None
+    return ",".join(parts)
