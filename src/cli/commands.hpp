@@ -6,6 +6,7 @@
 namespace elm {
 
 int train_command(const std::vector<std::string>& args);
+int sweep_command(const std::vector<std::string>& args);
 int eval_command(const std::vector<std::string>& args);
 int bench_command(const std::vector<std::string>& args);
 int prep_command(const std::vector<std::string>& args);

@@ -29,6 +29,7 @@ static void usage(std::ostream& os) {
   os << "usage: elmrun <command> [options]   (elmrun <command> --help for its options)\n\n"
         "commands:\n"
         "  train   train an ELM neuron (default: a short run on the built-in synthetic task)\n"
+        "  sweep   train every run of a grid over config keys (MPI groups, resumable)\n"
         "  eval    run a checkpoint on data and report loss and metrics\n"
         "  bench   time training steps on the workloads of shared/docs/benchmarks.md\n"
         "  prep    convert a raw data set (NeuronIO, SHD, LRA) into the dataset store\n";
@@ -49,7 +50,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   const std::map<std::string, int (*)(const std::vector<std::string>&)> commands = {
-      {"train", elm::train_command}, {"eval", elm::eval_command}, {"bench", elm::bench_command},
+      {"train", elm::train_command}, {"sweep", elm::sweep_command}, {"eval", elm::eval_command}, {"bench", elm::bench_command},
       {"prep", elm::prep_command}};
   auto it = commands.find(cmd);
   if (it == commands.end()) {

@@ -3,34 +3,54 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "dist/mpi_comm.hpp"
+#include "train/stop_request.hpp"
+#include "train/train_state.hpp"
 #include "train/trainer.hpp"
 
 namespace po = boost::program_options;
+namespace fs = std::filesystem;
 
 namespace elm {
 
 int train_command(const std::vector<std::string>& args) {
   po::options_description opts(
-      "elmrun train: train one ELM neuron (without --config: a short run on the built-in synthetic task)");
+      "elmrun train: train one ELM neuron (without --config: a short run on the built-in synthetic task).\n"
+      "Under mpirun/srun every rank trains the same run data parallel (train.batch_size is the global batch).\n"
+      "An unfinished run in --out resumes from its newest checkpoint; SIGTERM/SIGUSR2 checkpoint and exit 75");
   std::string config_path, out_dir;
   std::vector<std::string> overrides;
   bool overwrite = false;
   opts.add_options()("help,h", "show this help")("config,c", po::value(&config_path),
                                                  "INI config file (sections [model] [task] [train] [optim])")(
       "set", po::value(&overrides)->composing(), "override one key: --set section.key=value (repeatable)")(
-      "out,o", po::value(&out_dir)->default_value("runs/train"), "run directory for results.h5 and checkpoint.h5")(
-      "overwrite", po::bool_switch(&overwrite), "replace the results of a completed run in --out");
+      "out,o", po::value(&out_dir)->default_value("runs/train"),
+      "run directory: results.h5, checkpoint.h5, DONE (checkpoints/ while running)")(
+      "overwrite", po::bool_switch(&overwrite), "start over: replace a completed run or its checkpoints in --out");
   po::variables_map vm = parse_command_line(args, opts);
   if (vm.count("help")) {
     std::cout << opts;
     return 0;
   }
   const RunConfig rc = RunConfig::load(config_path, overrides);
-  const std::string results = out_dir + "/results.h5";
-  ELM_CHECK(overwrite || !std::filesystem::exists(results), out_dir,
-            " already holds a completed run (results.h5); pass --overwrite or choose another --out");
-  train_run(rc, out_dir, std::cout);
-  return 0;
+  WorldSession session;
+  return session.run_or_abort("train", [&]() -> int {
+    Comm& world = session.world();
+    const bool done = run_is_done(out_dir) || fs::exists(out_dir + "/results.h5");
+    ELM_CHECK(overwrite || !done, out_dir,
+              " already holds a completed run (results.h5); pass --overwrite or choose another --out");
+    if (overwrite && world.rank() == 0)
+      for (const char* f : {"DONE", "FAILED", "results.h5", "checkpoint.h5"}) fs::remove(fs::path(out_dir) / f);
+    world.barrier();
+    RunOptions ro;
+    ro.comm = &world;
+    ro.log = &std::cout;
+    ro.resume = !overwrite;
+    const RunResult r = train_run(rc, out_dir, ro);
+    if (r.outcome == RunOutcome::interrupted) return kExitInterrupted;
+    ELM_CHECK(r.outcome != RunOutcome::diverged, "training diverged: ", r.reason, " (", out_dir, "/FAILED)");
+    return 0;
+  });
 }
 
 }  // namespace elm

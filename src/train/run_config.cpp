@@ -5,6 +5,8 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "dist/comm.hpp"
+#include <cstdio>
 
 namespace elm {
 
@@ -71,6 +73,11 @@ RunConfig RunConfig::from_key_values(const KeyValues& kv, const std::string& sou
       else if (key == "eval_every") t.eval_every = parse_int(value, full, source);
       else if (key == "eval_simulations") t.eval_simulations = parse_int(value, full, source);
       else if (key == "clip_norm") t.clip_norm = parse_double(value, full, source);
+      else if (key == "checkpoint_every") t.checkpoint_every = parse_int(value, full, source);
+      else if (key == "checksum_every") t.checksum_every = parse_int(value, full, source);
+      else if (key == "train_samples") t.train_samples = parse_int(value, full, source);
+      else if (key == "valid_samples") t.valid_samples = parse_int(value, full, source);
+      else if (key == "test_samples") t.test_samples = parse_int(value, full, source);
       else if (key == "loss") t.loss = value;
       else bad_key();
     } else if (section == "optim") {
@@ -98,6 +105,10 @@ RunConfig RunConfig::from_key_values(const KeyValues& kv, const std::string& sou
   ELM_CHECK(t.eval_every >= 1, source, ": train.eval_every must be >= 1");
   ELM_CHECK(t.eval_simulations >= 1, source, ": train.eval_simulations must be >= 1");
   ELM_CHECK(t.clip_norm >= 0, source, ": train.clip_norm must be >= 0");
+  ELM_CHECK(t.checkpoint_every >= 0, source, ": train.checkpoint_every must be >= 0");
+  ELM_CHECK(t.checksum_every >= 1, source, ": train.checksum_every must be >= 1");
+  ELM_CHECK(t.train_samples >= 0 && t.valid_samples >= 0 && t.test_samples >= 0, source,
+            ": train.train_samples, valid_samples and test_samples must be >= 0 (0: all)");
   ELM_CHECK(t.loss == "last_step_ce" || t.loss == "neuronio", source, ": train.loss '", t.loss,
             "' is not one of last_step_ce, neuronio");
   try {
@@ -111,6 +122,21 @@ RunConfig RunConfig::from_key_values(const KeyValues& kv, const std::string& sou
   rc.resolved = kv;
   for (const auto& [k, v] : rc.model.to_key_values()) rc.resolved["model." + k] = v;
   return rc;
+}
+
+std::string run_identity_json(const RunConfig& config) {
+  KeyValues kv = config.resolved;
+  kv.erase("train.threads");
+  kv.erase("train.log_every");
+  return to_flat_json(kv);
+}
+
+std::string run_id(const RunConfig& config) {
+  const std::string text = run_identity_json(config);
+  const uint64_t h = fnv1a64(std::as_bytes(std::span<const char>(text.data(), text.size())));
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)h);
+  return buf;
 }
 
 RunConfig RunConfig::load(const std::string& ini_path, const std::vector<std::string>& overrides) {

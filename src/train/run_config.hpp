@@ -27,6 +27,10 @@ struct TrainConfig {
   int64_t eval_every = 100;
   int64_t eval_simulations = 16;  // NeuronIO: simulations in a mid-run validation (test uses all)
   double clip_norm = 0.0;  // 0: no clipping
+  int64_t checkpoint_every = 1000;  // steps between resumable checkpoints (0: only on a stop signal)
+  int64_t checksum_every = 100;     // steps between cross-rank parameter checks
+  // Use only the first N samples of a split (0: all): quick runs on a subset.
+  int64_t train_samples = 0, valid_samples = 0, test_samples = 0;
   std::string loss = "last_step_ce";  // last_step_ce | neuronio
 };
 
@@ -42,6 +46,12 @@ struct RunConfig {
   static RunConfig load(const std::string& ini_path, const std::vector<std::string>& overrides);
   static RunConfig from_key_values(const KeyValues& kv, const std::string& source);
 };
+
+// The keys that define what a run computes, as flat JSON: the resolved config
+// without those that cannot change its results (train.threads, train.log_every).
+std::string run_identity_json(const RunConfig& config);
+// 16 hex digits: FNV-1a 64 of run_identity_json; names the run's directory.
+std::string run_id(const RunConfig& config);
 
 // Reads an INI file into "section.key" pairs; errors name the file and line.
 KeyValues read_ini_file(const std::string& path);

@@ -1,96 +1,74 @@
 #include "train/trainer.hpp"
 
-#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <memory>
-#include <numeric>
 #include <ostream>
+#include <sstream>
 
-#include "build_config.hpp"
 #include "core/error.hpp"
-#include "core/rng.hpp"
-#include "data/neuronio_eval.hpp"
 #include "data/neuronio_task.hpp"
 #include "data/store/batch_prefetcher.hpp"
-#include "data/store/dataset_store.hpp"
 #include "data/store/sharded_sampler.hpp"
 #include "data/store_tasks.hpp"
-#include "io/hdf5_io.hpp"
 #include "model/elm_model.hpp"
-#include "train/classification_metrics.hpp"
 #include "train/grad_clip.hpp"
 #include "train/loss.hpp"
+#include "train/stop_request.hpp"
+#include "train/train_state.hpp"
 #include "train/two_tower.hpp"
+
+namespace fs = std::filesystem;
 
 namespace elm {
 
-EvalResult evaluate_classification(CpuElm<float>& elm, const std::vector<float>& params, const Task& task,
-                                   Split split, int batch_size) {
-  EvalResult r;
-  const int64_t n = task.num_samples(split);
-  double loss_sum = 0, correct = 0;
-  std::vector<int64_t> idx;
-  std::vector<float> y, dy, last;
-  // Pairs (retrieval): the two-tower model's cross-entropy and accuracy.
-  const auto* paired = dynamic_cast<const PairedTask*>(&task);
-  std::unique_ptr<TwoTowerElm<float>> two_tower;
-  if (paired) two_tower = std::make_unique<TwoTowerElm<float>>(elm);
-  for (int64_t b0 = 0; b0 < n; b0 += batch_size) {
-    idx.resize(std::min<int64_t>(batch_size, n - b0));
-    std::iota(idx.begin(), idx.end(), b0);
-    const Batch batch = task.make_batch(split, idx);
-    if (two_tower) {
-      const int pairs = int(batch.labels.size());
-      loss_sum += double(two_tower->forward(params.data(), batch.x, batch.labels)) * pairs;
-      correct += accuracy_from_logits(two_tower->logits(), batch.labels, size_t(paired->num_classes())) * pairs;
-      continue;
-    }
-    const int B = batch.x.batch, T = batch.x.steps, C = task.num_output();
-    y.resize(size_t(B) * T * C);
-    dy.resize(y.size());
-    elm.forward(params.data(), batch.x, y.data());
-    loss_sum += double(last_step_cross_entropy(y.data(), B, T, C, batch.labels.data(), dy.data())) * B;
-    last.resize(size_t(B) * C);
-    for (int b = 0; b < B; ++b)
-      std::copy_n(y.data() + (size_t(b) * T + T - 1) * C, C, last.data() + size_t(b) * C);
-    correct += accuracy_from_logits(last, batch.labels, C) * B;
-  }
-  r.samples = n;
-  r.loss = loss_sum / n;
-  r.accuracy = correct / n;
-  return r;
+bool run_is_done(const std::string& run_dir) { return fs::exists(fs::path(run_dir) / "DONE"); }
+
+std::string run_failure(const std::string& run_dir) {
+  std::ifstream f(fs::path(run_dir) / "FAILED");
+  if (!f) return "";
+  std::string line;
+  std::getline(f, line);
+  return line.empty() ? "failed" : line;
 }
 
-Metrics evaluate_task(CpuElm<float>& elm, const std::vector<float>& params, const Task& task, Split split,
-                      int batch_size, int64_t max_simulations) {
-  if (auto* nio = dynamic_cast<const NeuronioTask*>(&task)) {
-    const StoreReader store(nio->store_path(split));
-    NeuronioEvalOptions opts;
-    opts.max_simulations = max_simulations;
-    const NeuronioEvalResult r = evaluate_neuronio_file(elm, params.data(), store, opts);
-    Metrics m = r.metrics.named_values();
-    m.emplace_back("simulations_kept", double(r.kept));
-    return m;
-  }
-  const EvalResult r = evaluate_classification(elm, params, task, split, batch_size);
-  return {{"loss", r.loss}, {"accuracy", r.accuracy}, {"samples", double(r.samples)}};
+namespace {
+
+// Null stream for ranks that do not log.
+struct NullBuffer : std::streambuf {
+  int overflow(int c) override { return c; }
+};
+
+uint64_t params_checksum(const std::vector<float>& p) { return fnv1a64(std::as_bytes(std::span<const float>(p))); }
+
+// Fails on every rank (together) when the parameters differ between ranks.
+void check_ranks_agree(Comm& comm, const std::vector<float>& params, int64_t step) {
+  if (comm.size() == 1) return;
+  const uint64_t mine = params_checksum(params);
+  uint64_t root = mine;
+  broadcast_value(comm, root, 0);
+  double mismatches = root == mine ? 0.0 : 1.0;
+  comm.allreduce_sum(std::span<double>(&mismatches, 1));
+  ELM_CHECK(mismatches == 0, "parameters differ between the run's ranks after step ", step, " (", int(mismatches),
+            " of ", comm.size(), " ranks disagree with rank 0's checksum): the data-parallel replicas drifted");
 }
 
-static std::string metrics_text(const Metrics& m) {
-  std::string s;
-  char buf[96];
-  for (const auto& [name, value] : m) {
-    std::snprintf(buf, sizeof buf, "%s%s %.4g", s.empty() ? "" : ", ", name.c_str(), value);
-    s += buf;
-  }
-  return s;
-}
+}  // namespace
 
-RunRecord train_run(const RunConfig& rc, const std::string& out_dir, std::ostream& log) {
+RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOptions& options) {
   using clock = std::chrono::steady_clock;
   const auto t_start = clock::now();
+  SerialComm serial;
+  Comm& comm = options.comm ? *options.comm : serial;
+  const int W = comm.size();
+  const bool writer = comm.rank() == 0;
+  NullBuffer null_buffer;
+  std::ostream null_log(&null_buffer);
+  std::ostream& log = (writer && options.log) ? *options.log : null_log;
+  StopRequest::install();
+
   const TrainConfig& tc = rc.train;
   auto task = make_task(rc.task, rc.model);
   const auto* neuronio = dynamic_cast<const NeuronioTask*>(task.get());
@@ -103,22 +81,47 @@ RunRecord train_run(const RunConfig& rc, const std::string& out_dir, std::ostrea
   if (dynamic_cast<const PairedTask*>(task.get())) two_tower = std::make_unique<TwoTowerElm<float>>(elm);
   auto opt = make_optimizer(rc.optim);
   LrSchedule schedule(rc.schedule);
-  const int64_t n_train = task->num_samples(Split::Train);
+  int64_t n_train = task->num_samples(Split::Train);
+  if (tc.train_samples > 0) n_train = std::min(n_train, tc.train_samples);
   ELM_CHECK(n_train >= tc.batch_size, "train.batch_size (", tc.batch_size, ") exceeds the ", n_train,
             " training samples");
+  ELM_CHECK(tc.batch_size % W == 0, "train.batch_size (", tc.batch_size, ") must be a multiple of the ", W,
+            " ranks that train this run");
 
+  const std::string identity = run_identity_json(rc);
   RunRecord rec;
+  int64_t start_step = 0;
+  if (writer) fs::create_directories(run_dir);
+  // The same state on every rank: rank 0's initial parameters, or the checkpoint.
+  if (!options.resume && writer) remove_checkpoints(run_dir);
+  comm.barrier();
+  if (auto ckpt = options.resume ? latest_checkpoint(run_dir) : std::nullopt) {
+    TrainState st = read_train_state(*ckpt);
+    ELM_CHECK(st.identity == identity, *ckpt, ": checkpoint of a different configuration; remove ", run_dir,
+              "/checkpoints or choose another run directory");
+    ELM_CHECK(st.params.size() == model.params.size(), *ckpt, ": parameter count differs from the model's");
+    model.params = st.params;
+    restore_optimizer(st, *opt);
+    rec = std::move(st.record);
+    start_step = st.step;
+    log << "resuming " << run_dir << " from step " << start_step << " (written by " << rec.world_size
+        << " rank(s), now " << W << ")\n";
+  }
+  broadcast_values(comm, std::span<float>(model.params), 0);
   rec.config = rc.resolved;
   rec.parameter_count = model.layout.num_trainable();
+  rec.world_size = W;
+  const double wall_before = rec.wall_seconds;
   log << "run: task " << task->name() << ", " << to_string(rc.model.variant) << " d_m=" << rc.model.num_memory
       << ", " << rec.parameter_count << " trainable parameters, " << tc.steps << " steps of batch " << tc.batch_size
-      << ", " << tc.threads << " thread(s)\n";
+      << " on " << W << " rank(s) x " << tc.threads << " thread(s)\n";
 
-  // DistributedSampler order (one rank for now): a permutation per epoch seeded
-  // by (seed, epoch); batches are assembled ahead on a prefetch thread.
-  TrainBatches sampler(n_train, tc.batch_size, 1, 0, tc.seed);
+  // DistributedSampler order: a permutation per epoch seeded by (seed, epoch),
+  // this rank's B/W samples of each global batch, assembled ahead on a
+  // prefetch thread. A batch depends only on (seed, step), so a resumed run
+  // sees exactly the batches of the uninterrupted one.
+  TrainBatches sampler(n_train, tc.batch_size, W, comm.rank(), tc.seed);
   const int64_t steps_per_epoch = sampler.steps_per_epoch();
-  // The sampler moves into the producer: only the prefetch thread touches it.
   auto make_batch_for_step = [&, order = std::move(sampler)](int64_t step) mutable {
     const int64_t epoch = step / steps_per_epoch;
     if (order.epoch() != epoch) order.set_epoch(epoch);
@@ -129,97 +132,123 @@ RunRecord train_run(const RunConfig& rc, const std::string& out_dir, std::ostrea
     // Step-dependent for tasks with training-only randomness (SHD input dropout, SHD-Adding pairs).
     return make_train_batch(*task, idx, step);
   };
-  BatchPrefetcher<Batch> prefetcher(make_batch_for_step, 0, tc.steps);
+  BatchPrefetcher<Batch> prefetcher(make_batch_for_step, start_step, tc.steps);
 
-  const std::span<float> trainable(model.params.data(), model.layout.num_trainable());
-  std::vector<float> y, dy, grad(model.layout.num_trainable());
+  auto save_state = [&](int64_t steps_done) {
+    rec.wall_seconds = wall_before + std::chrono::duration<double>(clock::now() - t_start).count();
+    rec.steps_completed = steps_done;
+    if (writer) save_checkpoint(run_dir, capture_train_state(steps_done, identity, model.params, *opt, rec));
+    comm.barrier();  // nobody leaves before the checkpoint is complete
+  };
+  auto fail_run = [&](const std::string& reason) {
+    if (writer) write_text_atomic(run_dir + "/FAILED", reason + "\n");
+    log << "run failed: " << reason << "\n" << std::flush;
+    comm.barrier();
+    RunResult r;
+    r.outcome = RunOutcome::diverged;
+    r.reason = reason;
+    r.record = rec;
+    return r;
+  };
+
+  const size_t n_grad = size_t(model.layout.num_trainable());
+  const std::span<float> trainable(model.params.data(), n_grad);
+  // The flat gradient buffer with two extra slots, so that one all-reduce per
+  // step also sums the loss and the ranks' stop requests.
+  std::vector<float> y, dy, reduce_buffer(n_grad + 2);
+  const std::span<float> grad(reduce_buffer.data(), n_grad);
   double window_loss = 0, window_time = 0;
   int64_t window_steps = 0;
-  for (int64_t step = 0; step < tc.steps; ++step) {
+  for (int64_t step = start_step; step < tc.steps; ++step) {
     const auto t0 = clock::now();
     const Batch batch = prefetcher.next();
     const int B = batch.x.batch, T = batch.x.steps, C = task->num_output();
-    double loss = 0;
+    double local_loss = 0;
     if (two_tower) {
-      loss = two_tower->forward(model.params.data(), batch.x, batch.labels);
+      local_loss = two_tower->forward(model.params.data(), batch.x, batch.labels);
     } else {
       y.resize(size_t(B) * T * C);
       dy.resize(y.size());
       elm.forward(model.params.data(), batch.x, y.data());
-      loss = neuronio
-                 ? neuronio_loss(y.data(), B, T, C, batch.target_spike.data(), batch.target_soma.data(), dy.data())
-                 : last_step_cross_entropy(y.data(), B, T, C, batch.labels.data(), dy.data());
+      local_loss = neuronio ? neuronio_loss(y.data(), B, T, C, batch.target_spike.data(), batch.target_soma.data(),
+                                            dy.data())
+                            : last_step_cross_entropy(y.data(), B, T, C, batch.labels.data(), dy.data());
     }
-    ELM_CHECK(std::isfinite(loss), "training diverged at step ", step, ": loss is ", loss);
     if (two_tower) two_tower->backward(grad.data());
     else elm.backward(dy.data(), grad.data());
+    reduce_buffer[n_grad] = float(local_loss);
+    reduce_buffer[n_grad + 1] = (StopRequest::pending() || step == options.stop_at_step) ? 1.0f : 0.0f;
+    if (W > 1) {
+      comm.allreduce_sum(std::span<float>(reduce_buffer));
+      // Each rank's gradient is of its mean loss over B/W samples: the mean over W is the global batch's.
+      const float inv_w = 1.0f / float(W);
+      for (float& g : grad) g *= inv_w;
+    }
+    const double loss = double(reduce_buffer[n_grad]) / W;
+    const bool stop = reduce_buffer[n_grad + 1] > 0;
+    if (!std::isfinite(loss)) return fail_run("loss is " + std::to_string(loss) + " at step " + std::to_string(step + 1));
     const double norm = tc.clip_norm > 0 ? clip_grad_norm(grad, tc.clip_norm) : grad_norm(grad);
-    ELM_CHECK(std::isfinite(norm), "training diverged at step ", step, ": gradient norm is ", norm);
+    if (!std::isfinite(norm))
+      return fail_run("gradient norm is " + std::to_string(norm) + " at step " + std::to_string(step + 1));
     const double lr = schedule.lr_at(step);
     opt->step(trainable, grad, lr);
     const double dt = std::chrono::duration<double>(clock::now() - t0).count();
     rec.step_loss.push_back(loss);
     rec.step_lr.push_back(lr);
     rec.step_grad_norm.push_back(norm);
-    rec.step_sample_steps_per_s.push_back(double(B) * T / dt);
+    rec.step_sample_steps_per_s.push_back(double(tc.batch_size) * T / dt);
     window_loss += loss;
     window_time += dt;
     ++window_steps;
     const bool last = step + 1 == tc.steps;
+    if ((step + 1) % tc.checksum_every == 0 || last || stop) check_ranks_agree(comm, model.params, step + 1);
     if ((step + 1) % tc.log_every == 0 || last) {
       char line[256];
       std::snprintf(line, sizeof line, "step %6lld/%lld  loss %.4f  lr %.2e  grad_norm %.3g  %.3g sample-steps/s\n",
                     (long long)(step + 1), (long long)tc.steps, window_loss / window_steps, lr, norm,
-                    double(B) * T * window_steps / window_time);
+                    double(tc.batch_size) * T * window_steps / window_time);
       log << line << std::flush;
       window_loss = window_time = 0;
       window_steps = 0;
     }
     if ((step + 1) % tc.eval_every == 0 || last) {
-      const Metrics v = evaluate_task(elm, model.params, *task, Split::Valid, tc.batch_size, tc.eval_simulations);
+      const Metrics v = evaluate_task(elm, model.params, *task, Split::Valid, tc.batch_size / W, tc.eval_simulations,
+                                      comm, tc.valid_samples);
       rec.eval_step.push_back(step + 1);
       rec.eval_metrics.push_back(v);
       log << "eval  step " << (step + 1) << "  valid " << metrics_text(v) << "\n" << std::flush;
     }
+    if (stop && !last) {
+      save_state(step + 1);
+      log << "stop requested (signal " << StopRequest::pending() << "): checkpoint at step " << (step + 1) << " in "
+          << run_dir << "/checkpoints; run again to resume\n"
+          << std::flush;
+      RunResult r;
+      r.outcome = RunOutcome::interrupted;
+      r.reason = "stopped at step " + std::to_string(step + 1);
+      r.record = rec;
+      return r;
+    }
+    if (tc.checkpoint_every > 0 && (step + 1) % tc.checkpoint_every == 0 && !last) save_state(step + 1);
   }
-  rec.test = evaluate_task(elm, model.params, *task, Split::Test, tc.batch_size, -1);
-  rec.wall_seconds = std::chrono::duration<double>(clock::now() - t_start).count();
+  rec.test = evaluate_task(elm, model.params, *task, Split::Test, tc.batch_size / W, -1, comm, tc.test_samples);
+  rec.steps_completed = tc.steps;
+  rec.wall_seconds = wall_before + std::chrono::duration<double>(clock::now() - t_start).count();
   char wall[64];
   std::snprintf(wall, sizeof wall, "%.1f", rec.wall_seconds);
   log << "test  " << metrics_text(rec.test) << ", wall time " << wall << " s\n";
-
-  std::filesystem::create_directories(out_dir);
-  write_checkpoint(model, out_dir + "/checkpoint.h5");
-  write_run_results(rec, out_dir + "/results.h5");
-  log << "wrote " << out_dir << "/results.h5 and " << out_dir << "/checkpoint.h5\n";
-  return rec;
-}
-
-void write_run_results(const RunRecord& r, const std::string& path) {
-  H5AtomicWriter w(path);
-  w.write_attr("format", "elmrun-results-1");
-  w.write_attr("git_revision", kGitRevision);
-  w.write_attr("elmrun_version", kVersion);
-  w.write_attr("config_json", to_flat_json(r.config));
-  w.write_attr("world_size", double(r.world_size));
-  w.write_attr("parameter_count", double(r.parameter_count));
-  w.write_attr("wall_seconds", r.wall_seconds);
-  auto series = [&](const std::string& name, const std::vector<double>& v) {
-    w.write_double(name, v.data(), {int64_t(v.size())});
-  };
-  series("train/loss", r.step_loss);
-  series("train/lr", r.step_lr);
-  series("train/grad_norm", r.step_grad_norm);
-  series("train/sample_steps_per_s", r.step_sample_steps_per_s);
-  w.write_int64("valid/step", r.eval_step.data(), {int64_t(r.eval_step.size())});
-  if (!r.eval_metrics.empty())
-    for (size_t k = 0; k < r.eval_metrics[0].size(); ++k) {
-      std::vector<double> v;
-      for (const auto& m : r.eval_metrics) v.push_back(m[k].second);
-      series("valid/" + r.eval_metrics[0][k].first, v);
-    }
-  for (const auto& [name, value] : r.test) w.write_double("test/" + name, &value, {});
-  w.commit();
+  if (writer) {
+    write_checkpoint(model, run_dir + "/checkpoint.h5");
+    write_run_results(rec, run_dir + "/results.h5");
+    fs::remove(fs::path(run_dir) / "FAILED");
+    write_text_atomic(run_dir + "/DONE", "steps " + std::to_string(tc.steps) + ", test " + metrics_text(rec.test) + "\n");
+    remove_checkpoints(run_dir);
+    log << "wrote " << run_dir << "/results.h5 and " << run_dir << "/checkpoint.h5\n";
+  }
+  comm.barrier();
+  RunResult r;
+  r.record = rec;
+  return r;
 }
 
 }  // namespace elm

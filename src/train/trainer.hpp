@@ -1,49 +1,40 @@
 #pragma once
-// One training run on one process: batches from a Task, the CPU backend,
-// loss, clipping, optimizer and schedule; progress lines to `log`; results and
-// checkpoint written atomically into the run directory at the end.
+// One training run: batches from a Task, the CPU backend, loss, clipping,
+// optimizer and schedule, data parallel over the ranks of `comm` (each rank
+// B/W samples of the global batch B, one all-reduce of the flat gradient
+// buffer per step). Rank 0 writes the run directory (docs/sweeps.md):
+// periodic and on-signal checkpoints, then results.h5, checkpoint.h5 and DONE,
+// or FAILED when the run diverges.
+#include <cstdint>
 #include <iosfwd>
 #include <string>
-#include <vector>
 
-#include "backend/cpu/elm_cpu.hpp"
-#include "data/task.hpp"
+#include "dist/comm.hpp"
+#include "train/evaluate.hpp"
 #include "train/run_config.hpp"
+#include "train/run_record.hpp"
 
 namespace elm {
 
-struct EvalResult {
-  double loss = 0;
-  double accuracy = 0;
-  int64_t samples = 0;
+struct RunOptions {
+  Comm* comm = nullptr;         // the run's ranks; nullptr: this process alone
+  std::ostream* log = nullptr;  // progress lines (rank 0); nullptr: none
+  bool resume = true;           // continue from the newest complete checkpoint in the run directory
+  int64_t stop_at_step = -1;    // tests: act as if a stop signal arrived during this step (0-based)
 };
 
-// Named metric values of one evaluation, in a stable order.
-using Metrics = std::vector<std::pair<std::string, double>>;
+enum class RunOutcome { completed, interrupted, diverged };
 
-struct RunRecord {
-  KeyValues config;
-  int64_t parameter_count = 0;
-  int world_size = 1;
-  std::vector<double> step_loss, step_lr, step_grad_norm, step_sample_steps_per_s;
-  std::vector<int64_t> eval_step;
-  std::vector<Metrics> eval_metrics;  // validation, one entry per evaluation
-  Metrics test;
-  double wall_seconds = 0;
+struct RunResult {
+  RunOutcome outcome = RunOutcome::completed;
+  std::string reason;  // diverged: why; interrupted: the signal and step
+  RunRecord record;
 };
 
-// Mean last-step cross-entropy and accuracy over a whole split.
-EvalResult evaluate_classification(CpuElm<float>& elm, const std::vector<float>& params, const Task& task,
-                                   Split split, int batch_size);
+RunResult train_run(const RunConfig& config, const std::string& run_dir, const RunOptions& options = {});
 
-// The task's own evaluation: loss and accuracy for classification; for
-// NeuronIO, the reference protocol's metrics (max_simulations < 0: all).
-Metrics evaluate_task(CpuElm<float>& elm, const std::vector<float>& params, const Task& task, Split split,
-                      int batch_size, int64_t max_simulations);
-
-RunRecord train_run(const RunConfig& config, const std::string& out_dir, std::ostream& log);
-
-// results.h5: config, git revision, per-step and per-eval series, test metrics.
-void write_run_results(const RunRecord& record, const std::string& path);
+// The run directory's markers (docs/sweeps.md).
+bool run_is_done(const std::string& run_dir);
+std::string run_failure(const std::string& run_dir);  // FAILED's text, "" if none
 
 }  // namespace elm

@@ -1,0 +1,88 @@
+#include <filesystem>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "dist/mpi_comm.hpp"
+#include "sweep/sweep_dir.hpp"
+#include "sweep/sweep_job.hpp"
+#include "sweep/sweep_runner.hpp"
+#include "sweep/sweep_summary.hpp"
+#include "train/stop_request.hpp"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+namespace elm {
+
+int sweep_command(const std::vector<std::string>& args) {
+  po::options_description opts(
+      "elmrun sweep JOB.ini: train every run of a grid (docs/sweeps.md).\n"
+      "Under mpirun/srun the ranks form groups of sweep.ranks_per_run; each group takes the next unfinished run.\n"
+      "Runs holding DONE are skipped and interrupted runs resume, so rerunning a sweep does only what is missing");
+  std::string job_path, out_dir;
+  std::vector<std::string> overrides;
+  std::vector<int64_t> indices;
+  bool list = false, collect_only = false;
+  opts.add_options()("help,h", "show this help")("job", po::value(&job_path), "sweep job file (INI: [sweep] [set] [grid])")(
+      "out,o", po::value(&out_dir), "sweep directory (default: runs/<sweep name>)")(
+      "set", po::value(&overrides)->composing(),
+      "override one key for every run: --set section.key=value (an axis key fixes that axis)")(
+      "run-index", po::value(&indices)->multitoken()->composing(),
+      "run only these manifest rows (e.g. $SLURM_ARRAY_TASK_ID)")(
+      "list", po::bool_switch(&list), "write the manifest, print it and run nothing")(
+      "collect", po::bool_switch(&collect_only), "only rewrite and print the summary table");
+  po::positional_options_description pos;
+  pos.add("job", 1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    fail(e.what());
+  }
+  if (vm.count("help")) {
+    std::cout << opts;
+    return 0;
+  }
+  ELM_CHECK(!job_path.empty(), "elmrun sweep needs a job file: elmrun sweep JOB.ini [--out DIR]");
+  const SweepJob job = read_sweep_job(job_path, overrides);
+  const std::vector<SweepRun> runs = expand_sweep(job);
+  if (out_dir.empty()) out_dir = "runs/" + job.name;
+  for (int64_t i : indices)
+    ELM_CHECK(i >= 0 && i < int64_t(runs.size()), "--run-index ", i, " is outside the manifest of ", runs.size(),
+              " runs (0..", runs.size() - 1, ")");
+
+  WorldSession session;
+  return session.run_or_abort("sweep", [&]() -> int {
+    Comm& world = session.world();
+    if (world.rank() == 0) prepare_sweep_dir(out_dir, job, runs);
+    world.barrier();
+    if (list) {
+      if (world.rank() == 0) std::cout << manifest_text(job, runs);
+      return 0;
+    }
+    SweepOutcome outcome;
+    if (!collect_only) {
+      StopRequest::install();
+      auto counter = session.make_work_counter();
+      SweepOptions so;
+      so.only_indices = indices;
+      outcome = run_sweep(world, *counter, out_dir, job, runs, so, std::cout);
+    }
+    if (world.rank() == 0) {
+      const SweepSummary summary = collect_sweep(out_dir, job, runs);
+      write_sweep_summary(summary, out_dir);
+      int64_t done = 0;
+      for (const auto& r : summary.rows) done += r.status == "done";
+      std::cout << "\n" << summary_table_text(summary) << "\n"
+                << done << "/" << runs.size() << " runs done; table in " << out_dir << "/summary.h5 and "
+                << out_dir << "/summary.csv\n";
+      if (outcome.interrupted) std::cout << "interrupted by a signal: rerun the same command to resume\n";
+    }
+    world.barrier();
+    return outcome.interrupted ? kExitInterrupted : 0;
+  });
+}
+
+}  // namespace elm

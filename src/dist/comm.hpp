@@ -1,0 +1,77 @@
+#pragma once
+// Communication between the ranks that train one run (data parallel) or share
+// one sweep. Counts are in elements. Implementations: SerialComm (one
+// process), MpiComm (src/dist/mpi_comm.hpp, built into the elmrun executable
+// only, so that the library and GPU test binaries stay free of MPI), and the
+// NCCL path of the CUDA backend for device buffers.
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace elm {
+
+class Comm {
+ public:
+  virtual ~Comm() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string kind() const = 0;  // "serial", "mpi"
+
+  // In place, identical result on every rank.
+  virtual void allreduce_sum(std::span<float> data) = 0;
+  virtual void allreduce_sum(std::span<double> data) = 0;
+  virtual void broadcast(std::span<std::byte> data, int root) = 0;
+  virtual void barrier() = 0;
+  // Ranks with equal color form a new communicator, ordered by key.
+  virtual std::unique_ptr<Comm> split(int color, int key) = 0;
+  // Ends the whole job (every rank of every communicator), never returns:
+  // the way out when one rank fails and the others would wait forever.
+  [[noreturn]] virtual void abort_job(int exit_code) = 0;
+};
+
+class SerialComm final : public Comm {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  std::string kind() const override { return "serial"; }
+  void allreduce_sum(std::span<float>) override {}
+  void allreduce_sum(std::span<double>) override {}
+  void broadcast(std::span<std::byte>, int) override {}
+  void barrier() override {}
+  std::unique_ptr<Comm> split(int, int) override { return std::make_unique<SerialComm>(); }
+  [[noreturn]] void abort_job(int exit_code) override;
+};
+
+template <class T>
+void broadcast_values(Comm& comm, std::span<T> values, int root) {
+  comm.broadcast(std::as_writable_bytes(values), root);
+}
+template <class T>
+void broadcast_value(Comm& comm, T& value, int root) {
+  broadcast_values(comm, std::span<T>(&value, 1), root);
+}
+void broadcast_string(Comm& comm, std::string& text, int root);
+void broadcast_doubles(Comm& comm, std::vector<double>& values, int root);
+
+// Hands out 0, 1, 2, ... across all ranks of a world, each number once: the
+// run scheduler's "next unfinished run".
+class WorkCounter {
+ public:
+  virtual ~WorkCounter() = default;
+  virtual int64_t next() = 0;
+};
+
+class LocalWorkCounter final : public WorkCounter {
+ public:
+  int64_t next() override { return next_++; }
+
+ private:
+  int64_t next_ = 0;
+};
+
+// FNV-1a 64 over the bytes: equal parameters on every rank give equal sums.
+uint64_t fnv1a64(std::span<const std::byte> bytes, uint64_t hash = 1469598103934665603ull);
+
+}  // namespace elm

@@ -1,0 +1,143 @@
+#include "dist/mpi_comm.hpp"
+
+#include <mpi.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "core/error.hpp"
+
+namespace elm {
+
+namespace {
+
+void check_mpi(int code, const char* what) {
+  if (code == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(code, text, &len);
+  fail("MPI ", what, " failed: ", std::string(text, size_t(len)));
+}
+
+class MpiComm final : public Comm {
+ public:
+  MpiComm(MPI_Comm comm, bool owned) : comm_(comm), owned_(owned) {
+    check_mpi(MPI_Comm_rank(comm_, &rank_), "Comm_rank");
+    check_mpi(MPI_Comm_size(comm_, &size_), "Comm_size");
+  }
+  ~MpiComm() override {
+    if (owned_) MPI_Comm_free(&comm_);
+  }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::string kind() const override { return "mpi"; }
+  void allreduce_sum(std::span<float> data) override { reduce(data.data(), data.size(), MPI_FLOAT); }
+  void allreduce_sum(std::span<double> data) override { reduce(data.data(), data.size(), MPI_DOUBLE); }
+  void broadcast(std::span<std::byte> data, int root) override {
+    // MPI counts are int: large buffers go in pieces.
+    constexpr size_t kPiece = size_t(1) << 30;
+    for (size_t off = 0; off < data.size(); off += kPiece)
+      check_mpi(MPI_Bcast(data.data() + off, int(std::min(kPiece, data.size() - off)), MPI_BYTE, root, comm_),
+                "Bcast");
+  }
+  void barrier() override { check_mpi(MPI_Barrier(comm_), "Barrier"); }
+  std::unique_ptr<Comm> split(int color, int key) override {
+    MPI_Comm out;
+    check_mpi(MPI_Comm_split(comm_, color, key, &out), "Comm_split");
+    return std::make_unique<MpiComm>(out, true);
+  }
+  [[noreturn]] void abort_job(int exit_code) override {
+    std::cerr.flush();
+    MPI_Abort(MPI_COMM_WORLD, exit_code);
+    std::_Exit(exit_code);
+  }
+  MPI_Comm handle() const { return comm_; }
+
+ private:
+  void reduce(void* data, size_t n, MPI_Datatype type) {
+    constexpr size_t kPiece = size_t(1) << 28;
+    const size_t elem = type == MPI_FLOAT ? sizeof(float) : sizeof(double);
+    for (size_t off = 0; off < n; off += kPiece)
+      check_mpi(MPI_Allreduce(MPI_IN_PLACE, static_cast<char*>(data) + off * elem, int(std::min(kPiece, n - off)),
+                              type, MPI_SUM, comm_),
+                "Allreduce");
+  }
+  MPI_Comm comm_;
+  bool owned_;
+  int rank_ = 0, size_ = 1;
+};
+
+class MpiWorkCounter final : public WorkCounter {
+ public:
+  explicit MpiWorkCounter(MPI_Comm comm) {
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
+    const MPI_Aint bytes = rank == 0 ? sizeof(int64_t) : 0;
+    check_mpi(MPI_Win_allocate(bytes, sizeof(int64_t), MPI_INFO_NULL, comm, &base_, &win_), "Win_allocate");
+    if (rank == 0) {
+      MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, win_);
+      *base_ = 0;
+      MPI_Win_unlock(0, win_);
+    }
+    check_mpi(MPI_Barrier(comm), "Barrier");
+  }
+  ~MpiWorkCounter() override { MPI_Win_free(&win_); }
+  int64_t next() override {
+    const int64_t one = 1;
+    int64_t taken = 0;
+    check_mpi(MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, win_), "Win_lock");
+    check_mpi(MPI_Fetch_and_op(&one, &taken, MPI_INT64_T, 0, 0, MPI_SUM, win_), "Fetch_and_op");
+    check_mpi(MPI_Win_unlock(0, win_), "Win_unlock");
+    return taken;
+  }
+
+ private:
+  int64_t* base_ = nullptr;
+  MPI_Win win_;
+};
+
+}  // namespace
+
+bool launched_by_mpi_launcher() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"})
+    if (std::getenv(var)) return true;
+  return false;
+}
+
+MpiSession::MpiSession() {
+  int provided = 0;
+  check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "Init_thread");
+}
+
+MpiSession::~MpiSession() { MPI_Finalize(); }
+
+std::unique_ptr<Comm> MpiSession::world() const { return std::make_unique<MpiComm>(MPI_COMM_WORLD, false); }
+
+std::unique_ptr<WorkCounter> make_mpi_work_counter(Comm& comm) {
+  auto* mpi = dynamic_cast<MpiComm*>(&comm);
+  if (!mpi) return std::make_unique<LocalWorkCounter>();
+  return std::make_unique<MpiWorkCounter>(mpi->handle());
+}
+
+WorldSession::WorldSession() {
+  if (launched_by_mpi_launcher()) {
+    session_ = std::make_unique<MpiSession>();
+    world_ = session_->world();
+  } else {
+    world_ = std::make_unique<SerialComm>();
+  }
+}
+
+WorldSession::~WorldSession() { world_.reset(); }
+
+std::unique_ptr<WorkCounter> WorldSession::make_work_counter() { return make_mpi_work_counter(*world_); }
+
+void WorldSession::report_and_abort(const char* command, const char* what) {
+  if (distributed())
+    std::cerr << "elmrun " << command << ": error: [rank " << world_->rank() << "] " << what << std::endl;
+  else
+    std::cerr << "elmrun " << command << ": error: " << what << std::endl;
+  world_->abort_job(1);
+}
+
+}  // namespace elm

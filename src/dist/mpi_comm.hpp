@@ -1,0 +1,60 @@
+#pragma once
+// The MPI implementation of Comm, and the process-wide MPI session. Built into
+// the elmrun executable and the MPI tests only (library `elm_mpi`), so that the
+// `elm` library and the GPU test binaries never need mpirun.
+#include <memory>
+
+#include "dist/comm.hpp"
+
+namespace elm {
+
+// True when this process was started by mpirun/srun (OpenMPI or PMIx
+// environment), i.e. when MPI_Init will find its peers.
+bool launched_by_mpi_launcher();
+
+// MPI_Init_thread (funneled: only the main thread calls MPI) on construction,
+// MPI_Finalize on destruction. One per process.
+class MpiSession {
+ public:
+  MpiSession();
+  ~MpiSession();
+  MpiSession(const MpiSession&) = delete;
+  MpiSession& operator=(const MpiSession&) = delete;
+  std::unique_ptr<Comm> world() const;
+};
+
+// A counter held by rank 0 of `comm`, incremented with MPI_Fetch_and_op, so any
+// rank can take the next number without the others' participation.
+// Collective to create and to destroy.
+std::unique_ptr<WorkCounter> make_mpi_work_counter(Comm& comm);
+
+// The communicator a command runs on: MPI's world when launched by mpirun or
+// srun, a SerialComm otherwise. Errors on one rank end the whole job through
+// run_or_abort(), so peers waiting in a collective never hang.
+class WorldSession {
+ public:
+  WorldSession();
+  ~WorldSession();
+  Comm& world() { return *world_; }
+  bool distributed() const { return session_ != nullptr; }
+  std::unique_ptr<WorkCounter> make_work_counter();
+
+  // Runs fn. Distributed, an exception on any rank prints one line prefixed
+  // with the rank and aborts every rank with exit 1; serial, it propagates.
+  template <class Fn>
+  int run_or_abort(const char* command, Fn&& fn) {
+    try {
+      return fn();
+    } catch (const std::exception& e) {
+      if (!distributed()) throw;  // one process: the usual one-line error path
+      report_and_abort(command, e.what());
+    }
+  }
+
+ private:
+  [[noreturn]] void report_and_abort(const char* command, const char* what);
+  std::unique_ptr<MpiSession> session_;
+  std::unique_ptr<Comm> world_;
+};
+
+}  // namespace elm

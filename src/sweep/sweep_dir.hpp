@@ -1,0 +1,21 @@
+#pragma once
+// The sweep directory (docs/sweeps.md): job.ini, manifest.tsv and one
+// runs/<run_id>/ per run with its config.json.
+#include <string>
+#include <vector>
+
+#include "sweep/sweep_job.hpp"
+
+namespace elm {
+
+std::string run_dir_of(const std::string& sweep_dir, const SweepRun& run);
+
+// Creates the directory tree, copies the job file, writes manifest.tsv and
+// each run's config.json (all through temporary names). An existing sweep
+// directory is reused: completed runs stay as they are.
+void prepare_sweep_dir(const std::string& sweep_dir, const SweepJob& job, const std::vector<SweepRun>& runs);
+
+// The manifest as text (also what --list prints).
+std::string manifest_text(const SweepJob& job, const std::vector<SweepRun>& runs);
+
+}  // namespace elm

@@ -1,0 +1,38 @@
+#pragma once
+// Runs a sweep's unfinished runs on a world of ranks: groups of
+// ranks_per_run consecutive ranks (MPI_Comm_split), each taking the next
+// unfinished run from a shared counter and training it data parallel.
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "dist/comm.hpp"
+#include "sweep/sweep_job.hpp"
+#include "train/trainer.hpp"
+
+namespace elm {
+
+struct SweepOptions {
+  std::vector<int64_t> only_indices;  // non-empty: just these manifest rows (Slurm array tasks)
+  int64_t stop_at_step = -1;          // tests: simulated stop signal (see RunOptions)
+};
+
+struct SweepOutcome {
+  int64_t completed = 0, failed = 0, skipped = 0;  // this invocation, over the whole world
+  bool interrupted = false;                         // a stop signal: checkpoints written, rerun to resume
+};
+
+// How one run is trained; the default is train_run. Tests substitute a
+// recorder to check the schedule.
+using RunTrainer = std::function<RunResult(const RunConfig&, const std::string& run_dir, const RunOptions&)>;
+
+// Collective over `world`. `counter` must be shared by all ranks of the world
+// (make_mpi_work_counter / LocalWorkCounter). Progress lines go to `out` from
+// each group's first rank; each run's own log goes to its log.txt.
+SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& sweep_dir, const SweepJob& job,
+                       const std::vector<SweepRun>& runs, const SweepOptions& options, std::ostream& out,
+                       const RunTrainer& trainer = train_run);
+
+}  // namespace elm

@@ -1,0 +1,36 @@
+#pragma once
+// Evaluation of a model on a split, sharded over the ranks of a run: rank r
+// takes samples r, r + W, ... (no padding, so shards may be uneven) and the
+// (sum, count) pairs are all-reduced, giving every rank the metrics one rank
+// would compute alone.
+#include <cstdint>
+#include <vector>
+
+#include "backend/cpu/elm_cpu.hpp"
+#include "data/task.hpp"
+#include "dist/comm.hpp"
+#include "train/run_record.hpp"
+
+namespace elm {
+
+struct EvalResult {
+  double loss = 0;
+  double accuracy = 0;
+  int64_t samples = 0;
+};
+
+// Mean last-step cross-entropy and accuracy over the first `limit` samples
+// of a split (limit <= 0: all).
+EvalResult evaluate_classification(CpuElm<float>& elm, const std::vector<float>& params, const Task& task,
+                                   Split split, int batch_size, Comm& comm, int64_t limit = 0);
+
+// The task's own evaluation: loss and accuracy for classification; for
+// NeuronIO, the reference protocol's metrics (max_simulations < 0: all),
+// computed on rank 0 and sent to the others (its AUC needs every prediction).
+Metrics evaluate_task(CpuElm<float>& elm, const std::vector<float>& params, const Task& task, Split split,
+                      int batch_size, int64_t max_simulations, Comm& comm, int64_t limit = 0);
+
+// Sends rank `root`'s metrics (names and values) to every rank of comm.
+void broadcast_metrics(Comm& comm, Metrics& metrics, int root);
+
+}  // namespace elm

@@ -1,0 +1,48 @@
+#include "train/run_record.hpp"
+
+#include <cstdio>
+
+#include "build_config.hpp"
+#include "io/hdf5_io.hpp"
+
+namespace elm {
+
+std::string metrics_text(const Metrics& m) {
+  std::string s;
+  char buf[96];
+  for (const auto& [name, value] : m) {
+    std::snprintf(buf, sizeof buf, "%s%s %.4g", s.empty() ? "" : ", ", name.c_str(), value);
+    s += buf;
+  }
+  return s;
+}
+
+void write_run_results(const RunRecord& r, const std::string& path) {
+  H5AtomicWriter w(path);
+  w.write_attr("format", "elmrun-results-1");
+  w.write_attr("git_revision", kGitRevision);
+  w.write_attr("elmrun_version", kVersion);
+  w.write_attr("config_json", to_flat_json(r.config));
+  w.write_attr("world_size", double(r.world_size));
+  w.write_attr("parameter_count", double(r.parameter_count));
+  w.write_attr("steps_completed", double(r.steps_completed));
+  w.write_attr("wall_seconds", r.wall_seconds);
+  auto series = [&](const std::string& name, const std::vector<double>& v) {
+    w.write_double(name, v.data(), {int64_t(v.size())});
+  };
+  series("train/loss", r.step_loss);
+  series("train/lr", r.step_lr);
+  series("train/grad_norm", r.step_grad_norm);
+  series("train/sample_steps_per_s", r.step_sample_steps_per_s);
+  w.write_int64("valid/step", r.eval_step.data(), {int64_t(r.eval_step.size())});
+  if (!r.eval_metrics.empty())
+    for (size_t k = 0; k < r.eval_metrics[0].size(); ++k) {
+      std::vector<double> v;
+      for (const auto& m : r.eval_metrics) v.push_back(m[k].second);
+      series("valid/" + r.eval_metrics[0][k].first, v);
+    }
+  for (const auto& [name, value] : r.test) w.write_double("test/" + name, &value, {});
+  w.commit();
+}
+
+}  // namespace elm

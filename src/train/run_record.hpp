@@ -1,0 +1,33 @@
+#pragma once
+// What one training run produced, and its results.h5 (layout: docs/sweeps.md).
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/key_values.hpp"
+
+namespace elm {
+
+// Named metric values of one evaluation, in a stable order.
+using Metrics = std::vector<std::pair<std::string, double>>;
+
+struct RunRecord {
+  KeyValues config;
+  int64_t parameter_count = 0;
+  int world_size = 1;
+  int64_t steps_completed = 0;
+  std::vector<double> step_loss, step_lr, step_grad_norm, step_sample_steps_per_s;
+  std::vector<int64_t> eval_step;
+  std::vector<Metrics> eval_metrics;  // validation, one entry per evaluation
+  Metrics test;
+  double wall_seconds = 0;  // all attempts of the run together
+};
+
+std::string metrics_text(const Metrics& m);
+
+// results.h5: config, git revision, per-step and per-eval series, test metrics;
+// written under a temporary name and renamed.
+void write_run_results(const RunRecord& record, const std::string& path);
+
+}  // namespace elm

@@ -1,0 +1,23 @@
+#include "train/stop_request.hpp"
+
+namespace elm {
+
+namespace {
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void record_stop_signal(int sig) { g_stop_signal = sig; }
+}  // namespace
+
+void StopRequest::install() {
+  struct sigaction sa {};
+  sa.sa_handler = record_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGUSR2, &sa, nullptr);
+}
+
+int StopRequest::pending() { return g_stop_signal; }
+void StopRequest::clear() { g_stop_signal = 0; }
+void StopRequest::raise_for_test(int signal_number) { g_stop_signal = signal_number; }
+
+}  // namespace elm
