@@ -234,8 +234,7 @@ def unlisted_run_dirs(runs_dir: str, listed_ids: set) -> list:
         if not os.path.isdir(path):
             problems.append(Problem("layout", f"runs/{name} is not a directory (ignored)"))
         elif name not in listed_ids:
-            problems.append(Problem("foreign", f"runs/{name}: run_id not in manifest.tsv (ignored)",
-                                    run_id=name))
+            problems.append(Problem("foreign", "run directory not in manifest.tsv (ignored)", run_id=name))
     return problems
 
 
@@ -264,8 +263,9 @@ def collect(sweep_dir: str):
         row, reason = run_row(entry, axes, run_dir, expected, check_hash)
         rows.append(row)
         if row["status"] != "done":
-            kind = "foreign" if reason.startswith("foreign") else row["status"]
-            problems.append(Problem(kind, reason, index=entry["index"], run_id=entry["run_id"]))
+            foreign = reason.startswith("foreign: ")
+            problems.append(Problem("foreign" if foreign else row["status"], reason[len("foreign: "):] if foreign
+                                    else reason, index=entry["index"], run_id=entry["run_id"]))
     frame = build_frame(rows, axes)
     frame.attrs["axes"] = list(axes)
     frame.attrs["from_manifest"] = from_manifest
@@ -329,13 +329,18 @@ def print_report(frame, problems, out=sys.stdout) -> None:
     with pd.option_context("display.width", 250, "display.max_columns", None, "display.max_rows", None,
                            "display.max_colwidth", 40):
         print(frame.to_string(index=False) if len(frame) else "(no runs)", file=out)
-    counts = frame["status"].value_counts().to_dict() if len(frame) else {}
-    print("\n" + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + f" of {len(frame)} runs", file=out)
+    print("\n" + status_counts(frame), file=out)
     if problems:
         print("\nproblems:", file=out)
         for p in problems:
             print("  " + p.line(), file=out)
     print(resubmit_line(frame), file=out)
+
+
+def status_counts(frame) -> str:
+    counts = frame["status"].value_counts().to_dict() if len(frame) else {}
+    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + f" of {len(frame)} runs" if counts \
+        else "0 runs"
 
 
 def resubmit_line(frame) -> str:
@@ -368,7 +373,11 @@ def main(argv=None) -> int:
         print(f"collect.py: {e}", file=sys.stderr)
         return 2
     if args.csv:
-        frame.to_csv(args.csv, index=False)
+        try:
+            frame.to_csv(args.csv, index=False)
+        except OSError as e:
+            print(f"collect.py: cannot write {args.csv}: {e.strerror}", file=sys.stderr)
+            return 1
     if args.json:
         print(as_json(frame, problems))
     else:

@@ -301,16 +301,17 @@ def smooth(values, window: int):
 
 def plot_learning_curves(frame, metric, axes, sweep_paths, out_dir):
     done = done_runs(frame)
-    series = {int(r["index"]): sweep_io.read_series(os.path.join(sweep_paths[int(r["index"])], "results.h5"))
-              for _, r in done.iterrows() if sweep_paths.get(int(r["index"]))}
-    series = {i: s for i, s in series.items() if "train/loss" in s}
+    # Keyed by frame row, not manifest index: a damaged manifest may repeat an index.
+    series = {row: sweep_io.read_series(os.path.join(sweep_paths[row], "results.h5"))
+              for row in done.index if sweep_paths.get(row)}
+    series = {row: s for row, s in series.items() if "train/loss" in s}
     if not series:
         return None, "No finished run with a training loss: no learning curves."
     valid_key = f"valid/{metric[len('test_'):]}" if metric else None
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
     colors = plt.cm.viridis([k / max(1, len(series) - 1) for k in range(len(series))])
-    labels = {int(r["index"]): run_label(r, axes) for _, r in done.iterrows()}
+    labels = {row: run_label(r, axes) for row, r in done.iterrows()}
     for color, (index, s) in zip(colors, sorted(series.items())):
         loss = s["train/loss"]
         steps, smoothed = smooth(loss, max(1, min(50, len(loss) // 10)))
@@ -392,11 +393,11 @@ def classification_table(frame, axes) -> Table:
 
 
 def run_directories(sweep_dir: str, frame) -> dict:
-    """index -> run directory, for the series behind the learning curves."""
+    """frame row -> run directory, for the series behind the learning curves."""
     if collect_mod.sweep_kind(sweep_dir) == "run":
-        return {int(i): sweep_dir for i in frame["index"]}
-    return {int(r["index"]): os.path.join(sweep_dir, "runs", r["run_id"])
-            for _, r in frame.iterrows() if sweep_io.valid_run_id(r["run_id"])}
+        return {row: sweep_dir for row in frame.index}
+    return {row: os.path.join(sweep_dir, "runs", r["run_id"])
+            for row, r in frame.iterrows() if sweep_io.valid_run_id(r["run_id"])}
 
 
 def plot_section(blocks, title, result, alt):
@@ -408,13 +409,11 @@ def plot_section(blocks, title, result, alt):
 def build_blocks(sweep_dir, frame, problems, out_dir):
     axes = list(frame.attrs.get("axes", []))
     metric = main_metric(frame)
-    counts = frame["status"].value_counts().to_dict() if len(frame) else {}
     neuronio = "test_spike_auc" in frame
     blocks = [
         Heading(f"Sweep report: {os.path.basename(os.path.abspath(sweep_dir))}", 1),
-        Paragraph(f"Sweep directory {os.path.abspath(sweep_dir)}; {len(frame)} runs ("
-                  + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none")
-                  + f"); grid axes: {', '.join(axes) or 'none'}; main metric: {metric or 'none'}. "
+        Paragraph(f"Sweep directory {os.path.abspath(sweep_dir)}: {collect_mod.status_counts(frame)}; "
+                  f"grid axes: {', '.join(axes) or 'none'}; main metric: {metric or 'none'}. "
                   f"Only runs with DONE and a readable results.h5 count as results. Generated "
                   f"{datetime.datetime.now().isoformat(timespec='seconds')}."),
         Heading("Runs"),
