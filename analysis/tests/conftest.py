@@ -30,15 +30,15 @@ FIXED = {"train.steps": "20", "train.eval_every": "5"}
 
 
 def fnv1a64(text: str) -> str:
-    h = 0xCBF29CE484222325
+    h = 1469598103934665603  # elmrun's offset basis (see sweep_io.ELMRUN_FNV_OFFSET)
     for byte in text.encode():
         h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
     return f"{h:016x}"
 
 
 def run_id_of(config: dict) -> str:
-    """docs/sweeps.md: FNV-1a 64 of the resolved config's flat JSON without threads and log_every
-    (this config has no '/' that elmrun's JSON writer would escape)."""
+    """As elmrun names runs: FNV-1a 64 of the resolved config's flat JSON without threads and
+    log_every (this config has no '/' that elmrun's JSON writer would escape)."""
     kept = {k: v for k, v in config.items() if k not in ("train.threads", "train.log_every")}
     return fnv1a64(json.dumps(kept, sort_keys=True, separators=(",", ":")))
 
