@@ -72,6 +72,6 @@ class LocalWorkCounter final : public WorkCounter {
 };
 
 // FNV-1a 64 over the bytes: equal parameters on every rank give equal sums.
-uint64_t fnv1a64(std::span<const std::byte> bytes, uint64_t hash = 1469598103934665603ull);
+uint64_t fnv1a64(std::span<const std::byte> bytes, uint64_t hash = 14695981039346656037ull);
 
 }  // namespace elm

@@ -47,6 +47,7 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
     }
   }
   broadcast_doubles(world, pending, 0);
+  broadcast_value(world, skipped, 0);
   if (world.rank() == 0)
     out << "sweep " << job.name << ": " << runs.size() << " runs, " << int64_t(skipped) << " already done, "
         << pending.size() << " to run on " << world.size() / rpr << " group(s) of " << rpr << " rank(s)\n"

@@ -43,7 +43,8 @@ struct NullBuffer : std::streambuf {
 
 uint64_t params_checksum(const std::vector<float>& p) { return fnv1a64(std::as_bytes(std::span<const float>(p))); }
 
-// Fails on every rank (together) when the parameters differ between ranks.
+}  // namespace
+
 void check_ranks_agree(Comm& comm, const std::vector<float>& params, int64_t step) {
   if (comm.size() == 1) return;
   const uint64_t mine = params_checksum(params);
@@ -54,8 +55,6 @@ void check_ranks_agree(Comm& comm, const std::vector<float>& params, int64_t ste
   ELM_CHECK(mismatches == 0, "parameters differ between the run's ranks after step ", step, " (", int(mismatches),
             " of ", comm.size(), " ranks disagree with rank 0's checksum): the data-parallel replicas drifted");
 }
-
-}  // namespace
 
 RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOptions& options) {
   using clock = std::chrono::steady_clock;

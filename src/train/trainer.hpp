@@ -33,6 +33,10 @@ struct RunResult {
 
 RunResult train_run(const RunConfig& config, const std::string& run_dir, const RunOptions& options = {});
 
+// Every rank compares its parameters' checksum with rank 0's; on a mismatch
+// all ranks fail together (ElmError), before the replicas drift further.
+void check_ranks_agree(Comm& comm, const std::vector<float>& params, int64_t step);
+
 // The run directory's markers (docs/sweeps.md).
 bool run_is_done(const std::string& run_dir);
 std::string run_failure(const std::string& run_dir);  // FAILED's text, "" if none
