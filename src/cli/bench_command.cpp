@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "bench/cuda_bench.hpp"
 #include "bench/loader_bench.hpp"
 #include "bench/workloads.hpp"
 #include "cli/commands.hpp"
@@ -24,7 +25,9 @@ int bench_command(const std::vector<std::string>& args) {
   std::vector<std::string> loader_tasks;
   std::string configs_dir, store_dir, convert_pickle;
   int max_trainer_batch = 16;
+  std::string backend = "cpu";
   opts.add_options()("help,h", "show this help")(
+      "backend", po::value(&backend)->default_value("cpu"), "cpu or cuda (cuda: 'all' includes the GPU-sized workloads)")(
       "workload,w", po::value(&names)->multitoken(),
       "workload name(s) from shared/docs/benchmarks.md, or 'all' (CPU-sized ones); default all")(
       "threads,t", po::value(&threads)->default_value(1), "CPU threads (samples of the batch split across them)")(
@@ -103,10 +106,12 @@ int bench_command(const std::vector<std::string>& args) {
   std::vector<const BenchWorkload*> run;
   if (names.empty() || (names.size() == 1 && names[0] == "all")) {
     for (const auto& w : bench_workloads())
-      if (!w.gpu_sized || include_gpu_sized) run.push_back(&w);
+      if (!w.gpu_sized || include_gpu_sized || backend == "cuda") run.push_back(&w);
   } else {
     for (const auto& n : names) run.push_back(&find_bench_workload(n));
   }
+  ELM_CHECK(backend == "cpu" || backend == "cuda", "--backend must be cpu or cuda, got '", backend, "'");
+  if (backend == "cuda") return cuda_bench_command(run, min_seconds, min_steps);
   for (const BenchWorkload* w : run) {
     const BenchResult r = run_bench(*w, threads, min_seconds, min_steps);
     std::printf(

@@ -1,0 +1,542 @@
+// CudaElm: buffers, plans and the order of kernels and cuBLAS calls.
+#include "backend/cuda/elm_cuda.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+#include <vector>
+
+#include "backend/cuda/cuda_check.cuh"
+#include "backend/cuda/elm_kernels.cuh"
+#include "core/error.hpp"
+
+namespace elm {
+
+using namespace elm::cuda;
+
+bool cuda_device_usable(std::string* reason) {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    if (reason) *reason = std::string("no usable CUDA device: ") + cudaGetErrorString(e);
+    cudaGetLastError();  // clear the sticky error state of the runtime
+    return false;
+  }
+  if (n == 0) {
+    if (reason) *reason = "no usable CUDA device: the driver reports 0 devices";
+    return false;
+  }
+  return true;
+}
+
+std::string cuda_device_description(int device) {
+  cudaDeviceProp p{};
+  CUDA_CHECK(cudaGetDeviceProperties(&p, device));
+  std::ostringstream os;
+  os << p.name << " (sm_" << p.major << p.minor << ", " << p.multiProcessorCount << " SMs, "
+     << (p.totalGlobalMem >> 20) << " MiB)";
+  return os.str();
+}
+
+namespace {
+
+// A device array that only grows.
+template <class T>
+class Buf {
+ public:
+  Buf() = default;
+  ~Buf() {
+    if (p_) cudaFree(p_);
+  }
+  Buf(const Buf&) = delete;
+  Buf& operator=(const Buf&) = delete;
+  T* ensure(size_t n) {
+    if (n > cap_) {
+      if (p_) CUDA_CHECK(cudaFree(p_));
+      p_ = nullptr;
+      cap_ = 0;
+      CUDA_CHECK(cudaMalloc(&p_, std::max<size_t>(n, 1) * sizeof(T)));
+      cap_ = n;
+    }
+    return p_;
+  }
+  T* get() const { return p_; }
+  void upload(const T* host, size_t n, cudaStream_t st) {
+    ensure(n);
+    if (n) CUDA_CHECK(cudaMemcpyAsync(p_, host, n * sizeof(T), cudaMemcpyHostToDevice, st));
+  }
+
+ private:
+  T* p_ = nullptr;
+  size_t cap_ = 0;
+};
+
+}  // namespace
+
+struct CudaElm::Impl {
+  ElmConfig config;
+  ParamLayout layout;
+  RoutingTable routing;
+  CudaElmOptions options;
+  DeviceLimits limits;
+  cudaStream_t stream = nullptr;
+  cublasHandle_t cublas = nullptr;
+  int k = 1, ds = 0, db = 0, dm = 0, H = 0, L = 1, d_o = 0, n_in = 0;
+  bool v1 = true, branch = true;
+
+  // Routing and derived parameters.
+  Buf<int32_t> index, fan_off, fan_syn;
+  Buf<uint8_t> valid;
+  Buf<float> w_eff, trace_kappa, tau_m, kappa_m, update_scale, kappa_lambda, wt;
+  std::vector<float> host_trace_tau;
+
+  // Input.
+  DeviceInput input;
+  bool have_input = false;
+  Buf<float> x_dense, x_value;
+  Buf<int64_t> x_off;
+  Buf<int32_t> x_ch, x_ids;
+  int64_t events = 0;
+
+  // Work buffers.
+  Buf<float> z, xs, ys, scan_scratch, S, Gmat, dws, ckpt, carry, partial, ones;
+  Buf<float> rec_x0, rec_pre, rec_post, rec_g, rec_m;
+  Buf<float> host_params, host_y, host_dy, host_grad;
+
+  // State of the last forward.
+  const float* params = nullptr;
+  SegmentPlan seg;
+  LaunchShape shape;
+  int recorded_segment = -1;
+  bool forward_done = false;
+
+  Impl(const ElmConfig& c, const RoutingTable& r, const CudaElmOptions& o)
+      : config(c), layout(c), routing(r), options(o) {}
+
+  DeviceRouting device_routing() const {
+    DeviceRouting d;
+    d.ds = ds;
+    d.k = k;
+    d.n_in = n_in;
+    d.index = index.get();
+    d.valid = valid.get();
+    d.fan_off = fan_off.get();
+    d.fan_syn = fan_syn.get();
+    return d;
+  }
+
+  MlpView mlp_view(const float* p) const {
+    MlpView v;
+    v.num_linear = int(layout.mlp().size());
+    size_t off = 0;
+    for (int l = 0; l < v.num_linear; ++l) {
+      const auto& m = layout.mlp()[l];
+      v.in[l] = m.in;
+      v.out[l] = m.out;
+      v.w[l] = p + m.weight;
+      v.b[l] = p + m.bias;
+      v.wt[l] = wt.get() + off;
+      off += size_t(m.in) * m.out;
+    }
+    return v;
+  }
+
+  RecurrenceArgs recurrence_args(float* d_y) {
+    RecurrenceArgs a;
+    a.B = input.B;
+    a.T = input.T;
+    a.db = db;
+    a.dm = dm;
+    a.H = H;
+    a.d_o = d_o;
+    a.layers = L;
+    a.silu = config.mlp_activation == MlpActivation::Silu;
+    a.mlp = mlp_view(params);
+    a.wy = params + layout.w_y();
+    a.by = params + layout.b_y();
+    a.kappa_m = kappa_m.get();
+    a.update_scale = update_scale.get();
+    a.z = z.get();
+    a.dz = z.get();
+    a.y = d_y;
+    a.seg_len = seg.segment_len;
+    a.learn_tau = config.learn_memory_tau;
+    a.v1 = v1;
+    a.lambda = float(config.lambda_value);
+    a.rec.x0 = rec_x0.get();
+    a.rec.pre = rec_pre.get();
+    a.rec.post = rec_post.get();
+    a.rec.g = rec_g.get();
+    a.rec.m = rec_m.get();
+    a.rec.cap = seg.segment_len;
+    return a;
+  }
+};
+
+CudaElm::CudaElm(const ElmConfig& config, const RoutingTable& routing, const CudaElmOptions& options)
+    : impl_(std::make_unique<Impl>(config, routing, options)) {
+  Impl& s = *impl_;
+  s.config.validate();
+  s.routing.validate(s.config, "routing");
+  ELM_CHECK(!s.config.has_head(), "CUDA backend: the two-tower head is computed outside the ELM backend");
+  std::string why;
+  ELM_CHECK(cuda_device_usable(&why), why);
+  CUDA_CHECK(cudaSetDevice(options.device));
+  cudaDeviceProp p{};
+  CUDA_CHECK(cudaGetDeviceProperties(&p, options.device));
+  s.limits.sm_count = p.multiProcessorCount;
+  s.limits.smem_per_block_optin = p.sharedMemPerBlockOptin;
+  s.limits.total_memory = p.totalGlobalMem;
+  // A blocking stream: work on the legacy default stream (DeviceFloats copies) orders with it.
+  CUDA_CHECK(cudaStreamCreate(&s.stream));
+  CUBLAS_CHECK(cublasCreate(&s.cublas));
+  CUBLAS_CHECK(cublasSetStream(s.cublas, s.stream));
+  CUBLAS_CHECK(cublasSetMathMode(s.cublas, CUBLAS_DEFAULT_MATH));  // plain fp32, no TF32
+  CUBLAS_CHECK(cublasSetPointerMode(s.cublas, CUBLAS_POINTER_MODE_HOST));
+
+  const ElmConfig& c = s.config;
+  s.k = c.num_synapse_per_branch;
+  s.ds = c.synapses();
+  s.db = c.branches();
+  s.dm = c.num_memory;
+  s.H = c.hidden();
+  s.L = c.mlp_num_layers;
+  s.d_o = c.num_output;
+  s.n_in = c.num_input;
+  s.v1 = c.variant == ElmVariant::V1;
+  ELM_CHECK(s.L + 1 <= kMaxMlpLinear, "CUDA backend: at most ", kMaxMlpLinear - 1, " MLP hidden layers, got ", s.L);
+
+  std::vector<int32_t> idx(s.ds);
+  for (int q = 0; q < s.ds; ++q) idx[q] = int32_t(s.routing.input_index[q]);
+  const InputFanout fan = InputFanout::build(s.routing, s.n_in);
+  s.index.upload(idx.data(), idx.size(), s.stream);
+  s.valid.upload(s.routing.valid.data(), s.routing.valid.size(), s.stream);
+  s.fan_off.upload(fan.offsets.data(), fan.offsets.size(), s.stream);
+  s.fan_syn.upload(fan.synapses.data(), fan.synapses.size(), s.stream);
+  s.w_eff.ensure(s.ds);
+  s.trace_kappa.ensure(s.ds);
+  for (Buf<float>* b : {&s.tau_m, &s.kappa_m, &s.update_scale, &s.kappa_lambda}) b->ensure(s.dm);
+  s.wt.ensure(mlp_weight_floats(RecurrenceDims::of(c, 1, 1), false));
+  s.dws.ensure(s.ds);
+  CUDA_CHECK(cudaStreamSynchronize(s.stream));
+}
+
+CudaElm::~CudaElm() {
+  if (!impl_) return;
+  cudaStreamSynchronize(impl_->stream);
+  if (impl_->cublas) cublasDestroy(impl_->cublas);
+  if (impl_->stream) cudaStreamDestroy(impl_->stream);
+}
+
+const ElmConfig& CudaElm::config() const { return impl_->config; }
+const ParamLayout& CudaElm::layout() const { return impl_->layout; }
+bool CudaElm::uses_branch_traces() const { return impl_->branch; }
+const SegmentPlan& CudaElm::segment_plan() const { return impl_->seg; }
+const LaunchShape& CudaElm::launch_shape() const { return impl_->shape; }
+void CudaElm::synchronize() { CUDA_CHECK(cudaStreamSynchronize(impl_->stream)); }
+
+void CudaElm::upload_input(const InputBatch& x) {
+  Impl& s = *impl_;
+  ELM_CHECK(x.channels == s.n_in, "input has ", x.channels, " channels, the model expects ", s.n_in);
+  x.validate();
+  DeviceInput d;
+  d.B = x.batch;
+  d.T = x.steps;
+  d.n_in = x.channels;
+  const size_t rows = size_t(x.batch) * x.steps;
+  if (auto* dense = std::get_if<DenseInput>(&x.data)) {
+    d.kind = InputKind::Dense;
+    s.x_dense.upload(dense->data.data(), dense->data.size(), s.stream);
+    d.dense = s.x_dense.get();
+  } else if (auto* sp = std::get_if<SpikeInput>(&x.data)) {
+    d.kind = InputKind::Spikes;
+    s.x_off.upload(sp->offsets.data(), sp->offsets.size(), s.stream);
+    s.x_ch.upload(sp->channel.data(), sp->channel.size(), s.stream);
+    s.x_value.upload(sp->value.data(), sp->value.size(), s.stream);
+    s.events = int64_t(sp->channel.size());
+    d.offsets = s.x_off.get();
+    d.channel = s.x_ch.get();
+    d.value = s.x_value.get();
+  } else {
+    const auto& t = std::get<TokenInput>(x.data);
+    d.kind = InputKind::Tokens;
+    ELM_ASSERT(t.ids.size() == rows);
+    s.x_ids.upload(t.ids.data(), t.ids.size(), s.stream);
+    d.ids = s.x_ids.get();
+  }
+  // The host vectors may go away after this call.
+  CUDA_CHECK(cudaStreamSynchronize(s.stream));
+  s.input = d;
+  s.have_input = true;
+  s.forward_done = false;
+}
+
+void CudaElm::forward(const float* d_params, float* d_y) {
+  Impl& s = *impl_;
+  ELM_CHECK(s.have_input, "CudaElm::forward: no input uploaded");
+  const ElmConfig& c = s.config;
+  const int B = s.input.B, T = s.input.T;
+  const int64_t rows = int64_t(B) * T;
+  cudaStream_t st = s.stream;
+  s.params = d_params;
+
+  // Per-branch traces are exact when every synapse of a branch has the same tau_s.
+  if (s.v1) {
+    s.host_trace_tau.resize(s.ds);
+    CUDA_CHECK(cudaMemcpyAsync(s.host_trace_tau.data(), d_params + s.layout.trace_tau(), s.ds * sizeof(float),
+                               cudaMemcpyDeviceToHost, st));
+    CUDA_CHECK(cudaStreamSynchronize(st));
+    s.branch = true;
+    for (int q = 0; q < s.ds && s.branch; ++q) s.branch = s.host_trace_tau[q] == s.host_trace_tau[(q / s.k) * s.k];
+  } else {
+    s.branch = true;
+  }
+
+  PrepareArgs pa;
+  pa.params = d_params;
+  pa.off_w_s = s.layout.w_s();
+  pa.off_tau_m = s.layout.proto_tau_m();
+  pa.off_trace_tau = s.layout.trace_tau();
+  pa.ds = s.ds;
+  pa.dm = s.dm;
+  pa.n_trace = s.branch ? s.db : s.ds;
+  pa.trace_stride = (s.v1 && s.branch) ? s.k : 1;
+  pa.valid = s.valid.get();
+  pa.delta_t = float(c.delta_t);
+  pa.lambda = float(c.lambda_value);
+  pa.tau_min = float(c.memory_tau_min);
+  pa.tau_max = float(c.effective_tau_max());
+  pa.v1 = s.v1;
+  pa.w_eff = s.w_eff.get();
+  pa.trace_kappa = s.trace_kappa.get();
+  pa.tau_m = s.tau_m.get();
+  pa.kappa_m = s.kappa_m.get();
+  pa.update_scale = s.update_scale.get();
+  pa.kappa_lambda = s.kappa_lambda.get();
+  launch_prepare(pa, st);
+  {
+    size_t off = 0;
+    for (const auto& m : s.layout.mlp()) {
+      launch_transpose(d_params + m.weight, m.out, m.in, s.wt.get() + off, st);
+      off += size_t(m.in) * m.out;
+    }
+  }
+
+  const RecurrenceDims dims = RecurrenceDims::of(c, B, T);
+  s.shape = choose_launch_shape(dims, s.limits, s.options.group, s.options.weights_in_smem);
+  s.seg = plan_segments(dims, s.options.segment_budget_bytes, s.options.segment_len);
+  const MemoryEstimate est = estimate_memory(dims, s.seg, s.shape, s.input.kind, s.branch, s.events);
+  ELM_CHECK(s.limits.total_memory == 0 || est.total() < s.limits.total_memory,
+            "CUDA backend: this batch needs about ", est.total() >> 20, " MiB of device memory, the device has ",
+            s.limits.total_memory >> 20, " MiB (", describe(s.seg), ")");
+
+  // 1. Linear traces z [B][T][db] for all steps.
+  s.z.ensure(size_t(rows) * s.db);
+  const DeviceRouting rt = s.device_routing();
+  const int channels = s.branch ? s.db : s.ds;
+  const ScanPlan sp = plan_scan(int64_t(B) * channels, T);
+  s.scan_scratch.ensure(size_t(B) * sp.chunks * channels);
+  if (s.branch) {
+    if (s.input.kind == InputKind::Dense) {
+      // z = X S with S [n_in][db] the routing matrix holding w_eff: one cuBLAS GEMM.
+      s.S.ensure(size_t(s.n_in) * s.db);
+      CUDA_CHECK(cudaMemsetAsync(s.S.get(), 0, size_t(s.n_in) * s.db * sizeof(float), st));
+      launch_build_routing_matrix(rt, s.w_eff.get(), s.db, s.S.get(), st);
+      const float one = 1.0f, zero = 0.0f;
+      CUBLAS_CHECK(cublasSgemm(s.cublas, CUBLAS_OP_N, CUBLAS_OP_N, s.db, int(rows), s.n_in, &one, s.S.get(), s.db,
+                               s.input.dense, s.n_in, &zero, s.z.get(), s.db));
+    } else {
+      CUDA_CHECK(cudaMemsetAsync(s.z.get(), 0, size_t(rows) * s.db * sizeof(float), st));
+      launch_branch_drive_sparse(s.input, rt, s.w_eff.get(), s.db, s.z.get(), st);
+    }
+    launch_linear_scan(s.z.get(), s.z.get(), nullptr, s.trace_kappa.get(), B, T, s.db, false, s.scan_scratch.get(),
+                       st);
+  } else {
+    s.xs.ensure(size_t(rows) * s.ds);
+    s.ys.ensure(size_t(rows) * s.ds);
+    launch_routed_input(s.input, rt, s.xs.get(), st);
+    launch_linear_scan(s.xs.get(), s.ys.get(), s.w_eff.get(), s.trace_kappa.get(), B, T, s.ds, false,
+                       s.scan_scratch.get(), st);
+    launch_branch_sum(s.ys.get(), rows, s.db, s.k, s.z.get(), st);
+  }
+
+  // 2. The memory recurrence over all steps: outputs, checkpoints, record of the last segment.
+  const size_t K = size_t(s.seg.segment_len);
+  s.rec_x0.ensure(K * B * (s.db + s.dm));
+  s.rec_pre.ensure(size_t(s.L) * K * B * s.H);
+  s.rec_post.ensure(size_t(s.L) * K * B * s.H);
+  s.rec_g.ensure(K * B * s.dm);
+  s.rec_m.ensure((K + 1) * B * s.dm);
+  s.ckpt.ensure(size_t(s.seg.num_segments) * B * s.dm);
+  RecurrenceArgs a = s.recurrence_args(d_y);
+  a.ckpt = s.ckpt.get();
+  a.t0 = 0;
+  a.t1 = T;
+  s.recorded_segment = s.seg.num_segments - 1;
+  a.rec_t0 = s.recorded_segment * s.seg.segment_len;
+  launch_recurrence_forward(a, s.shape, st);
+  s.forward_done = true;
+}
+
+void CudaElm::backward(const float* d_dy, float* d_grad) {
+  Impl& s = *impl_;
+  ELM_CHECK(s.forward_done, "CudaElm::backward() called before forward()");
+  const ElmConfig& c = s.config;
+  const int B = s.input.B, T = s.input.T;
+  const int64_t rows = int64_t(B) * T;
+  cudaStream_t st = s.stream;
+  const float* p = s.params;
+  const int P = (2 + s.d_o) * s.dm + s.d_o;
+  CUDA_CHECK(cudaMemsetAsync(d_grad, 0, size_t(s.layout.num_trainable()) * sizeof(float), st));
+  CUDA_CHECK(cudaMemsetAsync(s.carry.ensure(size_t(B) * s.dm), 0, size_t(B) * s.dm * sizeof(float), st));
+  CUDA_CHECK(cudaMemsetAsync(s.partial.ensure(size_t(s.shape.blocks) * P), 0,
+                             size_t(s.shape.blocks) * P * sizeof(float), st));
+  const size_t K = size_t(s.seg.segment_len);
+  const size_t ones_n = K * B;
+  s.ones.ensure(ones_n);
+  launch_fill(s.ones.get(), int64_t(ones_n), 1.0f, st);
+
+  RecurrenceArgs a = s.recurrence_args(nullptr);
+  a.dy = d_dy;
+  a.carry = s.carry.get();
+  a.partial = s.partial.get();
+  const float one = 1.0f;
+  const auto& mlp = s.layout.mlp();
+  const int din = s.db + s.dm;
+  for (int seg = s.seg.num_segments - 1; seg >= 0; --seg) {
+    const int t0 = seg * s.seg.segment_len, t1 = std::min(T, t0 + s.seg.segment_len);
+    if (seg != s.recorded_segment) {  // recompute this segment's activations from its checkpoint
+      RecurrenceArgs f = s.recurrence_args(nullptr);
+      f.t0 = t0;
+      f.t1 = t1;
+      f.rec_t0 = t0;
+      f.m_init = s.ckpt.get() + size_t(seg) * B * s.dm;
+      launch_recurrence_forward(f, s.shape, st);
+    }
+    a.t0 = t0;
+    a.t1 = t1;
+    a.rec_t0 = t0;
+    launch_recurrence_backward(a, s.shape, st);
+    // MLP weight and bias gradients of the segment: one GEMM per layer over its (step, sample) rows.
+    const int R = (t1 - t0) * B;
+    const size_t layer_stride = K * B * s.H;
+    {
+      const auto& m = mlp[s.L];  // output layer: dW [dm][H] += da^T post_{L-1}
+      const float* post = s.rec_post.get() + size_t(s.L - 1) * layer_stride;
+      CUBLAS_CHECK(cublasSgemm(s.cublas, CUBLAS_OP_N, CUBLAS_OP_T, m.in, m.out, R, &one, post, m.in,
+                               s.rec_g.get(), m.out, &one, d_grad + m.weight, m.in));
+      CUBLAS_CHECK(cublasSgemv(s.cublas, CUBLAS_OP_N, m.out, R, &one, s.rec_g.get(), m.out, s.ones.get(), 1, &one,
+                               d_grad + m.bias, 1));
+    }
+    for (int l = s.L - 1; l >= 0; --l) {
+      const auto& m = mlp[l];
+      const float* x_in = l == 0 ? s.rec_x0.get() : s.rec_post.get() + size_t(l - 1) * layer_stride;
+      const float* dpre = s.rec_pre.get() + size_t(l) * layer_stride;
+      ELM_ASSERT(m.in == (l == 0 ? din : s.H));
+      CUBLAS_CHECK(cublasSgemm(s.cublas, CUBLAS_OP_N, CUBLAS_OP_T, m.in, m.out, R, &one, x_in, m.in, dpre, m.out,
+                               &one, d_grad + m.weight, m.in));
+      CUBLAS_CHECK(cublasSgemv(s.cublas, CUBLAS_OP_N, m.out, R, &one, dpre, m.out, s.ones.get(), 1, &one,
+                               d_grad + m.bias, 1));
+    }
+  }
+  s.recorded_segment = -1;
+  s.forward_done = false;  // the traces now hold their adjoints
+
+  FinishArgs fa;
+  fa.partial = s.partial.get();
+  fa.blocks = s.shape.blocks;
+  fa.dm = s.dm;
+  fa.d_o = s.d_o;
+  fa.gwy = d_grad + s.layout.w_y();
+  fa.gby = d_grad + s.layout.b_y();
+  fa.gproto = c.learn_memory_tau ? d_grad + s.layout.proto_tau_m() : nullptr;
+  fa.proto = p + s.layout.proto_tau_m();
+  fa.tau_m = s.tau_m.get();
+  fa.kappa_m = s.kappa_m.get();
+  fa.kappa_lambda = s.kappa_lambda.get();
+  fa.v1 = s.v1;
+  fa.delta_t = float(c.delta_t);
+  fa.lambda = float(c.lambda_value);
+  fa.tau_span = float(c.effective_tau_max() - c.memory_tau_min);
+  launch_finish_partials(fa, st);
+
+  // Adjoint of the linear traces (reverse scan), then the synapse weights.
+  const DeviceRouting rt = s.device_routing();
+  if (s.branch) {
+    launch_linear_scan(s.z.get(), s.z.get(), nullptr, s.trace_kappa.get(), B, T, s.db, true, s.scan_scratch.get(),
+                       st);
+    if (s.input.kind == InputKind::Dense) {
+      // G [n_in][db] = X^T adj: one cuBLAS GEMM, then each synapse reads its (input, branch) entry.
+      s.Gmat.ensure(size_t(s.n_in) * s.db);
+      const float zero = 0.0f;
+      CUBLAS_CHECK(cublasSgemm(s.cublas, CUBLAS_OP_N, CUBLAS_OP_T, s.db, s.n_in, int(rows), &one, s.z.get(), s.db,
+                               s.input.dense, s.n_in, &zero, s.Gmat.get(), s.db));
+      launch_wgrad_gather(rt, s.Gmat.get(), s.db, s.dws.get(), st);
+    } else {
+      CUDA_CHECK(cudaMemsetAsync(s.dws.get(), 0, size_t(s.ds) * sizeof(float), st));
+      launch_wgrad_sparse(s.input, rt, s.z.get(), s.db, s.dws.get(), st);
+    }
+  } else {
+    launch_branch_expand(s.z.get(), rows, s.db, s.k, s.ys.get(), st);
+    launch_linear_scan(s.ys.get(), s.ys.get(), nullptr, s.trace_kappa.get(), B, T, s.ds, true, s.scan_scratch.get(),
+                       st);
+    CUDA_CHECK(cudaMemsetAsync(s.dws.get(), 0, size_t(s.ds) * sizeof(float), st));
+    launch_wgrad_synapse(s.ys.get(), s.xs.get(), rows, s.ds, s.dws.get(), st);
+  }
+  launch_wgrad_mask(s.dws.get(), p + s.layout.w_s(), s.valid.get(), s.ds, d_grad + s.layout.w_s(), st);
+}
+
+void CudaElm::forward_host(const float* params, const InputBatch& x, float* y) {
+  Impl& s = *impl_;
+  const size_t np = size_t(s.layout.num_params());
+  s.host_params.upload(params, np, s.stream);
+  upload_input(x);
+  const size_t ny = size_t(x.batch) * x.steps * s.d_o;
+  s.host_y.ensure(ny);
+  forward(s.host_params.get(), s.host_y.get());
+  CUDA_CHECK(cudaMemcpyAsync(y, s.host_y.get(), ny * sizeof(float), cudaMemcpyDeviceToHost, s.stream));
+  CUDA_CHECK(cudaStreamSynchronize(s.stream));
+}
+
+void CudaElm::backward_host(const float* dy, float* grad) {
+  Impl& s = *impl_;
+  ELM_CHECK(s.forward_done && s.params == s.host_params.get(),
+            "CudaElm::backward_host() needs a forward_host() before it");
+  const size_t ny = size_t(s.input.B) * s.input.T * s.d_o, ng = size_t(s.layout.num_trainable());
+  s.host_dy.upload(dy, ny, s.stream);
+  s.host_grad.ensure(ng);
+  backward(s.host_dy.get(), s.host_grad.get());
+  CUDA_CHECK(cudaMemcpyAsync(grad, s.host_grad.get(), ng * sizeof(float), cudaMemcpyDeviceToHost, s.stream));
+  CUDA_CHECK(cudaStreamSynchronize(s.stream));
+}
+
+DeviceFloats::DeviceFloats(size_t n) : n_(n) { CUDA_CHECK(cudaMalloc(&p_, std::max<size_t>(n, 1) * sizeof(float))); }
+
+DeviceFloats::~DeviceFloats() {
+  if (p_) cudaFree(p_);
+}
+
+DeviceFloats& DeviceFloats::operator=(DeviceFloats&& o) noexcept {
+  if (this != &o) {
+    if (p_) cudaFree(p_);
+    p_ = o.p_;
+    n_ = o.n_;
+    o.p_ = nullptr;
+    o.n_ = 0;
+  }
+  return *this;
+}
+
+void DeviceFloats::upload(const float* host, size_t n) {
+  ELM_ASSERT(n <= n_);
+  CUDA_CHECK(cudaMemcpy(p_, host, n * sizeof(float), cudaMemcpyHostToDevice));
+}
+
+void DeviceFloats::download(float* host, size_t n) const {
+  ELM_ASSERT(n <= n_);
+  CUDA_CHECK(cudaMemcpy(host, p_, n * sizeof(float), cudaMemcpyDeviceToHost));
+}
+
+void DeviceFloats::zero() { CUDA_CHECK(cudaMemset(p_, 0, n_ * sizeof(float))); }
+
+}  // namespace elm

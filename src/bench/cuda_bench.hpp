@@ -1,0 +1,42 @@
+#pragma once
+// `elmrun bench --backend cuda`: one training step (forward, loss, BPTT with
+// segment recomputation, Adam) of a workload on the GPU, all on the device.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bench/workloads.hpp"
+
+namespace elm {
+
+// The paper's schedule for a workload's task (train-set size, epochs), for the
+// projected training time; samples == 0 where none is projected.
+struct PaperSchedule {
+  int64_t train_samples = 0;
+  int epochs = 0;
+};
+PaperSchedule paper_schedule(const std::string& workload);
+// Hours for `epochs` passes over `train_samples` in batches of `batch` (last partial batch dropped).
+double projected_training_hours(double ms_per_step, int batch, const PaperSchedule& s);
+
+struct CudaBenchResult {
+  std::string name, device, launch, segments;
+  int batch = 0, steps = 0, timed_steps = 0;
+  double ms_per_step = 0, sample_steps_per_s = 0, flop_per_step = 0, gflops = 0;
+  PaperSchedule schedule;
+  double projected_hours = 0;
+};
+
+// Throws ElmError (one line) when the build has no CUDA backend or no GPU is usable.
+CudaBenchResult run_cuda_bench(const BenchWorkload& w, double min_seconds, int min_steps);
+std::string format_cuda_bench(const CudaBenchResult& r);
+
+// The CLI's `--backend cuda` path: one line per workload on stdout.
+int cuda_bench_command(const std::vector<const BenchWorkload*>& run, double min_seconds, int min_steps);
+
+#ifdef ELM_HAVE_CUDA
+// Device side (cuda_bench.cu): the timed steps; fills timing, device and plan fields.
+CudaBenchResult time_cuda_training_step(const BenchWorkload& w, double min_seconds, int min_steps);
+#endif
+
+}  // namespace elm

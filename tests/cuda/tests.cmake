@@ -1,0 +1,13 @@
+# GPU tests (CUDA backend against the golden files and the CPU backend) plus the
+# host-side planning tests, which run everywhere. No MPI: runs without mpirun.
+# GPU tests skip (GTEST_SKIP) where no usable device is present.
+if(ELM_HAVE_CUDA)
+  file(GLOB ELM_CUDA_TEST_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/*.cpp)
+  add_executable(elm_cuda_tests ${ELM_CUDA_TEST_SOURCES}
+    ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_support.cpp ${CMAKE_CURRENT_SOURCE_DIR}/golden/check_model_case.cpp)
+  target_include_directories(elm_cuda_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit ${CMAKE_CURRENT_SOURCE_DIR}/golden)
+  target_link_libraries(elm_cuda_tests PRIVATE elm GTest::gtest)
+  target_compile_definitions(elm_cuda_tests PRIVATE ELM_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+  target_compile_options(elm_cuda_tests PRIVATE -O2)
+  gtest_discover_tests(elm_cuda_tests DISCOVERY_MODE PRE_TEST TEST_PREFIX "cuda." PROPERTIES LABELS gpu)
+endif()
