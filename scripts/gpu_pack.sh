@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Pack a CUDA build made on the build machine so it runs on a GPU machine that
+# has a CUDA toolkit/driver but none of our Debian libraries:
+#   bin/      elmrun, elm_cuda_tests (and the CPU test binaries when present)
+#   lib/      every shared library `ldd` names (HDF5, Boost, gtest, libpng, libgomp,
+#             libstdc++, ...), except glibc's own (the target's glibc is used) and the
+#             CUDA driver; CUDA toolkit libraries (cudart, cublas) only with --cuda-libs
+#   golden/   the golden reference cases (shared/golden)
+#   analysis/ the PyTorch port and its timing script (the GPU peer)
+#   run.sh    wrapper: run.sh PROGRAM ARGS... with LD_LIBRARY_PATH set
+#
+# usage: scripts/gpu_pack.sh [--cuda-libs] BUILD_DIR OUT_DIR
+set -euo pipefail
+cuda_libs=0
+if [[ "${1:-}" == "--cuda-libs" ]]; then cuda_libs=1; shift; fi
+if [[ $# -ne 2 ]]; then
+  echo "usage: $0 [--cuda-libs] BUILD_DIR OUT_DIR" >&2
+  exit 2
+fi
+build=$(cd "$1" && pwd)
+out=$2
+src=$(cd "$(dirname "$0")/.." && pwd)
+shared=${ELM_SHARED_DIR:-$src/../shared}
+
+[[ -x "$build/elmrun" ]] || { echo "gpu_pack: $build/elmrun not found (build first)" >&2; exit 1; }
+[[ -x "$build/tests/elm_cuda_tests" ]] || {
+  echo "gpu_pack: $build/tests/elm_cuda_tests not found (configure with -DELM_ENABLE_CUDA=ON and build)" >&2
+  exit 1
+}
+rm -rf "$out"
+mkdir -p "$out/bin" "$out/lib" "$out/golden" "$out/analysis"
+out=$(cd "$out" && pwd)
+
+bins=("$build/elmrun" "$build/tests/elm_cuda_tests")
+for extra in elm_golden_tests elm_unit_tests; do
+  [[ -x "$build/tests/$extra" ]] && bins+=("$build/tests/$extra")
+done
+for b in "${bins[@]}"; do cp "$b" "$out/bin/"; done
+
+# Libraries named by ldd. Skipped: the dynamic loader and glibc (must match the
+# target's loader), the GPU driver (libcuda, libnvidia-*), and unless asked the
+# CUDA toolkit's own libraries (the target has a toolkit; they are large).
+skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libpthread|libdl\.so|librt\.so|libresolv|libutil\.so|libcuda\.so|libnvidia-)'
+cuda_re='^(libcudart|libcublas|libcublasLt|libnccl|libnvJitLink)'
+declare -A seen=()
+for b in "${bins[@]}"; do
+  while read -r name path; do
+    [[ -z "$name" || -z "$path" || "$path" == "not" ]] && continue
+    [[ "$name" =~ $skip ]] && continue
+    if [[ "$name" =~ $cuda_re && $cuda_libs -eq 0 ]]; then continue; fi
+    [[ -n "${seen[$name]:-}" ]] && continue
+    seen[$name]=1
+    cp -L "$path" "$out/lib/$name"
+  done < <(ldd "$b" | awk '/=>/ {print $1, $3}')
+done
+
+if [[ -d "$shared/golden" ]]; then cp "$shared/golden/"*.h5 "$out/golden/"; fi
+cp "$src/analysis/elm_torch.py" "$src/analysis/bench_torch_reference.py" "$out/analysis/"
+
+cat > "$out/run.sh" <<'RUN'
+#!/usr/bin/env bash
+# run.sh PROGRAM [ARGS...]: a packed binary with the packed libraries first, then the CUDA toolkit's.
+here=$(cd "$(dirname "$0")" && pwd)
+cuda=${CUDA_HOME:-/usr/local/cuda}
+export LD_LIBRARY_PATH="$here/lib:$cuda/lib64:$cuda/lib:${LD_LIBRARY_PATH:-}"
+export ELM_GOLDEN_DIR=${ELM_GOLDEN_DIR:-$here/golden}
+prog=$1
+shift
+exec "$here/bin/$prog" "$@"
+RUN
+chmod +x "$out/run.sh"
+{
+  echo "packed $(date -u +%Y-%m-%dT%H:%M:%SZ) from $build (git $(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown))"
+  echo "binaries: $(cd "$out/bin" && ls | tr '\n' ' ')"
+  echo "libraries: $(cd "$out/lib" && ls | tr '\n' ' ')"
+} > "$out/MANIFEST"
+du -sh "$out" | awk '{print "gpu_pack: " $2 " (" $1 ")"}'
