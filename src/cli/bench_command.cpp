@@ -7,9 +7,11 @@
 
 #include "bench/cuda_bench.hpp"
 #include "bench/loader_bench.hpp"
+#include "bench/rank_bench.hpp"
 #include "bench/workloads.hpp"
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "dist/mpi_comm.hpp"
 
 namespace po = boost::program_options;
 
@@ -26,6 +28,8 @@ int bench_command(const std::vector<std::string>& args) {
   std::string configs_dir, store_dir, convert_pickle;
   int max_trainer_batch = 16;
   std::string backend = "cpu";
+  bool ranks = false;
+  int global_batch = 16;
   opts.add_options()("help,h", "show this help")(
       "backend", po::value(&backend)->default_value("cpu"), "cpu or cuda (cuda: 'all' includes the GPU-sized workloads)")(
       "workload,w", po::value(&names)->multitoken(),
@@ -43,6 +47,10 @@ int bench_command(const std::vector<std::string>& args) {
       "max-trainer-batch", po::value(&max_trainer_batch)->default_value(16),
       "with --loader: time the trainer on at most this many samples (LRA's batch 384)")(
       "no-trainer", po::bool_switch(&no_trainer), "with --loader: loader side only")(
+      "ranks", po::bool_switch(&ranks),
+      "data-parallel scaling: run under mpirun -n W; times the step on --global-batch split over 1 and W ranks, "
+      "and the gradient all-reduce (algbw/busbw); default workload neuronio_dm15")(
+      "global-batch", po::value(&global_batch)->default_value(16), "with --ranks: the global batch")(
       "convert-neuronio", po::value(&convert_pickle),
       "time converting this NeuronIO pickle (Python unpickle/flatten, then C++ store write)");
   po::variables_map vm = parse_command_line(args, opts);
@@ -64,6 +72,20 @@ int bench_command(const std::vector<std::string>& args) {
     std::printf("%s\n", format_conversion_bench(r).c_str());
     if (store_dir.empty()) std::filesystem::remove_all(dir);
     return 0;
+  }
+  if (ranks) {
+    if (names.empty()) names = {"neuronio_dm15"};
+    WorldSession session;
+    return session.run_or_abort("bench", [&]() -> int {
+      for (const auto& n : names) {
+        const auto results = run_rank_bench(session.world(), find_bench_workload(n), global_batch, threads,
+                                            min_seconds, min_steps);
+        if (session.world().rank() == 0)
+          for (const auto& r : results) std::printf("%s\n", format_rank_bench(r).c_str());
+        std::fflush(stdout);
+      }
+      return 0;
+    });
   }
   if (loader) {
     ELM_CHECK(names.empty(), "--loader takes --task, not --workload");

@@ -24,6 +24,9 @@ class Comm {
   virtual void allreduce_sum(std::span<double> data) = 0;
   virtual void broadcast(std::span<std::byte> data, int root) = 0;
   virtual void barrier() = 0;
+  // A barrier that sleeps while it waits instead of spinning on a core
+  // (benchmarks: idle ranks must not slow the timed ones).
+  virtual void barrier_idle() { barrier(); }
   // Ranks with equal color form a new communicator, ordered by key.
   virtual std::unique_ptr<Comm> split(int color, int key) = 0;
   // Ends the whole job (every rank of every communicator), never returns:

@@ -2,7 +2,9 @@
 
 #include <mpi.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 #include <iostream>
 
 #include "core/error.hpp"
@@ -41,6 +43,16 @@ class MpiComm final : public Comm {
                 "Bcast");
   }
   void barrier() override { check_mpi(MPI_Barrier(comm_), "Barrier"); }
+  void barrier_idle() override {
+    MPI_Request req;
+    check_mpi(MPI_Ibarrier(comm_, &req), "Ibarrier");
+    int done = 0;
+    while (true) {
+      check_mpi(MPI_Test(&req, &done, MPI_STATUS_IGNORE), "Test");
+      if (done) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
   std::unique_ptr<Comm> split(int color, int key) override {
     MPI_Comm out;
     check_mpi(MPI_Comm_split(comm_, color, key, &out), "Comm_split");

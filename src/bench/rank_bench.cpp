@@ -1,0 +1,160 @@
+#include "bench/rank_bench.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "backend/cpu/elm_cpu.hpp"
+#include "core/error.hpp"
+#include "core/rng.hpp"
+#include "train/loss.hpp"
+
+namespace elm {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+// The trainer's step on this rank's share of the global batch.
+struct DataParallelStep {
+  DataParallelStep(const BenchWorkload& w, int local_batch, int rank, int threads)
+      : model(ElmModel::initialized(w.model, 1)),
+        elm(model.config, model.routing, threads),
+        loss(w.loss) {
+    BenchWorkload local = w;
+    local.batch = local_batch;
+    x = make_bench_input(local, 2 + uint64_t(rank));
+    B = local_batch;
+    T = w.steps;
+    C = w.model.num_output;
+    labels.resize(size_t(B));
+    spike.resize(size_t(B) * T);
+    soma.resize(spike.size());
+    RngStream rng(3, 7 + uint64_t(rank));
+    for (auto& l : labels) l = int64_t(rng.below(uint64_t(C)));
+    for (size_t i = 0; i < spike.size(); ++i) {
+      spike[i] = rng.uniform() < 0.01 ? 1.0f : 0.0f;
+      soma[i] = float(rng.normal());
+    }
+    OptimizerConfig oc;
+    oc.lr = 1e-4;
+    opt = make_optimizer(oc);
+    y.resize(size_t(B) * T * C);
+    dy.resize(y.size());
+    buffer.resize(size_t(model.layout.num_trainable()) + 2);
+  }
+
+  void run(Comm& comm) {
+    const size_t n = size_t(model.layout.num_trainable());
+    elm.forward(model.params.data(), x, y.data());
+    const double l = loss == TaskLoss::Neuronio
+                         ? neuronio_loss(y.data(), B, T, C, spike.data(), soma.data(), dy.data())
+                         : last_step_cross_entropy(y.data(), B, T, C, labels.data(), dy.data());
+    elm.backward(dy.data(), buffer.data());
+    buffer[n] = float(l);
+    buffer[n + 1] = 0;
+    comm.allreduce_sum(std::span<float>(buffer));
+    const float inv = 1.0f / float(comm.size());
+    for (size_t i = 0; i < n; ++i) buffer[i] *= inv;
+    opt->step(std::span<float>(model.params.data(), n), std::span<const float>(buffer.data(), n), 1e-4);
+  }
+
+  ElmModel model;
+  CpuElm<float> elm;
+  TaskLoss loss;
+  InputBatch x;
+  int B = 0, T = 0, C = 0;
+  std::vector<int64_t> labels;
+  std::vector<float> spike, soma, y, dy, buffer;
+  std::unique_ptr<Optimizer> opt;
+};
+
+// Steps to time: enough for min_seconds judging by one warm step, decided by
+// rank 0 so that every rank runs the same number of collectives.
+int64_t steps_for(Comm& comm, double seconds_per_step, double min_seconds, int min_steps) {
+  int64_t n = std::max<int64_t>(min_steps, int64_t(std::ceil(min_seconds / std::max(seconds_per_step, 1e-6))));
+  broadcast_value(comm, n, 0);
+  return n;
+}
+
+RankBenchResult bench_size(Comm& comm, const BenchWorkload& w, int global_batch, int threads, double min_seconds,
+                           int min_steps) {
+  const int W = comm.size();
+  DataParallelStep step(w, global_batch / W, comm.rank(), threads);
+  comm.barrier();
+  auto t0 = clock_type::now();
+  step.run(comm);  // warm-up
+  const int64_t n = steps_for(comm, seconds_since(t0), min_seconds, min_steps);
+  comm.barrier();
+  t0 = clock_type::now();
+  for (int64_t i = 0; i < n; ++i) step.run(comm);
+  comm.barrier();
+  RankBenchResult r;
+  r.name = w.name;
+  r.ranks = W;
+  r.threads = threads;
+  r.global_batch = global_batch;
+  r.steps_timed = int(n);
+  r.ms_per_step = 1e3 * seconds_since(t0) / double(n);
+  r.sample_steps_per_s = double(global_batch) * w.steps / (r.ms_per_step * 1e-3);
+
+  // The all-reduce alone, same buffer as the trainer's (one rank has none).
+  std::vector<float> buf(step.buffer.size(), 1.0f);
+  r.allreduce_bytes = int64_t(buf.size() * sizeof(float));
+  if (W == 1) return r;
+  comm.allreduce_sum(std::span<float>(buf));
+  const int64_t reps = steps_for(comm, 0.0, 0.0, W > 1 ? 2000 : 200);
+  comm.barrier();
+  t0 = clock_type::now();
+  for (int64_t i = 0; i < reps; ++i) comm.allreduce_sum(std::span<float>(buf));
+  const double per = seconds_since(t0) / double(reps);
+  r.allreduce_us = 1e6 * per;
+  r.algbw_gbps = double(r.allreduce_bytes) / per / 1e9;
+  r.busbw_gbps = r.algbw_gbps * 2.0 * (W - 1) / W;
+  return r;
+}
+
+}  // namespace
+
+std::vector<RankBenchResult> run_rank_bench(Comm& world, const BenchWorkload& w, int global_batch, int threads,
+                                            double min_seconds, int min_steps) {
+  const int W = world.size();
+  ELM_CHECK(global_batch % W == 0, "--global-batch ", global_batch, " must be a multiple of the ", W, " ranks");
+  std::vector<int> sizes = {1};
+  if (W > 1) sizes.push_back(W);
+  std::vector<RankBenchResult> out;
+  for (int s : sizes) {
+    const bool member = world.rank() < s;
+    auto sub = world.split(member ? 0 : 1, world.rank());
+    RankBenchResult r;
+    if (member) r = bench_size(*sub, w, global_batch, threads, min_seconds, min_steps);
+    world.barrier_idle();  // waiting ranks must not take a core from the timed ones
+    if (!out.empty()) r.speedup = out.front().ms_per_step / r.ms_per_step;
+    out.push_back(r);
+  }
+  return out;
+}
+
+std::string format_rank_bench(const RankBenchResult& r) {
+  char buf[512];
+  if (r.ranks == 1) {
+    std::snprintf(buf, sizeof buf,
+                  "workload=%s backend=cpu ranks=1 threads=%d global_batch=%d ms_per_step=%.3f "
+                  "sample_steps_per_s=%.4g speedup_vs_1_rank=1.00 timed_steps=%d allreduce=none",
+                  r.name.c_str(), r.threads, r.global_batch, r.ms_per_step, r.sample_steps_per_s, r.steps_timed);
+    return buf;
+  }
+  std::snprintf(buf, sizeof buf,
+                "workload=%s backend=cpu ranks=%d threads=%d global_batch=%d ms_per_step=%.3f "
+                "sample_steps_per_s=%.4g speedup_vs_1_rank=%.2f timed_steps=%d allreduce_bytes=%lld "
+                "allreduce_us=%.2f algbw_GBps=%.3f busbw_GBps=%.3f",
+                r.name.c_str(), r.ranks, r.threads, r.global_batch, r.ms_per_step, r.sample_steps_per_s, r.speedup,
+                r.steps_timed, (long long)r.allreduce_bytes, r.allreduce_us, r.algbw_gbps, r.busbw_gbps);
+  return buf;
+}
+
+}  // namespace elm
