@@ -1,0 +1,324 @@
+#!/usr/bin/python3
+"""Submit an elmrun sweep to Slurm (docs/cluster.md).
+
+    slurm/submit.py JOB.ini --out DIR --mode array|mpi [options] [--dry-run]
+
+Writes the sweep's manifest (`elmrun sweep JOB --out DIR --list`), fills the
+template slurm/array.sbatch or slurm/mpi_sweep.sbatch into DIR/slurm/ and
+prints the exact sbatch command; without --dry-run it submits and prints the
+job id. Array mode also submits a small job, started after every array task
+has ended (--dependency=afterany), that rewrites DIR/summary.{h5,csv} from
+all runs. --only-missing submits only the manifest rows without DONE.
+Errors are one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import datetime
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TEMPLATES = {"array": "array.sbatch", "mpi": "mpi_sweep.sbatch"}
+
+
+class SubmitError(Exception):
+    pass
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="submit.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("job", help="sweep job file (INI: [sweep] [set] [grid])")
+    p.add_argument("--out", required=True, help="sweep directory (runs/, manifest.tsv, summary; slurm/ scripts and logs)")
+    p.add_argument("--mode", required=True, choices=("array", "mpi"),
+                   help="array: one array task per run; mpi: one job, all ranks under one srun, groups of ranks_per_run")
+    p.add_argument("--nodes", type=int, default=1, help="nodes per job (array: per task) [1]")
+    p.add_argument("--gpus-per-node", type=int, default=0, help="GPUs per node, one rank per GPU [0: CPU ranks]")
+    p.add_argument("--ntasks-per-node", type=int,
+                   help="ranks per node (mpi; default: --gpus-per-node, else the job's ranks_per_run)")
+    p.add_argument("--cpus-per-task", type=int, default=1, help="CPU cores per rank [1]")
+    p.add_argument("--time", help="time limit per job or array task, HH:MM:SS or D-HH:MM:SS")
+    p.add_argument("--partition", help="Slurm partition")
+    p.add_argument("--account", help="Slurm account")
+    p.add_argument("--job-name", help="Slurm job name [elm-<sweep name>]")
+    p.add_argument("--throttle", type=int, help="array: at most K tasks running at once (--array=...%%K)")
+    p.add_argument("--max-requeues", type=int, default=3,
+                   help="requeue an interrupted job (exit 75) at most R times [3]")
+    p.add_argument("--signal-lead", type=int, default=300,
+                   help="seconds before the time limit at which the steps get SIGUSR2 to checkpoint [300]")
+    p.add_argument("--set", action="append", default=[], metavar="K=V",
+                   help="override one key for every run (as elmrun sweep --set); repeatable")
+    p.add_argument("--only-missing", action="store_true", help="submit only the manifest rows without DONE")
+    p.add_argument("--sbatch-option", action="append", default=[], metavar="OPT",
+                   help="one more #SBATCH option, e.g. --sbatch-option=--qos=long; repeatable")
+    p.add_argument("--no-collect-job", action="store_true", help="array: do not submit the summary job")
+    p.add_argument("--elmrun", help="elmrun binary [$ELMRUN, else build/elmrun beside slurm/]")
+    p.add_argument("--dry-run", action="store_true", help="write the script and print the sbatch command, submit nothing")
+    return p.parse_args(argv)
+
+
+def positive(name, value, allow_zero=False):
+    if value is None:
+        return
+    if value < 0 or (value == 0 and not allow_zero):
+        raise SubmitError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+
+
+def check_time(value):
+    if value is not None and not re.fullmatch(r"(\d+-)?\d+(:\d{1,2}){0,2}", value):
+        raise SubmitError(f"--time {value!r} is not a Slurm time (HH:MM:SS, MM, D-HH:MM:SS)")
+
+
+def no_space(name, value):
+    if re.search(r"\s", value):
+        raise SubmitError(f"{name} {value!r} contains white space, which #SBATCH lines cannot hold")
+
+
+def read_job(path):
+    """(sweep name, ranks_per_run) from the job file's [sweep] section."""
+    if not os.path.isfile(path):
+        raise SubmitError(f"{path}: no such job file")
+    cp = configparser.ConfigParser(inline_comment_prefixes=(";", "#"), interpolation=None, strict=False)
+    try:
+        cp.read(path)
+    except configparser.Error as e:
+        raise SubmitError(f"{path}: {str(e).splitlines()[0]}") from None
+    if not cp.has_section("sweep"):
+        raise SubmitError(f"{path}: no [sweep] section")
+    name = cp.get("sweep", "name", fallback=os.path.splitext(os.path.basename(path))[0]).strip()
+    rpr_text = cp.get("sweep", "ranks_per_run", fallback="1").strip()
+    try:
+        rpr = int(rpr_text)
+    except ValueError:
+        raise SubmitError(f"{path}: sweep.ranks_per_run = {rpr_text!r} is not an integer") from None
+    if rpr < 1:
+        raise SubmitError(f"{path}: sweep.ranks_per_run = {rpr} must be >= 1")
+    return name, rpr
+
+
+def find_elmrun(given):
+    path = given or os.environ.get("ELMRUN") or os.path.join(os.path.dirname(HERE), "build", "elmrun")
+    path = os.path.abspath(path)
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise SubmitError(f"{path}: no elmrun binary (build it, or pass --elmrun PATH)")
+    return path
+
+
+def write_manifest(elmrun, job, out, sets):
+    """Runs `elmrun sweep JOB --out OUT --list` and returns the manifest rows as (index, run_id)."""
+    cmd = [elmrun, "sweep", job, "--out", out, "--list"]
+    for s in sets:
+        cmd += ["--set", s]
+    env = dict(os.environ)
+    for var in [v for v in env if v.startswith(("PMIX_", "PMI_", "OMPI_COMM_WORLD"))]:
+        del env[var]  # not a rank of the caller's job
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    except OSError as e:
+        raise SubmitError(f"{elmrun}: {e.strerror}") from None
+    if done.returncode != 0:
+        lines = (done.stderr.strip() or done.stdout.strip() or f"exit {done.returncode}").splitlines()
+        raise SubmitError(f"elmrun sweep --list failed: {lines[-1]}")
+    manifest = os.path.join(out, "manifest.tsv")
+    rows = []
+    try:
+        with open(manifest) as f:
+            header = f.readline().rstrip("\n").split("\t")
+            if header[:2] != ["index", "run_id"]:
+                raise SubmitError(f"{manifest}: unexpected header {header[:2]}")
+            for line in f:
+                if line.strip():
+                    cols = line.rstrip("\n").split("\t")
+                    rows.append((int(cols[0]), cols[1]))
+    except OSError as e:
+        raise SubmitError(f"{manifest}: {e.strerror}") from None
+    if not rows:
+        raise SubmitError(f"{manifest}: no runs")
+    return rows
+
+
+def missing_indices(out, rows):
+    return [i for i, run_id in rows if not os.path.exists(os.path.join(out, "runs", run_id, "DONE"))]
+
+
+def array_expression(indices):
+    """0-3,5,7-9 from sorted indices."""
+    parts, start, prev = [], None, None
+    for i in sorted(indices):
+        if start is None:
+            start = prev = i
+        elif i == prev + 1:
+            prev = i
+        else:
+            parts.append(f"{start}-{prev}" if prev > start else str(start))
+            start = prev = i
+    if start is not None:
+        parts.append(f"{start}-{prev}" if prev > start else str(start))
+    return ",".join(parts)
+
+
+def resources(a, rpr):
+    """#SBATCH lines for the allocation, and a description of the ranks."""
+    lines = []
+    if a.mode == "array":
+        if rpr % a.nodes:
+            raise SubmitError(f"ranks_per_run = {rpr} does not split evenly over --nodes {a.nodes}")
+        lines += [f"--nodes={a.nodes}", f"--ntasks={rpr}"]
+        if a.nodes > 1:
+            lines.append(f"--ntasks-per-node={rpr // a.nodes}")
+        ranks = rpr
+    else:
+        per_node = a.ntasks_per_node or a.gpus_per_node or rpr
+        ranks = a.nodes * per_node
+        if ranks % rpr:
+            raise SubmitError(f"{ranks} ranks ({a.nodes} node(s) x {per_node}) are not a multiple of "
+                              f"ranks_per_run = {rpr}")
+        if a.gpus_per_node and per_node != a.gpus_per_node:
+            raise SubmitError(f"--ntasks-per-node {per_node} must equal --gpus-per-node {a.gpus_per_node} "
+                              "(one rank per GPU)")
+        lines += [f"--nodes={a.nodes}", f"--ntasks-per-node={per_node}"]
+    lines.append(f"--cpus-per-task={a.cpus_per_task}")
+    if a.gpus_per_node:
+        lines.append("--gpus-per-task=1")
+    for opt, value in (("time", a.time), ("partition", a.partition), ("account", a.account)):
+        if value:
+            no_space(f"--{opt}", value)
+            lines.append(f"--{opt}={value}")
+    for extra in a.sbatch_option:
+        if not extra.startswith("-"):
+            raise SubmitError(f"--sbatch-option {extra!r} is not an option (use --sbatch-option=--qos=X)")
+        no_space("--sbatch-option", extra)
+        lines.append(extra)
+    return "\n".join("#SBATCH " + line for line in lines), ranks
+
+
+def fill(template_path, values):
+    with open(template_path) as f:
+        text = f.read()
+    for key, value in values.items():
+        text = text.replace("{{" + key + "}}", value)
+    left = sorted(set(re.findall(r"\{\{([A-Z_]+)\}\}", text)))
+    if left:
+        raise SubmitError(f"{template_path}: no value for {', '.join(left)}")
+    return text
+
+
+def sbatch(cmd):
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as e:
+        raise SubmitError(f"sbatch: {e.strerror}") from None
+    if done.returncode != 0:
+        lines = (done.stderr.strip() or done.stdout.strip() or f"exit {done.returncode}").splitlines()
+        raise SubmitError(f"sbatch failed: {lines[-1]}")
+    job_id = done.stdout.strip().split(";")[0]
+    if not job_id.isdigit():
+        raise SubmitError(f"sbatch printed no job id: {done.stdout.strip()!r}")
+    return job_id
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    positive("--nodes", a.nodes)
+    positive("--gpus-per-node", a.gpus_per_node, allow_zero=True)
+    positive("--ntasks-per-node", a.ntasks_per_node)
+    positive("--cpus-per-task", a.cpus_per_task)
+    positive("--throttle", a.throttle)
+    positive("--max-requeues", a.max_requeues, allow_zero=True)
+    positive("--signal-lead", a.signal_lead, allow_zero=True)
+    check_time(a.time)
+    if a.throttle and a.mode != "array":
+        raise SubmitError("--throttle applies to --mode array only")
+    if a.ntasks_per_node and a.mode != "mpi":
+        raise SubmitError("--ntasks-per-node applies to --mode mpi only (an array task has ranks_per_run ranks)")
+    for s in a.set:
+        if not re.fullmatch(r"[A-Za-z0-9_]+\.[A-Za-z0-9_.]+=.*", s):
+            raise SubmitError(f"--set {s!r} is not section.key=value")
+
+    job = os.path.abspath(a.job)
+    out = os.path.abspath(a.out)
+    workdir = os.getcwd()
+    name, rpr = read_job(job)
+    elmrun = find_elmrun(a.elmrun)
+    job_name = a.job_name or f"elm-{name}"
+    slurm_dir = os.path.join(out, "slurm")
+    log_dir = os.path.join(slurm_dir, "logs")
+    for label, path in (("--out", out), ("the working directory", workdir), ("--job-name", job_name)):
+        no_space(label, path)
+    res_lines, ranks = resources(a, rpr)
+
+    rows = write_manifest(elmrun, job, out, a.set)
+    indices = [i for i, _ in rows]
+    if a.only_missing:
+        indices = missing_indices(out, rows)
+        if not indices:
+            print(f"submit.py: all {len(rows)} runs of {out} are done; nothing to submit")
+            return 0
+    os.makedirs(log_dir, exist_ok=True)
+
+    values = {
+        "JOB_NAME": job_name,
+        "WORKDIR": workdir,
+        "LOG_DIR": log_dir,
+        "SIGNAL_LEAD": str(a.signal_lead),
+        "RESOURCES": res_lines,
+        "ELMRUN": shlex.quote(elmrun),
+        "JOB_FILE": shlex.quote(job),
+        "OUT_DIR": shlex.quote(out),
+        "SETS": " ".join("--set " + shlex.quote(s) for s in a.set),
+        "MAX_REQUEUES": str(a.max_requeues),
+    }
+    if a.mode == "array":
+        values["ARRAY"] = array_expression(indices) + (f"%{a.throttle}" if a.throttle else "")
+    else:
+        values["RUN_INDICES"] = " ".join(str(i) for i in indices) if a.only_missing else ""
+    script_text = fill(os.path.join(HERE, TEMPLATES[a.mode]), values)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    script = os.path.join(slurm_dir, f"{a.mode}-{stamp}.sbatch")
+    with open(script + ".tmp", "w") as f:
+        f.write(script_text)
+    os.chmod(script + ".tmp", 0o755)
+    os.replace(script + ".tmp", script)
+
+    what = (f"{len(indices)} of {len(rows)} run(s)" + (f" (--array={values['ARRAY']})" if a.mode == "array" else "")
+            + f", {ranks} rank(s) per {'task' if a.mode == 'array' else 'job'}")
+    cmd = ["sbatch", "--parsable", script]
+    collect_cmd = None
+    if a.mode == "array" and not a.no_collect_job:
+        collect = " ".join(shlex.quote(x) for x in [elmrun, "sweep", job, "--out", out, "--collect"] +
+                           [y for s in a.set for y in ("--set", s)])
+        collect_cmd = ["sbatch", "--parsable", "--dependency=afterany:{ARRAY_JOB_ID}", "--kill-on-invalid-dep=no",
+                       f"--job-name={job_name}-collect", f"--chdir={workdir}", "--ntasks=1",
+                       f"--output={log_dir}/%x_%j.out"]
+        for opt, value in (("time", "00:10:00"), ("partition", a.partition), ("account", a.account)):
+            if value:
+                collect_cmd.append(f"--{opt}={value}")
+        collect_cmd += ["--wrap", collect]
+
+    print(f"submit.py: {what}; script {script}")
+    print(" ".join(shlex.quote(x) for x in cmd))
+    if collect_cmd:
+        print(" ".join(shlex.quote(x) for x in collect_cmd))
+    if a.dry_run:
+        return 0
+    job_id = sbatch(cmd)
+    print(f"submitted job {job_id}")
+    if collect_cmd:
+        collect_id = sbatch([x.replace("{ARRAY_JOB_ID}", job_id) for x in collect_cmd])
+        print(f"submitted summary job {collect_id} (after job {job_id})")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except SubmitError as e:
+        print(f"submit.py: {e}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

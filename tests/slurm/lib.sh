@@ -1,0 +1,112 @@
+# Shared by the Slurm tests: the box started by the slurm.start fixture
+# (scripts/slurm_box.sh), a scratch dir, submit.py with job-id bookkeeping, and
+# cleanup that cancels this test's jobs before removing its files.
+set -euo pipefail
+: "${ELMRUN:?set ELMRUN to the elmrun binary}"
+: "${ELM_SOURCE_DIR:?set ELM_SOURCE_DIR to the source tree}"
+if ! command -v slurmctld > /dev/null && [ ! -x /usr/sbin/slurmctld ]; then
+  echo "SKIP: slurmctld is not installed (scripts/setup.sh installs it)"
+  exit 77
+fi
+fail() { echo "FAIL: $*" >&2; exit 1; }
+: "${ELM_SLURM_STATE:?set ELM_SLURM_STATE to the Slurm box state dir (the slurm.start test starts it)}"
+[ -s "$ELM_SLURM_STATE/env" ] || fail "no Slurm box in $ELM_SLURM_STATE (run the slurm.start test first)"
+source "$ELM_SLURM_STATE/env"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+SUBMIT=(/usr/bin/python3 "$ELM_SOURCE_DIR/slurm/submit.py" --elmrun "$ELMRUN")
+scratch=$(mktemp -d /tmp/elm-slurm-XXXXXX)
+test_start=$(date +%s)
+our_jobs=()
+cleanup() {
+  local rc=$? t
+  if [ ${#our_jobs[@]} -gt 0 ]; then
+    scancel "${our_jobs[@]}" 2>/dev/null || true
+    for t in $(seq 75); do
+      [ -n "$(squeue -h -j "$(IFS=,; echo "${our_jobs[*]}")" 2>/dev/null)" ] || break
+      sleep 0.2
+    done
+  fi
+  local pids
+  pids=$(jobs -p) || true
+  [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
+  if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
+    for f in "$scratch"/*/slurm/logs/*; do
+      [ -e "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }
+    done
+  fi
+  rm -rf "$scratch"
+  echo "took $(( $(date +%s) - test_start )) s"
+}
+trap cleanup EXIT
+
+# submit ARGS...: runs submit.py (output in $scratch/submit.out); the job ids
+# it printed go to the array `submitted` and to the jobs cancelled on exit.
+submit() {
+  "${SUBMIT[@]}" "$@" > "$scratch/submit.out" 2>&1 || fail "submit.py $*: $(cat "$scratch/submit.out")"
+  submitted=($(sed -n 's/^submitted \(summary \)\{0,1\}job \([0-9]*\).*/\2/p' "$scratch/submit.out"))
+  [ ${#submitted[@]} -gt 0 ] || fail "submit.py printed no job id: $(cat "$scratch/submit.out")"
+  our_jobs+=("${submitted[@]}")
+}
+
+# wait_jobs SECONDS ID...: until none of the jobs is pending, running or completing.
+wait_jobs() {
+  local limit=$1 t=0
+  shift
+  local list
+  list=$(IFS=,; echo "$*")
+  while [ -n "$(squeue -h -j "$list" 2>/dev/null)" ]; do
+    sleep 0.5; t=$((t + 1))
+    [ $t -lt $((limit * 2)) ] || fail "jobs $* still queued after ${limit}s: $(squeue -h -j "$list" -o '%i %T %r' | tr '\n' ';')"
+  done
+}
+
+# job_states ID: one JobState per job (one per array task).
+job_states() { scontrol show job -o "$1" | grep -o 'JobState=[A-Z_]*' | cut -d= -f2; }
+
+# Waits up to $2 seconds for file (glob) $1 to contain $3.
+wait_for_text() {
+  local file=$1 limit=$2 text=$3 t=0
+  while ! grep -q -- "$text" $file 2>/dev/null; do
+    sleep 0.2; t=$((t + 1))
+    [ $t -lt $((limit * 5)) ] || fail "waited ${limit}s for '$text' in $file"
+  done
+}
+
+# md5 sums of every file below the given run directories.
+run_sums() { find "$@" -type f -print0 | sort -z | xargs -0 md5sum; }
+
+# A base config on the built-in synthetic task (~1 ms per step) and a job
+# file of 2 x 2 runs with $3 ranks per run.
+write_small_job() {
+  local dir=$1 steps=$2 rpr=${3:-1}
+  cat > "$dir/base.ini" <<EOT
+[model]
+variant = v1
+num_input = 32
+num_output = 4
+num_memory = 10
+memory_tau_max = 150
+[task]
+name = synthetic_burst
+[train]
+steps = $steps
+batch_size = 16
+threads = 1
+log_every = 10
+eval_every = 100000
+[optim]
+lr = 0.005
+EOT
+  cat > "$dir/job.ini" <<EOT
+[sweep]
+name = small
+config = base.ini
+ranks_per_run = $rpr
+[grid]
+model.num_memory = 4,12
+model.memory_tau_max = 20,200
+EOT
+}
+
+# done_rows CSV: how many runs summary.csv lists as done.
+done_rows() { tail -n +2 "$1" | grep -c ",done," || true; }

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# slurm/submit.py without a cluster (--dry-run and errors): the filled scripts
+# hold the resources, the preemption settings and no leftover placeholder;
+# --only-missing picks the rows without DONE; mistakes are one line, exit 1.
+set -euo pipefail
+: "${ELMRUN:?set ELMRUN to the elmrun binary}"
+: "${ELM_SOURCE_DIR:?set ELM_SOURCE_DIR to the source tree}"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+scratch=$(mktemp -d /tmp/elm-slurm-cli-XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+submit=(/usr/bin/python3 "$ELM_SOURCE_DIR/slurm/submit.py" --elmrun "$ELMRUN")
+cat > "$scratch/base.ini" <<EOT
+[model]
+num_input = 32
+num_output = 4
+[task]
+name = synthetic_burst
+[train]
+steps = 10
+EOT
+cat > "$scratch/job.ini" <<EOT
+[sweep]
+name = cli
+config = base.ini
+ranks_per_run = 2
+[grid]
+train.seed = 1,2,3,4,5
+EOT
+out="$scratch/sweep"
+
+# Array mode: manifest written, script filled, exact sbatch line printed, nothing submitted.
+PATH=/nonexistent:$PATH "${submit[@]}" "$scratch/job.ini" --out "$out" --mode array --throttle 3 --time 01:00:00 \
+  --partition gpu --account proj --gpus-per-node 2 --max-requeues 5 --signal-lead 90 --set train.steps=7 \
+  --sbatch-option=--qos=long --dry-run > "$scratch/a.out"
+script=$(sed -n 's/^sbatch --parsable \(.*\.sbatch\)$/\1/p' "$scratch/a.out")
+[ -f "$script" ] || fail "no script from: $(cat "$scratch/a.out")"
+[ "$(dirname "$script")" = "$out/slurm" ] || fail "script not in DIR/slurm: $script"
+[ "$(tail -n +2 "$out/manifest.tsv" | wc -l)" -eq 5 ] || fail "manifest.tsv not written"
+grep -q "afterany:{ARRAY_JOB_ID}" "$scratch/a.out" || fail "no summary job line"
+for line in "--array=0-4%3" "--signal=USR2@90" "--requeue" "--ntasks=2" "--gpus-per-task=1" "--time=01:00:00" \
+  "--partition=gpu" "--account=proj" "--qos=long" "--output=$out/slurm/logs/%x_%A_%a.out" "--open-mode=append"; do
+  grep -qx -- "#SBATCH $line" "$script" || fail "script lacks '#SBATCH $line'"
+done
+! grep -q -- "--signal=B:" "$script" || fail "signal goes to the batch shell only"
+grep -qx "MAX_REQUEUES=5" "$script" || fail "MAX_REQUEUES not filled"
+grep -qx "SETS=(--set train.steps=7)" "$script" || fail "--set not passed on"
+! grep -q "{{" "$script" || fail "placeholder left in $script"
+bash -n "$script" || fail "filled script is not valid bash"
+
+# MPI mode with --only-missing: the rows without DONE become --run-index.
+for i in 0 3; do
+  id=$(awk -F'\t' -v i=$i '$1 == i {print $2}' "$out/manifest.tsv")
+  touch "$out/runs/$id/DONE"
+done
+"${submit[@]}" "$scratch/job.ini" --out "$out" --mode mpi --nodes 2 --ntasks-per-node 4 --only-missing \
+  --set train.steps=7 --dry-run > "$scratch/m.out"
+script=$(sed -n 's/^sbatch --parsable \(.*\.sbatch\)$/\1/p' "$scratch/m.out")
+grep -q "3 of 5 run(s), 8 rank(s) per job" "$scratch/m.out" || fail "mpi summary: $(cat "$scratch/m.out")"
+grep -qx "RUN_INDICES=(1 2 4)   # empty: every unfinished run of the manifest" "$script" || fail "run indices: $(grep RUN_INDICES= "$script")"
+grep -qx -- "#SBATCH --nodes=2" "$script" && grep -qx -- "#SBATCH --ntasks-per-node=4" "$script" || fail "mpi resources"
+grep -q 'srun --mpi=pmix' "$script" || fail "no srun --mpi=pmix"
+bash -n "$script" || fail "filled mpi script is not valid bash"
+
+# Mistakes: one line on stderr, exit 1.
+check_error() {
+  local want=$1
+  shift
+  set +e
+  "${submit[@]}" "$@" > "$scratch/e.out" 2> "$scratch/e.err"
+  local rc=$?
+  set -e
+  [ $rc -ne 0 ] || fail "exit 0 for: $*"
+  [ "$(wc -l < "$scratch/e.err")" -eq 1 ] || fail "not one line for $*: $(cat "$scratch/e.err")"
+  grep -q -- "$want" "$scratch/e.err" || fail "for $*: expected '$want', got $(cat "$scratch/e.err")"
+}
+check_error "no such job file" "$scratch/nope.ini" --out "$out" --mode array --dry-run
+check_error "not a multiple of ranks_per_run" "$scratch/job.ini" --out "$out" --mode mpi --ntasks-per-node 3 --dry-run
+check_error "is not a Slurm time" "$scratch/job.ini" --out "$out" --mode array --time 2h --dry-run
+check_error "elmrun sweep --list failed" "$scratch/job.ini" --out "$out" --mode array --set model.bogus=1 --dry-run
+check_error "--throttle applies to --mode array" "$scratch/job.ini" --out "$out" --mode mpi --throttle 2 --dry-run
+check_error "no elmrun binary" "$scratch/job.ini" --out "$out" --mode array --elmrun "$scratch/none" --dry-run
+echo "dry runs filled both templates; errors are one line"
