@@ -34,7 +34,7 @@ cleanup() {
       [ -e "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }
     done
   fi
-  rm -rf "$scratch"
+  [ -n "${ELM_SLURM_KEEP:-}" ] || rm -rf "$scratch"
   echo "took $(( $(date +%s) - test_start )) s"
 }
 trap cleanup EXIT
