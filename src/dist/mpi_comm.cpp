@@ -125,6 +125,18 @@ MpiSession::~MpiSession() { MPI_Finalize(); }
 
 std::unique_ptr<Comm> MpiSession::world() const { return std::make_unique<MpiComm>(MPI_COMM_WORLD, false); }
 
+int mpi_local_rank(Comm& comm) {
+  auto* mpi = dynamic_cast<MpiComm*>(&comm);
+  if (!mpi) return 0;
+  MPI_Comm node;
+  check_mpi(MPI_Comm_split_type(mpi->handle(), MPI_COMM_TYPE_SHARED, mpi->rank(), MPI_INFO_NULL, &node),
+            "Comm_split_type");
+  int local = 0;
+  MPI_Comm_rank(node, &local);
+  MPI_Comm_free(&node);
+  return local;
+}
+
 std::unique_ptr<WorkCounter> make_mpi_work_counter(Comm& comm) {
   auto* mpi = dynamic_cast<MpiComm*>(&comm);
   if (!mpi) return std::make_unique<LocalWorkCounter>();

@@ -23,6 +23,10 @@ class MpiSession {
   std::unique_ptr<Comm> world() const;
 };
 
+// This rank's index among the ranks of `comm` on the same node
+// (MPI_Comm_split_type shared memory); 0 for a non-MPI Comm.
+int mpi_local_rank(Comm& comm);
+
 // A counter held by rank 0 of `comm`, incremented with MPI_Fetch_and_op, so any
 // rank can take the next number without the others' participation.
 // Collective to create and to destroy.

@@ -7,6 +7,10 @@ add_executable(elm_mpi_tests ${CMAKE_CURRENT_SOURCE_DIR}/mpi/test_data_parallel.
 target_include_directories(elm_mpi_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit ${CMAKE_CURRENT_SOURCE_DIR}/mpi)
 target_link_libraries(elm_mpi_tests PRIVATE elm elm_mpi GTest::gtest)
 target_compile_definitions(elm_mpi_tests PRIVATE ELM_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+if(TARGET elm_nccl)
+  target_sources(elm_mpi_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/mpi/test_nccl_comm.cpp)
+  target_link_libraries(elm_mpi_tests PRIVATE elm_nccl)
+endif()
 foreach(ranks 1 2 4)
   add_test(NAME mpi.ranks_${ranks}
     COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${ranks} --oversubscribe $<TARGET_FILE:elm_mpi_tests>)
