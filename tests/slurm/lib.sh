@@ -1,6 +1,7 @@
 # Shared by the Slurm tests: the box started by the slurm.start fixture
 # (scripts/slurm_box.sh), a scratch dir, submit.py with job-id bookkeeping, and
-# cleanup that cancels this test's jobs before removing its files.
+# cleanup that cancels this test's jobs before removing its files
+# (ELM_SLURM_KEEP=1 keeps the scratch dir for a look afterwards).
 set -euo pipefail
 : "${ELMRUN:?set ELMRUN to the elmrun binary}"
 : "${ELM_SOURCE_DIR:?set ELM_SOURCE_DIR to the source tree}"
