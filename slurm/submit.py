@@ -168,9 +168,10 @@ def resources(a, rpr):
     if a.mode == "array":
         if rpr % a.nodes:
             raise SubmitError(f"ranks_per_run = {rpr} does not split evenly over --nodes {a.nodes}")
+        per_node = rpr // a.nodes
         lines += [f"--nodes={a.nodes}", f"--ntasks={rpr}"]
         if a.nodes > 1:
-            lines.append(f"--ntasks-per-node={rpr // a.nodes}")
+            lines.append(f"--ntasks-per-node={per_node}")
         ranks = rpr
     else:
         per_node = a.ntasks_per_node or a.gpus_per_node or rpr
@@ -178,13 +179,15 @@ def resources(a, rpr):
         if ranks % rpr:
             raise SubmitError(f"{ranks} ranks ({a.nodes} node(s) x {per_node}) are not a multiple of "
                               f"ranks_per_run = {rpr}")
-        if a.gpus_per_node and per_node != a.gpus_per_node:
-            raise SubmitError(f"--ntasks-per-node {per_node} must equal --gpus-per-node {a.gpus_per_node} "
-                              "(one rank per GPU)")
         lines += [f"--nodes={a.nodes}", f"--ntasks-per-node={per_node}"]
+    if a.gpus_per_node and per_node != a.gpus_per_node:
+        raise SubmitError(f"{per_node} rank(s) per node but --gpus-per-node {a.gpus_per_node}: "
+                          "elmrun runs one rank per GPU")
     lines.append(f"--cpus-per-task={a.cpus_per_task}")
     if a.gpus_per_node:
-        lines.append("--gpus-per-task=1")
+        # Every rank sees the node's GPUs (NCCL can then use peer links); elmrun
+        # picks GPU = local rank mod device count.
+        lines.append(f"--gpus-per-node={a.gpus_per_node}")
     for opt, value in (("time", a.time), ("partition", a.partition), ("account", a.account)):
         if value:
             no_space(f"--{opt}", value)

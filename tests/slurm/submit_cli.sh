@@ -37,7 +37,7 @@ script=$(sed -n 's/^sbatch --parsable \(.*\.sbatch\)$/\1/p' "$scratch/a.out")
 [ "$(dirname "$script")" = "$out/slurm" ] || fail "script not in DIR/slurm: $script"
 [ "$(tail -n +2 "$out/manifest.tsv" | wc -l)" -eq 5 ] || fail "manifest.tsv not written"
 grep -q "afterany:{ARRAY_JOB_ID}" "$scratch/a.out" || fail "no summary job line"
-for line in "--array=0-4%3" "--signal=USR2@90" "--requeue" "--ntasks=2" "--gpus-per-task=1" "--time=01:00:00" \
+for line in "--array=0-4%3" "--signal=USR2@90" "--requeue" "--ntasks=2" "--gpus-per-node=2" "--time=01:00:00" \
   "--partition=gpu" "--account=proj" "--qos=long" "--output=$out/slurm/logs/%x_%A_%a.out" "--open-mode=append"; do
   grep -qx -- "#SBATCH $line" "$script" || fail "script lacks '#SBATCH $line'"
 done
@@ -75,6 +75,7 @@ check_error() {
 }
 check_error "no such job file" "$scratch/nope.ini" --out "$out" --mode array --dry-run
 check_error "not a multiple of ranks_per_run" "$scratch/job.ini" --out "$out" --mode mpi --ntasks-per-node 3 --dry-run
+check_error "elmrun runs one rank per GPU" "$scratch/job.ini" --out "$out" --mode array --gpus-per-node 1 --dry-run
 check_error "is not a Slurm time" "$scratch/job.ini" --out "$out" --mode array --time 2h --dry-run
 check_error "elmrun sweep --list failed" "$scratch/job.ini" --out "$out" --mode array --set model.bogus=1 --dry-run
 check_error "--throttle applies to --mode array" "$scratch/job.ini" --out "$out" --mode mpi --throttle 2 --dry-run
