@@ -90,8 +90,12 @@ NeuronioTaskOptions NeuronioTaskOptions::from_key_values(const KeyValues& kv, co
       const int64_t s = parse_int(v, key, source);
       ELM_CHECK(s >= 0, source, ": task.seed must be >= 0, got ", s);
       o.seed = static_cast<uint64_t>(s);
+    } else if (k == "cache_mb") {
+      o.cache_mb = parse_int(v, key, source);
+      ELM_CHECK(o.cache_mb >= 0, source, ": task.cache_mb must be >= 0, got ", o.cache_mb);
     } else {
-      fail(source, ": unknown key '", key, "' for task neuronio (known: store, window, windows_per_epoch, seed)");
+      fail(source, ": unknown key '", key,
+           "' for task neuronio (known: store, window, windows_per_epoch, seed, cache_mb)");
     }
   }
   ELM_CHECK(!o.store.empty(), source, ": task neuronio needs task.store (the directory holding train.h5, valid.h5, test.h5)");
@@ -125,7 +129,8 @@ const NeuronioTask::SimulationIndex& NeuronioTask::simulation_index(int si, int6
   SimulationIndex& index = coarse_[si][size_t(sim)];
   if (!index.event_offsets.empty()) return index;
   const SplitStore& st = splits_[si];
-  const NeuronioSimulation s = read_neuronio_simulation(*st.reader, st.shape, sim);
+  auto decoded = std::make_shared<NeuronioSimulation>(read_neuronio_simulation(*st.reader, st.shape, sim));
+  const NeuronioSimulation& s = *decoded;
   const int64_t T = st.shape.duration_ms;
   ELM_CHECK(s.step_offsets[size_t(T)] <= std::numeric_limits<int32_t>::max(), st.reader->path(), ": simulation ", sim,
             " has ", s.step_offsets[size_t(T)], " events, more than the int32 event index holds");
@@ -134,6 +139,12 @@ const NeuronioTask::SimulationIndex& NeuronioTask::simulation_index(int si, int6
   for (int64_t k = 0; k <= steps; ++k)
     built[size_t(k)] = static_cast<int32_t>(s.step_offsets[size_t(std::min(k * kIndexStepMs, T))]);
   index.output_spike_ms = s.output_spike_ms;
+  const int64_t bytes = int64_t(s.event_time.size() * 4 + s.event_channel.size() * 4 + s.soma.size() * 4 +
+                                s.step_offsets.size() * 8 + s.output_spike_ms.size() * 4);
+  if (cached_bytes_ + bytes <= o_.cache_mb * (int64_t(1) << 20)) {
+    cached_bytes_ += bytes;
+    index.decoded = std::move(decoded);
+  }
   index.event_offsets = std::move(built);  // last: a non-empty index marks the entry as complete
   return index;
 }
@@ -184,6 +195,30 @@ Batch NeuronioTask::make_batch(Split split, std::span<const int64_t> indices) co
     // coarse index steps it overlaps and its soma values (output spikes are cached).
     std::vector<int32_t> event_time, event_channel;
     std::vector<float> soma, output_spike_ms;
+    std::shared_ptr<const NeuronioSimulation> decoded;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      decoded = simulation_index(split_index(split), w.simulation).decoded;
+    }
+    if (decoded) {
+      // In memory: the window's events straight from the per-step offsets.
+      const NeuronioSimulation& s = *decoded;
+      for (int j = 0; j < T; ++j) {
+        const int64_t t = w.start + j;
+        for (int64_t e = s.step_offsets[size_t(t)]; e < s.step_offsets[size_t(t) + 1]; ++e) {
+          const int32_t c = s.event_channel[size_t(e)];
+          in.channel.push_back(c);
+          in.value.push_back(c < half ? 1.0f : -1.0f);
+        }
+        in.offsets.push_back(static_cast<int64_t>(in.channel.size()));
+        batch.target_soma[size_t(b) * T + j] = neuronio_train_soma(s.soma[size_t(t)]);
+      }
+      for (float t : s.output_spike_ms) {
+        const int64_t j = neuronio_spike_index(t) - w.start;
+        if (j >= 0 && j < T) batch.target_spike[size_t(b) * T + size_t(j)] = 1.0f;
+      }
+      continue;
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       const int si = split_index(split);

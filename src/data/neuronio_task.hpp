@@ -90,6 +90,10 @@ struct NeuronioTaskOptions {
   int window = 500;
   int64_t windows_per_epoch = 80000;
   uint64_t seed = 0;
+  // Decoded simulations kept in memory (MiB): as the reference loader holds the
+  // data set in RAM, windows of a kept simulation need no file read. Those
+  // beyond the budget are read by range per window. 0: read every window.
+  int64_t cache_mb = 1024;
 
   static NeuronioTaskOptions from_key_values(const KeyValues& kv, const std::string& source);
 };
@@ -136,6 +140,7 @@ class NeuronioTask : public Task {
   struct SimulationIndex {
     std::vector<int32_t> event_offsets;
     std::vector<float> output_spike_ms;
+    std::shared_ptr<const NeuronioSimulation> decoded;  // the whole simulation, while the cache budget lasts
   };
   const SimulationIndex& simulation_index(int si, int64_t sim) const;
 
@@ -145,6 +150,7 @@ class NeuronioTask : public Task {
   mutable std::mutex mu_;
   SplitStore splits_[3];  // readers used only with mu_ held
   mutable std::vector<SimulationIndex> coarse_[3];  // per simulation, empty until built; mu_ held
+  mutable int64_t cached_bytes_ = 0;                 // decoded simulations kept; mu_ held
 };
 
 }  // namespace elm

@@ -162,6 +162,7 @@ void WorldSession::report_and_abort(const char* command, const char* what) {
   else
     std::cerr << "elmrun " << command << ": error: " << what << std::endl;
   world_->abort_job(1);
+  std::_Exit(1);  // abort_job does not return; this tells the compiler so
 }
 
 }  // namespace elm

@@ -231,6 +231,7 @@ TEST_F(NeuronioTaskTest, OptionErrorsAreOneLine) {
   expect_error({{"store", "x"}, {"windows", "3"}}, "task.windows");
   expect_error({{"store", "x"}, {"window", "0"}}, "task.window");
   expect_error({{"store", "x"}, {"windows_per_epoch", "0"}}, "task.windows_per_epoch");
+  expect_error({{"store", "x"}, {"cache_mb", "-1"}}, "task.cache_mb");
   expect_error({{"store", "x"}, {"seed", "-1"}}, "task.seed");
   expect_error({{"store", "x"}, {"window", "abc"}}, "task.window");
   const NeuronioTaskOptions o = NeuronioTaskOptions::from_key_values(
@@ -552,17 +553,20 @@ void expect_same_batch(const Batch& got, const Batch& want, const std::string& w
 // Windows read through the coarse event index and range reads equal windows
 // cut from the whole simulation, for aligned and unaligned window lengths,
 // on every split, from a fresh task (index built on first use) and again
-// once every simulation's index is cached.
+// once every simulation's index is cached; both with decoded simulations kept
+// in memory (the default) and without (task.cache_mb = 0: range reads only).
 TEST_F(NeuronioTaskTest, IndexedWindowsEqualTheFullReadPath) {
+  for (int cache_mb : {0, 1024})
   for (int window : {100, 137, 199}) {
     NeuronioTaskOptions o = options();
     o.window = window;
+    o.cache_mb = cache_mb;
     NeuronioTask task(o);
     for (int pass = 0; pass < 2; ++pass) {
       for (int64_t first = 0; first < 240; first += 8) {
         std::vector<int64_t> idx;
         for (int64_t i = first; i < first + 8; ++i) idx.push_back(i);
-        const std::string what = "window " + std::to_string(window) + " pass " + std::to_string(pass) +
+ const std::string what = "cache_mb " + std::to_string(cache_mb) + " window " + std::to_string(window) + " pass " + std::to_string(pass) +
                                  " train batch at " + std::to_string(first);
         expect_same_batch(task.make_batch(Split::Train, idx), reference_batch(task, Split::Train, idx), what);
       }
