@@ -188,15 +188,11 @@ def config_mismatches(config: dict, expected: dict, strict: bool) -> list:
     return wrong
 
 
-# elmrun's fnv1a64 (src/dist/comm.hpp) starts from 1469598103934665603: the
-# standard FNV-64 offset basis 14695981039346656037 with its last digit lost.
-# Its run ids are built on that value; the standard one is accepted as well so
-# ids stay recognised if elmrun is corrected.
-ELMRUN_FNV_OFFSET = 1469598103934665603
+# elmrun's fnv1a64 (src/dist/comm.hpp): standard FNV-1a 64.
 STANDARD_FNV_OFFSET = 0xCBF29CE484222325
 
 
-def fnv1a64(data: bytes, offset: int = ELMRUN_FNV_OFFSET) -> str:
+def fnv1a64(data: bytes, offset: int = STANDARD_FNV_OFFSET) -> str:
     h = offset
     for byte in data:
         h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
@@ -214,8 +210,7 @@ def identity_hashes(config: dict) -> set:
     for ensure_ascii in (False, True):
         text = json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=ensure_ascii)
         texts.update((text, text.replace("/", "\\/")))
-    return {fnv1a64(t.encode("utf-8"), offset) for t in texts
-            for offset in (ELMRUN_FNV_OFFSET, STANDARD_FNV_OFFSET)}
+    return {fnv1a64(t.encode("utf-8")) for t in texts}
 
 
 def latest_checkpoint_step(run_dir: str):

@@ -30,7 +30,7 @@ FIXED = {"train.steps": "20", "train.eval_every": "5"}
 
 
 def fnv1a64(text: str) -> str:
-    h = 1469598103934665603  # elmrun's offset basis (see sweep_io.ELMRUN_FNV_OFFSET)
+    h = 0xCBF29CE484222325  # FNV-1a 64 offset basis, as elmrun's run ids
     for byte in text.encode():
         h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
     return f"{h:016x}"

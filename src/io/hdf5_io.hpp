@@ -58,7 +58,11 @@ class H5Reader {
   H5::H5File file_;
 };
 
-// Writes to `<path>.tmp-<pid>` and renames onto `path` on commit(), so readers
+// `<path>.tmp-<host>-<pid>`: unique across the nodes of a job that share a
+// directory (PIDs repeat between nodes).
+std::string temporary_name(const std::string& path);
+
+// Writes to `<path>.tmp-<host>-<pid>` and renames onto `path` on commit(), so readers
 // never see a half-written file and a failure leaves the old file in place.
 class H5AtomicWriter {
  public:

@@ -10,6 +10,18 @@
 
 namespace elm {
 
+std::string strip_inline_comment(const std::string& value) {
+  // Boost's INI reader keeps "x ; note" whole; a ';' or '#' after blank space starts a comment.
+  std::string v = value;
+  for (size_t i = 1; i < v.size(); ++i)
+    if ((v[i] == ';' || v[i] == '#') && (v[i - 1] == ' ' || v[i - 1] == '\t')) {
+      v.resize(i);
+      break;
+    }
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.pop_back();
+  return v;
+}
+
 KeyValues read_ini_file(const std::string& path) {
   ELM_CHECK(std::filesystem::is_regular_file(path), path, ": no such config file");
   boost::property_tree::ptree tree;
@@ -21,7 +33,7 @@ KeyValues read_ini_file(const std::string& path) {
   KeyValues kv;
   for (const auto& [section, child] : tree) {
     ELM_CHECK(!child.empty() || child.data().empty(), path, ": key '", section, "' is outside any [section]");
-    for (const auto& [key, value] : child) kv[section + "." + key] = value.data();
+    for (const auto& [key, value] : child) kv[section + "." + key] = strip_inline_comment(value.data());
   }
   return kv;
 }

@@ -53,6 +53,9 @@ std::string run_identity_json(const RunConfig& config);
 // 16 hex digits: FNV-1a 64 of run_identity_json; names the run's directory.
 std::string run_id(const RunConfig& config);
 
+// "value ; comment" -> "value" (a ';' or '#' after blank space starts a comment).
+std::string strip_inline_comment(const std::string& value);
+
 // Reads an INI file into "section.key" pairs; errors name the file and line.
 KeyValues read_ini_file(const std::string& path);
 // "section.key=value" strings into pairs; errors name the bad override.

@@ -120,7 +120,7 @@ TrainState read_train_state(const std::string& path) {
 }
 
 void write_text_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  const std::string tmp = temporary_name(path);
   {
     std::ofstream f(tmp, std::ios::trunc);
     f << text;

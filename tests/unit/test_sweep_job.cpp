@@ -24,7 +24,8 @@ TEST(SweepJob, ExpandsTheProductFirstAxisSlowest) {
   test::TempDir dir;
   write(dir.file("base.ini"), kBase);
   write(dir.file("job.ini"),
-        "[sweep]\nconfig = base.ini\n[set]\ntrain.steps = 7\n[grid]\nmodel.num_memory = 3,5\n"
+        "[sweep]\nconfig = base.ini   ; relative to this file\n[set]\ntrain.steps = 7 # fixed\n"
+        "[grid]\nmodel.num_memory = 3,5 ; d_m\n"
         "model.memory_tau_max = 20, 200 ,2000\n");
   const SweepJob job = read_sweep_job(dir.file("job.ini"), {});
   EXPECT_EQ(job.name, "job");

@@ -23,7 +23,7 @@ constexpr const char* kFormat = "elmrun-store-1";
 // 1-3k events): 64 Ki-element chunks made random access 8-11x slower.
 constexpr hsize_t kValuesChunk = 4 * 1024;
 constexpr hsize_t kIndexChunk = 8 * 1024;     // elements per chunk of offsets and labels
-constexpr int kDeflateLevel = 4;
+constexpr int kDeflateLevel = 1;
 constexpr size_t kFlushBytes = 4u << 20;      // flush a dataset's buffer once it holds this much
 // Offsets of at most this many samples are read (and checked) whole at open;
 // larger stores check each sample's pair when it is read.
@@ -107,6 +107,7 @@ struct Appender {
     H5::DataSpace space(1, dims, maxdims);
     H5::DSetCreatPropList props;
     props.setChunk(1, cdims);
+    props.setShuffle();
     props.setDeflate(kDeflateLevel);
     H5::LinkCreatPropList links;
     links.setCreateIntermediateGroup(true);
