@@ -22,9 +22,10 @@ struct RankBenchResult {
 };
 
 // Collective over `world`: for each size in {1, world.size()} the first `size`
-// ranks run while the others wait idle. Results are meaningful on rank 0.
+// ranks run while the others wait idle, in `rounds` alternating rounds; each
+// size reports its fastest round. Results are meaningful on rank 0.
 std::vector<RankBenchResult> run_rank_bench(Comm& world, const BenchWorkload& w, int global_batch, int threads,
-                                            double min_seconds, int min_steps);
+                                            double min_seconds, int min_steps, int rounds = 3);
 std::string format_rank_bench(const RankBenchResult& r);
 
 }  // namespace elm

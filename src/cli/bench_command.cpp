@@ -29,7 +29,7 @@ int bench_command(const std::vector<std::string>& args) {
   int max_trainer_batch = 16;
   std::string backend = "cpu";
   bool ranks = false;
-  int global_batch = 16;
+  int global_batch = 16, rounds = 3;
   opts.add_options()("help,h", "show this help")(
       "backend", po::value(&backend)->default_value("cpu"), "cpu or cuda (cuda: 'all' includes the GPU-sized workloads)")(
       "workload,w", po::value(&names)->multitoken(),
@@ -51,6 +51,8 @@ int bench_command(const std::vector<std::string>& args) {
       "data-parallel scaling: run under mpirun -n W; times the step on --global-batch split over 1 and W ranks, "
       "and the gradient all-reduce (algbw/busbw); default workload neuronio_dm15")(
       "global-batch", po::value(&global_batch)->default_value(16), "with --ranks: the global batch")(
+      "rounds", po::value(&rounds)->default_value(3),
+      "with --ranks: alternate 1-rank and W-rank timings this often, report each size's fastest")(
       "convert-neuronio", po::value(&convert_pickle),
       "time converting this NeuronIO pickle (Python unpickle/flatten, then C++ store write)");
   po::variables_map vm = parse_command_line(args, opts);
@@ -79,7 +81,7 @@ int bench_command(const std::vector<std::string>& args) {
     return session.run_or_abort("bench", [&]() -> int {
       for (const auto& n : names) {
         const auto results = run_rank_bench(session.world(), find_bench_workload(n), global_batch, threads,
-                                            min_seconds, min_steps);
+                                            min_seconds, min_steps, rounds);
         if (session.world().rank() == 0)
           for (const auto& r : results) std::printf("%s\n", format_rank_bench(r).c_str());
         std::fflush(stdout);
