@@ -12,10 +12,13 @@ namespace po = boost::program_options;
 
 namespace elm {
 
-po::variables_map parse_command_line(const std::vector<std::string>& args, const po::options_description& opts) {
+po::variables_map parse_command_line(const std::vector<std::string>& args, const po::options_description& opts,
+                                     const char* positional) {
   po::variables_map vm;
+  po::positional_options_description pos;
+  if (positional) pos.add(positional, 1);
   try {
-    po::store(po::command_line_parser(args).options(opts).run(), vm);
+    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
     fail(e.what());

@@ -88,15 +88,7 @@ int prep_command(const std::vector<std::string>& args) {
        std::string(prep::kFmnistDefaultDir) + ")")
           .c_str())(
       "out,o", po::value(&out), "output directory: one <split>.h5 per split");
-  po::positional_options_description pos;
-  pos.add("task", 1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fail(e.what());
-  }
+  const po::variables_map vm = parse_command_line(args, opts, "task");
   if (vm.count("help")) {
     std::cout << opts;
     return 0;

@@ -32,15 +32,7 @@ int sweep_command(const std::vector<std::string>& args) {
       "run only these manifest rows (e.g. $SLURM_ARRAY_TASK_ID)")(
       "list", po::bool_switch(&list), "write the manifest, print it and run nothing")(
       "collect", po::bool_switch(&collect_only), "only rewrite and print the summary table");
-  po::positional_options_description pos;
-  pos.add("job", 1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fail(e.what());
-  }
+  const po::variables_map vm = parse_command_line(args, opts, "job");
   if (vm.count("help")) {
     std::cout << opts;
     return 0;

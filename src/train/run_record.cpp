@@ -17,6 +17,17 @@ std::string metrics_text(const Metrics& m) {
   return s;
 }
 
+void write_step_series(H5AtomicWriter& w, const RunRecord& r) {
+  auto series = [&](const std::string& name, const std::vector<double>& v) {
+    w.write_double(name, v.data(), {int64_t(v.size())});
+  };
+  series("train/loss", r.step_loss);
+  series("train/lr", r.step_lr);
+  series("train/grad_norm", r.step_grad_norm);
+  series("train/sample_steps_per_s", r.step_sample_steps_per_s);
+  w.write_int64("valid/step", r.eval_step.data(), {int64_t(r.eval_step.size())});
+}
+
 void write_run_results(const RunRecord& r, const std::string& path) {
   H5AtomicWriter w(path);
   w.write_attr("format", "elmrun-results-1");
@@ -27,19 +38,12 @@ void write_run_results(const RunRecord& r, const std::string& path) {
   w.write_attr("parameter_count", double(r.parameter_count));
   w.write_attr("steps_completed", double(r.steps_completed));
   w.write_attr("wall_seconds", r.wall_seconds);
-  auto series = [&](const std::string& name, const std::vector<double>& v) {
-    w.write_double(name, v.data(), {int64_t(v.size())});
-  };
-  series("train/loss", r.step_loss);
-  series("train/lr", r.step_lr);
-  series("train/grad_norm", r.step_grad_norm);
-  series("train/sample_steps_per_s", r.step_sample_steps_per_s);
-  w.write_int64("valid/step", r.eval_step.data(), {int64_t(r.eval_step.size())});
+  write_step_series(w, r);
   if (!r.eval_metrics.empty())
     for (size_t k = 0; k < r.eval_metrics[0].size(); ++k) {
       std::vector<double> v;
       for (const auto& m : r.eval_metrics) v.push_back(m[k].second);
-      series("valid/" + r.eval_metrics[0][k].first, v);
+      w.write_double("valid/" + r.eval_metrics[0][k].first, v.data(), {int64_t(v.size())});
     }
   for (const auto& [name, value] : r.test) w.write_double("test/" + name, &value, {});
   w.commit();

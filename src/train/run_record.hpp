@@ -26,6 +26,11 @@ struct RunRecord {
 
 std::string metrics_text(const Metrics& m);
 
+class H5AtomicWriter;
+// The per-step series (train/loss, lr, grad_norm, sample_steps_per_s) and
+// valid/step, as results.h5 and training states store them.
+void write_step_series(H5AtomicWriter& w, const RunRecord& record);
+
 // results.h5: config, git revision, per-step and per-eval series, test metrics;
 // written under a temporary name and renamed.
 void write_run_results(const RunRecord& record, const std::string& path);

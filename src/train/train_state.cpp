@@ -68,14 +68,7 @@ void write_train_state(const TrainState& s, const std::string& path) {
   for (size_t i = 0; i < s.optimizer_buffers.size(); ++i)
     w.write_float("optimizer/buffer" + std::to_string(i), s.optimizer_buffers[i].data(),
                   {int64_t(s.optimizer_buffers[i].size())});
-  auto series = [&](const std::string& name, const std::vector<double>& v) {
-    w.write_double(name, v.data(), {int64_t(v.size())});
-  };
-  series("train/loss", r.step_loss);
-  series("train/lr", r.step_lr);
-  series("train/grad_norm", r.step_grad_norm);
-  series("train/sample_steps_per_s", r.step_sample_steps_per_s);
-  w.write_int64("valid/step", r.eval_step.data(), {int64_t(r.eval_step.size())});
+  write_step_series(w, r);
   std::vector<std::string> names;
   std::vector<double> values;
   if (!r.eval_metrics.empty())

@@ -21,34 +21,4 @@ wait_for_text() {
     [ $t -lt $((limit * 5)) ] || fail "waited ${limit}s for '$text' in $file"
   done
 }
-# A job file of 2 x 2 runs on the built-in synthetic task.
-write_small_job() {
-  local dir=$1 steps=$2
-  cat > "$dir/base.ini" <<EOT
-[model]
-variant = v1
-num_input = 32
-num_output = 4
-num_memory = 10
-memory_tau_max = 150
-[task]
-name = synthetic_burst
-[train]
-steps = $steps
-batch_size = 16
-threads = 1
-log_every = 10
-eval_every = 100000
-[optim]
-lr = 0.005
-EOT
-  cat > "$dir/job.ini" <<EOT
-[sweep]
-name = small
-config = base.ini
-ranks_per_run = 1
-[grid]
-model.num_memory = 4,12
-model.memory_tau_max = 20,200
-EOT
-}
+source "$ELM_SOURCE_DIR/tests/e2e/small_job.sh"

@@ -21,6 +21,7 @@
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "io/hdf5_io.hpp"
 #include "model/elm_model.hpp"
 #include "test_support.hpp"
 
@@ -275,7 +276,7 @@ TEST_F(CheckpointFiles, WriteGoesThroughATemporaryFileAndARename) {
 
   // A write that fails (its temporary file cannot be created: something that is
   // not a file sits at that name) throws and leaves the old file intact.
-  const std::string tmp = p + ".tmp-" + std::to_string(::getpid());
+  const std::string tmp = temporary_name(p);
   fs::create_directories(fs::path(tmp) / "blocker");
   try {
     write_checkpoint(a, p);
