@@ -74,6 +74,31 @@ def check_time(value):
         raise SubmitError(f"--time {value!r} is not a Slurm time (HH:MM:SS, MM, D-HH:MM:SS)")
 
 
+def time_seconds(value):
+    """Seconds of a Slurm time: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS."""
+    days, _, rest = value.rpartition("-")
+    parts = [int(x) for x in rest.split(":")]
+    if days:
+        parts += [0] * (3 - len(parts))  # D-HH[:MM[:SS]]
+        h, m, sec = parts
+    elif len(parts) == 1:
+        h, m, sec = 0, parts[0], 0
+    elif len(parts) == 2:
+        h, m, sec = 0, parts[0], parts[1]
+    else:
+        h, m, sec = parts
+    return (int(days or 0) * 24 + h) * 3600 + m * 60 + sec
+
+
+def check_signal_lead(lead, time_limit):
+    # Slurm sends the signal `lead` seconds before the limit (up to ~60 s
+    # earlier still): a lead as long as the limit signals at once, and every
+    # attempt would checkpoint at its first step and requeue.
+    if time_limit is not None and lead > 0 and lead >= time_seconds(time_limit):
+        raise SubmitError(f"--signal-lead {lead} s must be shorter than --time {time_limit} "
+                          f"({time_seconds(time_limit)} s)")
+
+
 def no_space(name, value):
     if re.search(r"\s", value):
         raise SubmitError(f"{name} {value!r} contains white space, which #SBATCH lines cannot hold")
@@ -235,6 +260,7 @@ def main(argv=None) -> int:
     positive("--max-requeues", a.max_requeues, allow_zero=True)
     positive("--signal-lead", a.signal_lead, allow_zero=True)
     check_time(a.time)
+    check_signal_lead(a.signal_lead, a.time)
     if a.throttle and a.mode != "array":
         raise SubmitError("--throttle applies to --mode array only")
     if a.ntasks_per_node and a.mode != "mpi":

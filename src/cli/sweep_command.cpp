@@ -45,6 +45,9 @@ int sweep_command(const std::vector<std::string>& args) {
     ELM_CHECK(i >= 0 && i < int64_t(runs.size()), "--run-index ", i, " is outside the manifest of ", runs.size(),
               " runs (0..", runs.size() - 1, ")");
 
+  // Before MPI and the first run: a preemption signal that comes early is
+  // recorded (and honoured at the first step) instead of killing the rank.
+  StopRequest::install();
   WorldSession session;
   return session.run_or_abort("sweep", [&]() -> int {
     Comm& world = session.world();
@@ -56,7 +59,6 @@ int sweep_command(const std::vector<std::string>& args) {
     }
     SweepOutcome outcome;
     if (!collect_only) {
-      StopRequest::install();
       auto counter = session.make_work_counter();
       SweepOptions so;
       so.only_indices = indices;

@@ -33,6 +33,8 @@ int train_command(const std::vector<std::string>& args) {
     return 0;
   }
   const RunConfig rc = RunConfig::load(config_path, overrides);
+  // Before MPI and the run: an early preemption signal is honoured at the first step.
+  StopRequest::install();
   WorldSession session;
   return session.run_or_abort("train", [&]() -> int {
     Comm& world = session.world();

@@ -7,9 +7,9 @@ source "$(dirname "$0")/lib.sh"
 mkdir -p "$scratch/one" "$scratch/two"
 write_small_job "$scratch/one" 300 1
 write_small_job "$scratch/two" 300 2
-submit "$scratch/one/job.ini" --out "$scratch/one/sweep" --mode mpi --ntasks-per-node 2 --time 00:05:00
+submit "$scratch/one/job.ini" --out "$scratch/one/sweep" --mode mpi --ntasks-per-node 2 --time 00:05:00 --signal-lead 30
 one=${submitted[0]}
-submit "$scratch/two/job.ini" --out "$scratch/two/sweep" --mode mpi --nodes 1 --time 00:05:00
+submit "$scratch/two/job.ini" --out "$scratch/two/sweep" --mode mpi --nodes 1 --time 00:05:00 --signal-lead 30
 two=${submitted[0]}
 grep -q "2 rank(s) per job" "$scratch/submit.out" || fail "ranks_per_run 2 job is not 2 ranks: $(cat "$scratch/submit.out")"
 wait_jobs 120 "$one" "$two"

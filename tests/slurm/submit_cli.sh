@@ -77,6 +77,7 @@ check_error "no such job file" "$scratch/nope.ini" --out "$out" --mode array --d
 check_error "not a multiple of ranks_per_run" "$scratch/job.ini" --out "$out" --mode mpi --ntasks-per-node 3 --dry-run
 check_error "elmrun runs one rank per GPU" "$scratch/job.ini" --out "$out" --mode array --gpus-per-node 1 --dry-run
 check_error "is not a Slurm time" "$scratch/job.ini" --out "$out" --mode array --time 2h --dry-run
+check_error "must be shorter than --time" "$scratch/job.ini" --out "$out" --mode array --time 00:05:00 --dry-run
 check_error "elmrun sweep --list failed" "$scratch/job.ini" --out "$out" --mode array --set model.bogus=1 --dry-run
 check_error "--throttle applies to --mode array" "$scratch/job.ini" --out "$out" --mode mpi --throttle 2 --dry-run
 check_error "no elmrun binary" "$scratch/job.ini" --out "$out" --mode array --elmrun "$scratch/none" --dry-run
