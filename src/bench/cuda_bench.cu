@@ -47,19 +47,6 @@ __global__ void adam_kernel(float* p, const float* g, float* m, float* v, int64_
   p[i] -= lr * (mi / c1) / (sqrtf(vi / c2) + 1e-8f);
 }
 
-double step_flops(const BenchWorkload& w, const InputBatch& x, const ElmModel& m) {
-  const ElmConfig& c = w.model;
-  const double din = c.mlp_input(), H = c.hidden(), dm = c.num_memory, L = c.mlp_num_layers, d_o = c.num_output;
-  const double per_sample_step = 2 * (din * H + (L - 1) * H * H + H * dm) + 2 * dm * d_o + 10 * dm;
-  const InputFanout fan = InputFanout::build(m.routing, c.num_input);
-  double events = 0;
-  if (auto* s = std::get_if<SpikeInput>(&x.data)) {
-    for (int32_t ch : s->channel) events += fan.offsets[ch + 1] - fan.offsets[ch];
-  } else if (auto* t = std::get_if<TokenInput>(&x.data)) {
-    for (int32_t id : t->ids) events += fan.offsets[id + 1] - fan.offsets[id];
-  }
-  return 3.0 * (double(w.batch) * w.steps * (per_sample_step + 2.0 * c.branches()) + 2.0 * events);
-}
 
 }  // namespace
 

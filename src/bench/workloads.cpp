@@ -92,7 +92,7 @@ InputBatch make_bench_input(const BenchWorkload& w, uint64_t seed) {
   return x;
 }
 
-static double step_flops(const BenchWorkload& w, const InputBatch& x, const ElmModel& m) {
+double step_flops(const BenchWorkload& w, const InputBatch& x, const ElmModel& m) {
   const ElmConfig& c = w.model;
   const double din = c.mlp_input(), H = c.hidden(), dm = c.num_memory, L = c.mlp_num_layers, d_o = c.num_output;
   const double per_sample_step = 2 * (din * H + (L - 1) * H * H + H * dm) + 2 * dm * d_o + 10 * dm;

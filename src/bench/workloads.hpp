@@ -40,6 +40,10 @@ struct BenchResult {
 
 BenchResult run_bench(const BenchWorkload& w, int threads, double min_seconds, int min_steps);
 
+// The work one training step needs (forward, backward ~2x, sparse input
+// counted as events): what gflops= is computed from, on every backend.
+double step_flops(const BenchWorkload& w, const InputBatch& x, const ElmModel& m);
+
 // Synthetic input of the workload's kind (fixed seed).
 InputBatch make_bench_input(const BenchWorkload& w, uint64_t seed);
 

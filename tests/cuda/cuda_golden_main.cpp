@@ -109,11 +109,7 @@ class GoldenGpuCase : public testing::Test {
 int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
   const std::string dir = elm::test::golden_dir();
-  std::vector<fs::path> files;
-  if (fs::is_directory(dir))
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.path().extension() == ".h5") files.push_back(e.path());
-  std::sort(files.begin(), files.end());
+  const std::vector<fs::path> files = elm::test::golden_files();
   int registered = 0;
   for (const auto& f : files) {
     const std::string path = f.string();

@@ -55,11 +55,7 @@ std::string test_name(const fs::path& p) {
 int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
   const std::string dir = elm::test::golden_dir();
-  std::vector<fs::path> files;
-  if (fs::is_directory(dir))
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.path().extension() == ".h5") files.push_back(e.path());
-  std::sort(files.begin(), files.end());
+  const std::vector<fs::path> files = elm::test::golden_files();
   if (files.empty()) {
     testing::RegisterTest("GoldenCase", "NoCasesFound", nullptr, nullptr, __FILE__, __LINE__,
                           [dir]() -> testing::Test* { return new GoldenCase(dir + "/<no *.h5 files>"); });
