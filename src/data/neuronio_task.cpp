@@ -1,5 +1,6 @@
 #include "data/neuronio_task.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -179,6 +180,24 @@ NeuronioWindow NeuronioTask::window_of(Split split, int64_t index) const {
   return w;
 }
 
+namespace {
+
+// One window's events in step order: channels, and the +1/-1 input sign of
+// excitatory/inhibitory channels, appended in one go.
+template <class Channel>
+void append_window_events(SpikeInput& in, const Channel* channel, size_t n, int half) {
+  const size_t base = in.channel.size();
+  in.channel.resize(base + n);
+  in.value.resize(base + n);
+  for (size_t k = 0; k < n; ++k) {
+    const int32_t c = int32_t(channel[k]);
+    in.channel[base + k] = c;
+    in.value[base + k] = c < half ? 1.0f : -1.0f;
+  }
+}
+
+}  // namespace
+
 Batch NeuronioTask::make_batch(Split split, std::span<const int64_t> indices) const {
   const int B = static_cast<int>(indices.size()), T = o_.window, C = shape_.channels;
   const int half = C / 2;
@@ -189,11 +208,13 @@ Batch NeuronioTask::make_batch(Split split, std::span<const int64_t> indices) co
   in.offsets.push_back(0);
   batch.target_spike.assign(size_t(B) * T, 0.0f);
   batch.target_soma.assign(size_t(B) * T, 0.0f);
+  std::vector<int32_t> step_counts;
   for (int b = 0; b < B; ++b) {
     const NeuronioWindow w = window_of(split, indices[b]);
     // Only the window's part of the simulation is read: the events of the
     // coarse index steps it overlaps and its soma values (output spikes are cached).
-    std::vector<int32_t> event_time, event_channel;
+    std::vector<int32_t> event_time;
+    std::vector<uint16_t> event_channel;
     std::vector<float> soma, output_spike_ms;
     std::shared_ptr<const NeuronioSimulation> decoded;
     {
@@ -203,14 +224,12 @@ Batch NeuronioTask::make_batch(Split split, std::span<const int64_t> indices) co
     if (decoded) {
       // In memory: the window's events straight from the per-step offsets.
       const NeuronioSimulation& s = *decoded;
+      const int64_t e0 = s.step_offsets[size_t(w.start)], e1 = s.step_offsets[size_t(w.start + T)];
+      append_window_events(in, s.event_channel.data() + e0, size_t(e1 - e0), half);
+      const int64_t base = static_cast<int64_t>(in.channel.size()) - (e1 - e0) - e0;
       for (int j = 0; j < T; ++j) {
         const int64_t t = w.start + j;
-        for (int64_t e = s.step_offsets[size_t(t)]; e < s.step_offsets[size_t(t) + 1]; ++e) {
-          const int32_t c = s.event_channel[size_t(e)];
-          in.channel.push_back(c);
-          in.value.push_back(c < half ? 1.0f : -1.0f);
-        }
-        in.offsets.push_back(static_cast<int64_t>(in.channel.size()));
+        in.offsets.push_back(base + s.step_offsets[size_t(t) + 1]);
         batch.target_soma[size_t(b) * T + j] = neuronio_train_soma(s.soma[size_t(t)]);
       }
       for (float t : s.output_spike_ms) {
@@ -230,22 +249,24 @@ Batch NeuronioTask::make_batch(Split split, std::span<const int64_t> indices) co
                                            static_cast<int64_t>(index.size()) - 1);
       const int64_t e0 = index[size_t(k0)], ne = index[size_t(k1)] - e0;
       event_time = reader.read_i32_range("event_time", w.simulation, e0, ne);
-      event_channel = reader.read_i32_range("event_channel", w.simulation, e0, ne);
+      event_channel = reader.read_u16_range("event_channel", w.simulation, e0, ne);
       soma = reader.read_f32_range("soma", w.simulation, w.start, T);
       output_spike_ms = cached.output_spike_ms;
     }
     // Events are sorted by step (checked when the index was built): skip those
     // before the window, then take each step's events in order.
-    size_t e = 0;
-    while (e < event_time.size() && event_time[e] < w.start) ++e;
+    const auto first = std::lower_bound(event_time.begin(), event_time.end(), int32_t(w.start));
+    const auto last = std::lower_bound(first, event_time.end(), int32_t(w.start + T));
+    const size_t e0 = size_t(first - event_time.begin()), e1 = size_t(last - event_time.begin());
+    const int64_t base = static_cast<int64_t>(in.channel.size());
+    append_window_events(in, event_channel.data() + e0, e1 - e0, half);
+    // Events per step by counting (branch-free), then their running sum.
+    step_counts.assign(size_t(T), 0);
+    for (size_t e = e0; e < e1; ++e) ++step_counts[size_t(event_time[e] - w.start)];
+    int64_t end = base;
     for (int j = 0; j < T; ++j) {
-      const int64_t t = w.start + j;
-      for (; e < event_time.size() && event_time[e] == t; ++e) {
-        const int32_t c = event_channel[e];
-        in.channel.push_back(c);
-        in.value.push_back(c < half ? 1.0f : -1.0f);
-      }
-      in.offsets.push_back(static_cast<int64_t>(in.channel.size()));
+      end += step_counts[size_t(j)];
+      in.offsets.push_back(end);
       batch.target_soma[size_t(b) * T + j] = neuronio_train_soma(soma[size_t(j)]);
     }
     for (float t : output_spike_ms) {

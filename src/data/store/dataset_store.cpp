@@ -350,6 +350,7 @@ struct StoreReader::Impl {
   struct Field {
     H5::DataSet values, offsets;
     int64_t values_len = 0;
+    bool stored_u16 = false;             // values are unsigned 16-bit (read without conversion)
     std::vector<int64_t> offsets_cache;  // whole offsets when N is small (checked at open)
   };
 
@@ -537,6 +538,10 @@ struct StoreReader::Impl {
       check_type(f.values, vname, false);
       check_type(f.offsets, oname, true);
       f.values_len = length_1d(f.values, vname);
+      {
+        const H5::DataType t = f.values.getDataType();
+        f.stored_u16 = t.getClass() == H5T_INTEGER && t.getSize() == 2 && H5Tget_sign(t.getId()) == H5T_SGN_NONE;
+      }
       const int64_t olen = length_1d(f.offsets, oname);
       ELM_CHECK(olen == n + 1, path, ": dataset '", oname, "' has ", olen, " entries, expected num_samples + 1 = ",
                 n + 1);
@@ -604,6 +609,13 @@ std::vector<float> StoreReader::read_f32_range(const std::string& field, int64_t
                                                int64_t count) const {
   ELM_CHECK(count >= 0, impl_->path, ": field '", field, "' sample ", i, ": negative range length ", count);
   return impl_->read<float>(field, i, H5::PredType::NATIVE_FLOAT, begin, count);
+}
+
+std::vector<uint16_t> StoreReader::read_u16_range(const std::string& field, int64_t i, int64_t begin,
+                                                  int64_t count) const {
+  ELM_CHECK(count >= 0, impl_->path, ": field '", field, "' sample ", i, ": negative range length ", count);
+  ELM_CHECK(impl_->field(field).stored_u16, impl_->path, ": field '", field, "' is not stored as u16");
+  return impl_->read<uint16_t>(field, i, H5::PredType::NATIVE_UINT16, begin, count);
 }
 
 int64_t StoreReader::length(const std::string& field, int64_t i) const {
