@@ -591,7 +591,17 @@ int64_t StoreReader::label(int64_t i) const {
 
 const std::vector<int64_t>& StoreReader::labels() const { return impl_->labels; }
 
+namespace {
+
+// u16 fields are read in their stored width and widened here: HDF5's own
+// conversion sets up (and clears) a conversion buffer on every read, which
+// costs more than a typical sample's read.
+std::vector<int32_t> widened(const std::vector<uint16_t>& v) { return std::vector<int32_t>(v.begin(), v.end()); }
+
+}  // namespace
+
 std::vector<int32_t> StoreReader::read_i32(const std::string& field, int64_t i) const {
+  if (impl_->field(field).stored_u16) return widened(impl_->read<uint16_t>(field, i, H5::PredType::NATIVE_UINT16));
   return impl_->read<int32_t>(field, i, H5::PredType::NATIVE_INT32);
 }
 
@@ -602,6 +612,8 @@ std::vector<float> StoreReader::read_f32(const std::string& field, int64_t i) co
 std::vector<int32_t> StoreReader::read_i32_range(const std::string& field, int64_t i, int64_t begin,
                                                  int64_t count) const {
   ELM_CHECK(count >= 0, impl_->path, ": field '", field, "' sample ", i, ": negative range length ", count);
+  if (impl_->field(field).stored_u16)
+    return widened(impl_->read<uint16_t>(field, i, H5::PredType::NATIVE_UINT16, begin, count));
   return impl_->read<int32_t>(field, i, H5::PredType::NATIVE_INT32, begin, count);
 }
 
