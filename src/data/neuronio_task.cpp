@@ -39,6 +39,18 @@ NeuronioStoreShape check_neuronio_store(const StoreReader& store) {
   return s;
 }
 
+std::vector<int32_t> neuronio_event_index(std::span<const int32_t> event_time, int64_t T) {
+  const int64_t steps = (T + kNeuronioIndexStepMs - 1) / kNeuronioIndexStepMs;
+  std::vector<int32_t> index(size_t(steps) + 1);
+  size_t e = 0;
+  for (int64_t k = 0; k <= steps; ++k) {
+    const int64_t step = std::min(k * kNeuronioIndexStepMs, T);
+    while (e < event_time.size() && event_time[e] < step) ++e;
+    index[size_t(k)] = static_cast<int32_t>(k == steps ? event_time.size() : e);
+  }
+  return index;
+}
+
 NeuronioSimulation read_neuronio_simulation(const StoreReader& store, const NeuronioStoreShape& shape, int64_t sim) {
   const std::string& path = store.path();
   ELM_CHECK(sim >= 0 && sim < shape.simulations, path, ": simulation ", sim, " outside 0..", shape.simulations - 1);
@@ -130,9 +142,31 @@ const NeuronioTask::SimulationIndex& NeuronioTask::simulation_index(int si, int6
   SimulationIndex& index = coarse_[si][size_t(sim)];
   if (!index.event_offsets.empty()) return index;
   const SplitStore& st = splits_[si];
+  const int64_t T = st.shape.duration_ms;
+  const int64_t budget = o_.cache_mb * (int64_t(1) << 20);
+  if (st.reader->has_field("event_index")) {
+    const int64_t events = st.reader->length("event_time", sim);
+    // What keeping it decoded would take; beyond the budget, only the stored
+    // index and the output spikes are read (the window ranges are checked as read).
+    if (cached_bytes_ + events * 8 + T * 12 > budget) {
+      const std::string& path = st.reader->path();
+      std::vector<int32_t> stored = st.reader->read_i32("event_index", sim);
+      const int64_t steps = (T + kIndexStepMs - 1) / kIndexStepMs;
+      ELM_CHECK(int64_t(stored.size()) == steps + 1 && stored.front() == 0 && stored.back() == events, path,
+                ": simulation ", sim, ": event_index does not fit its ", events, " events and ", T, " steps");
+      for (size_t k = 1; k < stored.size(); ++k)
+        ELM_CHECK(stored[k - 1] <= stored[k], path, ": simulation ", sim, ": event_index is not monotone at ", k);
+      std::vector<float> out = st.reader->read_f32("output_spike_ms", sim);
+      for (float t : out)
+        ELM_CHECK(std::isfinite(t) && t >= 0 && neuronio_spike_index(t) < T, path, ": simulation ", sim,
+                  ": output spike at ", t, " ms outside [0, ", T, " + 0.5)");
+      index.output_spike_ms = std::move(out);
+      index.event_offsets = std::move(stored);  // last: a non-empty index marks the entry as complete
+      return index;
+    }
+  }
   auto decoded = std::make_shared<NeuronioSimulation>(read_neuronio_simulation(*st.reader, st.shape, sim));
   const NeuronioSimulation& s = *decoded;
-  const int64_t T = st.shape.duration_ms;
   ELM_CHECK(s.step_offsets[size_t(T)] <= std::numeric_limits<int32_t>::max(), st.reader->path(), ": simulation ", sim,
             " has ", s.step_offsets[size_t(T)], " events, more than the int32 event index holds");
   const int64_t steps = (T + kIndexStepMs - 1) / kIndexStepMs;
@@ -142,7 +176,7 @@ const NeuronioTask::SimulationIndex& NeuronioTask::simulation_index(int si, int6
   index.output_spike_ms = s.output_spike_ms;
   const int64_t bytes = int64_t(s.event_time.size() * 4 + s.event_channel.size() * 4 + s.soma.size() * 4 +
                                 s.step_offsets.size() * 8 + s.output_spike_ms.size() * 4);
-  if (cached_bytes_ + bytes <= o_.cache_mb * (int64_t(1) << 20)) {
+  if (cached_bytes_ + bytes <= budget) {
     cached_bytes_ += bytes;
     index.decoded = std::move(decoded);
   }
@@ -260,9 +294,20 @@ Batch NeuronioTask::make_batch(Split split, std::span<const int64_t> indices) co
     const size_t e0 = size_t(first - event_time.begin()), e1 = size_t(last - event_time.begin());
     const int64_t base = static_cast<int64_t>(in.channel.size());
     append_window_events(in, event_channel.data() + e0, e1 - e0, half);
+    // Read by range, so checked here: channels in range, steps in the window
+    // (a simulation indexed from the store was never read whole).
+    uint16_t top = 0;
+    for (size_t e = e0; e < e1; ++e) top = std::max(top, event_channel[e]);
+    ELM_CHECK(e1 == e0 || int(top) < C, store_path(split), ": simulation ", w.simulation, ": event on channel ", top,
+              " outside 0..", C - 1);
     // Events per step by counting (branch-free), then their running sum.
     step_counts.assign(size_t(T), 0);
-    for (size_t e = e0; e < e1; ++e) ++step_counts[size_t(event_time[e] - w.start)];
+    for (size_t e = e0; e < e1; ++e) {
+      const int64_t j = int64_t(event_time[e]) - w.start;
+      ELM_CHECK(j >= 0 && j < T, store_path(split), ": simulation ", w.simulation,
+                ": events not sorted by step (event at step ", event_time[e], ")");
+      ++step_counts[size_t(j)];
+    }
     int64_t end = base;
     for (int j = 0; j < T; ++j) {
       end += step_counts[size_t(j)];

@@ -65,6 +65,14 @@ inline float neuronio_train_soma(float v) {
          static_cast<float>(kNeuronioSomaScale);
 }
 
+// The coarse event index stored with each simulation (optional field
+// "event_index", i32): entry k is the offset of the first event at step >=
+// min(k * kNeuronioIndexStepMs, T), for k in [0, ceil(T / kNeuronioIndexStepMs)].
+// With it a training window reads only its own range from the first visit on.
+inline constexpr int64_t kNeuronioIndexStepMs = 100;
+// event_time: sorted steps of one simulation of T steps.
+std::vector<int32_t> neuronio_event_index(std::span<const int32_t> event_time, int64_t T);
+
 // The shape of a NeuronIO store split, checked on open.
 struct NeuronioStoreShape {
   int channels = 0;          // even; first half excitatory
@@ -134,7 +142,7 @@ class NeuronioTask : public Task {
   // in [0, ceil(T / kIndexStepMs)]. Built on first use from one full read of the
   // simulation (read_neuronio_simulation, so each simulation is checked once);
   // a window then reads only the events of the index steps it overlaps.
-  static constexpr int64_t kIndexStepMs = 100;
+  static constexpr int64_t kIndexStepMs = kNeuronioIndexStepMs;
   // What a window needs beyond its own ranges: the event offset at every
   // kIndexStepMs step, and the (few) output spike times.
   struct SimulationIndex {

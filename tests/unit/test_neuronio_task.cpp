@@ -12,6 +12,7 @@
 #include "data/neuronio_eval.hpp"
 #include "data/neuronio_task.hpp"
 #include "data/store/dataset_store.hpp"
+#include "data/synthetic/synthetic_neuron.hpp"
 #include "test_support.hpp"
 
 namespace elm {
@@ -578,6 +579,92 @@ TEST_F(NeuronioTaskTest, IndexedWindowsEqualTheFullReadPath) {
       }
     }
   }
+}
+
+// The coarse event index stored by the writers (event_index): it equals the
+// index built from the events, and windows read through it (no cache, never a
+// whole-simulation read) equal windows cut from decoded simulations.
+TEST(NeuronioStoredIndex, WindowsThroughTheStoredIndexEqualDecodedWindows) {
+  TempDir dir("elm-nio-index");
+  SyntheticNeuronOptions so;
+  so.channels = 64;
+  so.duration_ms = 1300;
+  so.train_simulations = 3;
+  so.valid_simulations = so.test_simulations = 1;
+  std::ostringstream quiet;
+  write_synthetic_neuron_store(dir.path().string(), so, quiet);
+  const StoreReader train(dir.file("train.h5"));
+  ASSERT_TRUE(train.has_field("event_index"));
+  for (int64_t sim = 0; sim < 3; ++sim) {
+    const auto times = train.read_i32("event_time", sim);
+    EXPECT_EQ(train.read_i32("event_index", sim), neuronio_event_index(times, so.duration_ms)) << sim;
+    EXPECT_EQ(train.read_i32("event_index", sim).size(), size_t(14));  // ceil(1300 / 100) + 1
+  }
+  NeuronioTaskOptions o;
+  o.store = dir.path().string();
+  o.window = 137;
+  o.windows_per_epoch = 64;
+  o.cache_mb = 0;
+  NeuronioTask indexed(o);
+  o.cache_mb = 1024;
+  NeuronioTask decoded(o);
+  for (int64_t first = 0; first < 64; first += 8) {
+    std::vector<int64_t> idx;
+    for (int64_t i = first; i < first + 8; ++i) idx.push_back(i);
+    expect_same_batch(indexed.make_batch(Split::Train, idx), decoded.make_batch(Split::Train, idx),
+                      "train batch at " + std::to_string(first));
+  }
+}
+
+TEST(NeuronioStoredIndex, DamagedStoredIndexOrEventsFailOnOneLine) {
+  TempDir dir("elm-nio-index-bad");
+  // A store whose event_index lies about the event count, and one with an
+  // event on a channel outside the store's range.
+  auto write = [&](const std::string& name, bool bad_index, bool bad_channel) {
+    const std::string d = dir.file(name);
+    std::filesystem::create_directories(d);
+    for (const char* split : {"train", "valid", "test"}) {
+      StoreInfo info;
+      info.task = "neuronio";
+      info.split = split;
+      info.input_kind = "events";
+      info.channels = 4;
+      info.max_length = 1200;
+      StoreWriter w(d + "/" + split + ".h5", info,
+                    {{"event_time", FieldType::Int32}, {"event_channel", FieldType::UInt16},
+                     {"soma", FieldType::Float32}, {"output_spike_ms", FieldType::Float32},
+                     {"event_index", FieldType::Int32}});
+      std::vector<int32_t> t;
+      std::vector<uint16_t> c;
+      for (int32_t k = 0; k < 1200; k += 3) {
+        t.push_back(k);
+        c.push_back(uint16_t(bad_channel ? 9 : k % 4));
+      }
+      std::vector<int32_t> index = neuronio_event_index(t, 1200);
+      if (bad_index) index.back() += 5;
+      w.append_i32("event_time", t);
+      w.append_u16("event_channel", c);
+      w.append_f32("soma", std::vector<float>(1200, -70.0f));
+      w.append_f32("output_spike_ms", std::vector<float>{});
+      w.append_i32("event_index", index);
+      w.end_sample(-1);
+      w.commit();
+    }
+    NeuronioTaskOptions o;
+    o.store = d;
+    o.window = 100;
+    o.windows_per_epoch = 8;
+    o.cache_mb = 0;
+    return o;
+  };
+  const NeuronioTaskOptions bad_index = write("bad_index", true, false);
+  std::string m = test::expect_one_line_elm_error(
+      [&] { NeuronioTask(bad_index).make_batch(Split::Train, std::vector<int64_t>{0}); });
+  EXPECT_NE(m.find("event_index"), std::string::npos) << m;
+  const NeuronioTaskOptions bad_channel = write("bad_channel", false, true);
+  m = test::expect_one_line_elm_error(
+      [&] { NeuronioTask(bad_channel).make_batch(Split::Train, std::vector<int64_t>{0}); });
+  EXPECT_NE(m.find("channel 9"), std::string::npos) << m;
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "data/neuronio_task.hpp"
 #include "data/store/dataset_store.hpp"
 #include "io/hdf5_io.hpp"
 
@@ -37,7 +38,8 @@ const std::map<std::string, FieldType>& neuronio_fields() {
   static const std::map<std::string, FieldType> f{{"event_time", FieldType::Int32},
                                                   {"event_channel", FieldType::UInt16},
                                                   {"soma", FieldType::Float32},
-                                                  {"output_spike_ms", FieldType::Float32}};
+                                                  {"output_spike_ms", FieldType::Float32},
+                                                  {"event_index", FieldType::Int32}};
   return f;
 }
 
@@ -175,6 +177,7 @@ class NeuronioBuilder {
       writer_->append_u16("event_channel", channels);
       writer_->append_f32("soma", soma32);
       writer_->append_f32("output_spike_ms", out32);
+      writer_->append_i32("event_index", neuronio_event_index(steps, duration_ms_));
       writer_->end_sample(-1);
     }
     files_ += 1;

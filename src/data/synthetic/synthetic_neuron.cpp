@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "data/neuronio_task.hpp"
 #include "data/store/dataset_store.hpp"
 
 namespace elm {
@@ -178,7 +179,8 @@ void write_synthetic_neuron_store(const std::string& out_dir, const SyntheticNeu
   const std::map<std::string, FieldType> fields{{"event_time", FieldType::Int32},
                                                 {"event_channel", FieldType::UInt16},
                                                 {"soma", FieldType::Float32},
-                                                {"output_spike_ms", FieldType::Float32}};
+                                                {"output_spike_ms", FieldType::Float32},
+                                                {"event_index", FieldType::Int32}};
   const char* names[3] = {"train", "valid", "test"};
   const int64_t counts[3] = {o.train_simulations, o.valid_simulations, o.test_simulations};
   for (int split = 0; split < 3; ++split) {
@@ -203,6 +205,7 @@ void write_synthetic_neuron_store(const std::string& out_dir, const SyntheticNeu
       w.append_u16("event_channel", sim.event_channel);
       w.append_f32("soma", sim.soma);
       w.append_f32("output_spike_ms", sim.output_spike_ms);
+      w.append_i32("event_index", neuronio_event_index(sim.event_time, o.duration_ms));
       w.end_sample(-1);
       spikes += int64_t(sim.output_spike_ms.size());
       events += int64_t(sim.event_time.size());
