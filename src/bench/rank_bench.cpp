@@ -107,7 +107,7 @@ RankBenchResult bench_size(Comm& comm, const BenchWorkload& w, int global_batch,
   r.allreduce_bytes = int64_t(buf.size() * sizeof(float));
   if (W == 1) return r;
   comm.allreduce_sum(std::span<float>(buf));
-  const int64_t reps = steps_for(comm, 0.0, 0.0, W > 1 ? 2000 : 200);
+  const int64_t reps = 2000;
   comm.barrier();
   t0 = clock_type::now();
   for (int64_t i = 0; i < reps; ++i) comm.allreduce_sum(std::span<float>(buf));

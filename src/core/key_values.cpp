@@ -57,6 +57,23 @@ std::string format_double(double v) {
   return std::string(buf, ptr);
 }
 
+std::string join_lines(const std::vector<std::string>& lines) {
+  std::string s;
+  for (const auto& x : lines) s += (s.empty() ? "" : "\n") + x;
+  return s;
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> out;
+  for (size_t a = 0; a < text.size();) {
+    size_t b = text.find('\n', a);
+    if (b == std::string::npos) b = text.size();
+    out.push_back(text.substr(a, b - a));
+    a = b + 1;
+  }
+  return out;
+}
+
 KeyValues parse_flat_json(const std::string& json, const std::string& source) {
   boost::property_tree::ptree tree;
   std::istringstream in(json);

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace elm {
 
@@ -12,6 +13,10 @@ double parse_double(const std::string& text, const std::string& key, const std::
 int64_t parse_int(const std::string& text, const std::string& key, const std::string& source);
 bool parse_bool(const std::string& text, const std::string& key, const std::string& source);
 std::string format_double(double v);
+
+// Names kept in one string attribute or message, one per line ("" <-> none).
+std::string join_lines(const std::vector<std::string>& lines);
+std::vector<std::string> split_lines(const std::string& text);
 
 // A flat JSON object of scalars (numbers, strings, booleans, null) into key/value
 // text; null values are left out so they take their defaults.

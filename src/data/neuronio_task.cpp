@@ -247,8 +247,7 @@ Batch NeuronioTask::make_batch(Split split, std::span<const int64_t> indices) co
     const NeuronioWindow w = window_of(split, indices[b]);
     // Only the window's part of the simulation is read: the events of the
     // coarse index steps it overlaps and its soma values (output spikes are cached).
-    std::vector<int32_t> event_time;
-    std::vector<uint16_t> event_channel;
+    std::vector<int32_t> event_time, event_channel;
     std::vector<float> soma, output_spike_ms;
     std::shared_ptr<const NeuronioSimulation> decoded;
     {
@@ -283,7 +282,7 @@ Batch NeuronioTask::make_batch(Split split, std::span<const int64_t> indices) co
                                            static_cast<int64_t>(index.size()) - 1);
       const int64_t e0 = index[size_t(k0)], ne = index[size_t(k1)] - e0;
       event_time = reader.read_i32_range("event_time", w.simulation, e0, ne);
-      event_channel = reader.read_u16_range("event_channel", w.simulation, e0, ne);
+      event_channel = reader.read_i32_range("event_channel", w.simulation, e0, ne);
       soma = reader.read_f32_range("soma", w.simulation, w.start, T);
       output_spike_ms = cached.output_spike_ms;
     }
@@ -296,10 +295,9 @@ Batch NeuronioTask::make_batch(Split split, std::span<const int64_t> indices) co
     append_window_events(in, event_channel.data() + e0, e1 - e0, half);
     // Read by range, so checked here: channels in range, steps in the window
     // (a simulation indexed from the store was never read whole).
-    uint16_t top = 0;
-    for (size_t e = e0; e < e1; ++e) top = std::max(top, event_channel[e]);
-    ELM_CHECK(e1 == e0 || int(top) < C, store_path(split), ": simulation ", w.simulation, ": event on channel ", top,
-              " outside 0..", C - 1);
+    for (size_t e = e0; e < e1; ++e)
+      ELM_CHECK(event_channel[e] >= 0 && event_channel[e] < C, store_path(split), ": simulation ", w.simulation,
+                ": event on channel ", event_channel[e], " outside 0..", C - 1);
     // Events per step by counting (branch-free), then their running sum.
     step_counts.assign(size_t(T), 0);
     for (size_t e = e0; e < e1; ++e) {

@@ -17,13 +17,6 @@ void broadcast_string(Comm& comm, std::string& text, int root) {
   broadcast_values(comm, std::span<char>(text.data(), text.size()), root);
 }
 
-void broadcast_doubles(Comm& comm, std::vector<double>& values, int root) {
-  int64_t n = int64_t(values.size());
-  broadcast_value(comm, n, root);
-  values.resize(size_t(n));
-  broadcast_values(comm, std::span<double>(values), root);
-}
-
 uint64_t fnv1a64(std::span<const std::byte> bytes, uint64_t hash) {
   for (std::byte b : bytes) {
     hash ^= uint64_t(b);

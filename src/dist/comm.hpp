@@ -55,8 +55,15 @@ template <class T>
 void broadcast_value(Comm& comm, T& value, int root) {
   broadcast_values(comm, std::span<T>(&value, 1), root);
 }
+// A vector of root's length and values on every rank.
+template <class T>
+void broadcast_vector(Comm& comm, std::vector<T>& values, int root) {
+  int64_t n = int64_t(values.size());
+  broadcast_value(comm, n, root);
+  values.resize(size_t(n));
+  broadcast_values(comm, std::span<T>(values), root);
+}
 void broadcast_string(Comm& comm, std::string& text, int root);
-void broadcast_doubles(Comm& comm, std::vector<double>& values, int root);
 
 // Hands out 0, 1, 2, ... across all ranks of a world, each number once: the
 // run scheduler's "next unfinished run".

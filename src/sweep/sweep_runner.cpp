@@ -35,21 +35,21 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
   const bool leader = group->rank() == 0;
 
   // World rank 0 decides what is unfinished, so every group works from one list.
-  std::vector<double> pending;
-  double skipped = 0;
+  std::vector<int64_t> pending;
+  int64_t skipped = 0;
   if (world.rank() == 0) {
     for (const auto& r : runs) {
       if (!options.only_indices.empty() &&
           std::find(options.only_indices.begin(), options.only_indices.end(), r.index) == options.only_indices.end())
         continue;
       if (run_is_done(run_dir_of(sweep_dir, r))) ++skipped;
-      else pending.push_back(double(r.index));
+      else pending.push_back(r.index);
     }
   }
-  broadcast_doubles(world, pending, 0);
+  broadcast_vector(world, pending, 0);
   broadcast_value(world, skipped, 0);
   if (world.rank() == 0)
-    out << "sweep " << job.name << ": " << runs.size() << " runs, " << int64_t(skipped) << " already done, "
+    out << "sweep " << job.name << ": " << runs.size() << " runs, " << skipped << " already done, "
         << pending.size() << " to run on " << world.size() / rpr << " group(s) of " << rpr << " rank(s)\n"
         << std::flush;
 
@@ -103,7 +103,7 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
   SweepOutcome o;
   o.completed = int64_t(tally[0]);
   o.failed = int64_t(tally[1]);
-  o.skipped = int64_t(skipped);
+  o.skipped = skipped;
   o.interrupted = tally[2] > 0;
   return o;
 }

@@ -55,21 +55,18 @@ EvalResult evaluate_classification(CpuElm<float>& elm, const std::vector<float>&
 }
 
 void broadcast_metrics(Comm& comm, Metrics& metrics, int root) {
-  std::string names;
+  std::vector<std::string> names;
   std::vector<double> values;
   for (const auto& [n, v] : metrics) {
-    names += n + "\n";
+    names.push_back(n);
     values.push_back(v);
   }
-  broadcast_string(comm, names, root);
-  broadcast_doubles(comm, values, root);
+  std::string text = join_lines(names);
+  broadcast_string(comm, text, root);
+  broadcast_vector(comm, values, root);
+  names = split_lines(text);
   metrics.clear();
-  size_t a = 0;
-  for (double v : values) {
-    const size_t b = names.find('\n', a);
-    metrics.emplace_back(names.substr(a, b - a), v);
-    a = b + 1;
-  }
+  for (size_t k = 0; k < values.size(); ++k) metrics.emplace_back(names.at(k), values[k]);
 }
 
 Metrics evaluate_task(CpuElm<float>& elm, const std::vector<float>& params, const Task& task, Split split,

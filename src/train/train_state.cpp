@@ -32,29 +32,6 @@ void restore_optimizer(const TrainState& state, Optimizer& opt) {
     opt.state_buffer(i) = state.optimizer_buffers[i];
 }
 
-namespace {
-
-std::string join_lines(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : "\n") + x;
-  return s;
-}
-
-std::vector<std::string> split_lines(const std::string& s) {
-  std::vector<std::string> out;
-  if (s.empty()) return out;
-  size_t a = 0;
-  while (true) {
-    const size_t b = s.find('\n', a);
-    out.push_back(s.substr(a, b == std::string::npos ? std::string::npos : b - a));
-    if (b == std::string::npos) break;
-    a = b + 1;
-  }
-  return out;
-}
-
-}  // namespace
-
 void write_train_state(const TrainState& s, const std::string& path) {
   H5AtomicWriter w(path);
   const RunRecord& r = s.record;

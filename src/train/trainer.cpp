@@ -66,7 +66,6 @@ RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOp
   NullBuffer null_buffer;
   std::ostream null_log(&null_buffer);
   std::ostream& log = (writer && options.log) ? *options.log : null_log;
-  StopRequest::install();
 
   const TrainConfig& tc = rc.train;
   auto task = make_task(rc.task, rc.model);

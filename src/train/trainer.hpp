@@ -20,6 +20,8 @@ struct RunOptions {
   Comm* comm = nullptr;         // the run's ranks; nullptr: this process alone
   std::ostream* log = nullptr;  // progress lines (rank 0); nullptr: none
   bool resume = true;           // continue from the newest complete checkpoint in the run directory
+  // A stop signal is honoured once the process has called StopRequest::install()
+  // (the train and sweep commands do, before anything else).
   int64_t stop_at_step = -1;    // tests: act as if a stop signal arrived during this step (0-based)
 };
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <vector>
 
 #include "dist/mpi_comm.hpp"
 #include "mpi_world.hpp"
@@ -27,6 +28,29 @@ class RankFailurePrinter : public ::testing::EmptyTestEventListener {
 };
 }  // namespace
 Comm& mpi_world() { return *g_world; }
+}  // namespace elm::test
+
+namespace elm::test {
+namespace {
+
+// The world every other test relies on: ranks 0..W-1, each once, and
+// collectives that reach every rank.
+TEST(MpiWorld, RanksAreDistinctAndCollectivesReachEveryRank) {
+  Comm& world = mpi_world();
+  const int W = world.size();
+  ASSERT_GE(W, 1);
+  ASSERT_GE(world.rank(), 0);
+  ASSERT_LT(world.rank(), W);
+  std::vector<double> seen(size_t(W), 0.0);
+  seen[size_t(world.rank())] = 1.0;
+  world.allreduce_sum(std::span<double>(seen));
+  for (int r = 0; r < W; ++r) EXPECT_EQ(seen[size_t(r)], 1.0) << "rank " << r;
+  int64_t from_last = world.rank() == W - 1 ? 1234 + W : -1;
+  broadcast_value(world, from_last, W - 1);
+  EXPECT_EQ(from_last, 1234 + W);
+}
+
+}  // namespace
 }  // namespace elm::test
 
 int main(int argc, char** argv) {

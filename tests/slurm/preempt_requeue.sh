@@ -7,31 +7,16 @@
 # bit-identical (checkpoint.h5, train/loss) to an uninterrupted run of the same
 # config on 2 ranks.
 source "$(dirname "$0")/lib.sh"
-cat > "$scratch/base.ini" <<EOT
-[model]
-variant = v1
-num_input = 32
-num_output = 4
-num_memory = 10
-memory_tau_max = 150
-[task]
-name = synthetic_burst
-[train]
-batch_size = 16
-threads = 1
-log_every = 10
-eval_every = 100000
-checkpoint_every = 0
-[optim]
-lr = 0.005
-EOT
+# One 8000-step run on 2 ranks: the shared small job's base config, no grid,
+# no periodic checkpoints (the only one is the signal's).
+write_small_job "$scratch" 8000 2
 cat > "$scratch/job.ini" <<EOT
 [sweep]
 name = preempt
 config = base.ini
 ranks_per_run = 2
 EOT
-sets=(--set train.steps=8000)
+sets=(--set train.checkpoint_every=0)
 
 # preempt MODE: submits the one-run sweep to $scratch/MODE, signals it once
 # training has started and waits until the script has requeued it.

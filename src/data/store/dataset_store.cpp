@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "core/key_values.hpp"
 #include "io/hdf5_io.hpp"
 
 namespace elm {
@@ -289,13 +290,12 @@ struct StoreWriter::Impl {
       // The keys are listed so that the reader opens attributes by name only:
       // enumerating attributes by index crashes libhdf5 1.10 on some corrupt
       // object headers (H5A__attr_release_table frees an uninitialised table).
-      std::string keys;
+      std::vector<std::string> keys;
       for (const auto& [k, v] : info.extra) {
-        if (!keys.empty()) keys += '\n';
-        keys += k;
+        keys.push_back(k);
         write_string_attr(file, "extra." + k, v);
       }
-      write_string_attr(file, "extra_keys", keys);
+      write_string_attr(file, "extra_keys", join_lines(keys));
     } catch (const H5::Exception& e) {
       fail(path, ": cannot finish the store: ", e.getDetailMsg());
     }
@@ -501,14 +501,8 @@ struct StoreReader::Impl {
     info.num_samples = int_attr("num_samples");
     const int64_t n = info.num_samples;
     ELM_CHECK(n >= 0 && n < (int64_t(1) << 32), path, ": attribute 'num_samples' = ", n, " is implausible");
-    const std::string keys = string_attr("extra_keys");
-    for (size_t pos = 0; pos < keys.size();) {
-      size_t end = keys.find('\n', pos);
-      if (end == std::string::npos) end = keys.size();
-      const std::string key = keys.substr(pos, end - pos);
+    for (const std::string& key : split_lines(string_attr("extra_keys")))
       info.extra[key] = string_attr("extra." + key);
-      pos = end + 1;
-    }
 
     ELM_CHECK(file.nameExists("labels"), path, ": missing dataset 'labels'");
     {
@@ -621,13 +615,6 @@ std::vector<float> StoreReader::read_f32_range(const std::string& field, int64_t
                                                int64_t count) const {
   ELM_CHECK(count >= 0, impl_->path, ": field '", field, "' sample ", i, ": negative range length ", count);
   return impl_->read<float>(field, i, H5::PredType::NATIVE_FLOAT, begin, count);
-}
-
-std::vector<uint16_t> StoreReader::read_u16_range(const std::string& field, int64_t i, int64_t begin,
-                                                  int64_t count) const {
-  ELM_CHECK(count >= 0, impl_->path, ": field '", field, "' sample ", i, ": negative range length ", count);
-  ELM_CHECK(impl_->field(field).stored_u16, impl_->path, ": field '", field, "' is not stored as u16");
-  return impl_->read<uint16_t>(field, i, H5::PredType::NATIVE_UINT16, begin, count);
 }
 
 int64_t StoreReader::length(const std::string& field, int64_t i) const {

@@ -81,9 +81,6 @@ class StoreReader {
   // outside the sample is an ElmError naming the file, field and sample.
   std::vector<int32_t> read_i32_range(const std::string& field, int64_t i, int64_t begin, int64_t count) const;
   std::vector<float> read_f32_range(const std::string& field, int64_t i, int64_t begin, int64_t count) const;
-  // In the stored width (no HDF5 type conversion, whose buffer setup costs
-  // more than a small read): only for u16 fields.
-  std::vector<uint16_t> read_u16_range(const std::string& field, int64_t i, int64_t begin, int64_t count) const;
   int64_t length(const std::string& field, int64_t i) const;
 
  private:
