@@ -586,3 +586,48 @@ TEST(DatasetStore, RangeReadsMatchWholeReadsAndCheckBounds) {
   EXPECT_NE(msg.find("sample 2"), std::string::npos) << msg;
   EXPECT_THROW(r.read_i32_range("nope", 0, 0, 1), ElmError);
 }
+
+// The writer encodes chunks itself (chunk_codec.cpp) and hands them to HDF5
+// raw: the file must declare HDF5's shuffle + deflate filters and HDF5's own
+// read path must decode every chunk, the zero-padded edge chunk included, to
+// the values appended. Checked with the plain C API, not StoreReader.
+TEST(DatasetStore, ChunksDecodeThroughHdf5sOwnFilters) {
+  elm::test::TempDir dir("elm-store");
+  const std::string path = dir.file("codec.h5");
+  // 3 flushes' worth of int32 plus a partial last chunk; smooth values so
+  // that compression is visible in the storage size.
+  std::vector<int32_t> i32(3 * 1024 * 1024 + 1234);
+  std::vector<uint16_t> u16(70000 + 17);
+  for (size_t k = 0; k < i32.size(); ++k) i32[k] = static_cast<int32_t>(k / 3) - 5000;
+  for (size_t k = 0; k < u16.size(); ++k) u16[k] = static_cast<uint16_t>((k * 2654435761u) >> 20);
+  {
+    StoreWriter w(path, test_info(), {{"t", FieldType::Int32}, {"c", FieldType::UInt16}});
+    w.append_i32("t", i32);
+    w.append_u16("c", u16);
+    w.end_sample(0);
+    w.commit();
+  }
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  const auto check = [&](const char* name, hid_t mem_type, const auto& expected, size_t elem) {
+    SCOPED_TRACE(name);
+    const hid_t ds = H5Dopen2(file, name, H5P_DEFAULT);
+    ASSERT_GE(ds, 0);
+    const hid_t dcpl = H5Dget_create_plist(ds);
+    ASSERT_EQ(H5Pget_nfilters(dcpl), 2);
+    unsigned flags = 0, cd[8];
+    size_t ncd = 8;
+    EXPECT_EQ(H5Pget_filter2(dcpl, 0, &flags, &ncd, cd, 0, nullptr, nullptr), H5Z_FILTER_SHUFFLE);
+    ncd = 8;
+    EXPECT_EQ(H5Pget_filter2(dcpl, 1, &flags, &ncd, cd, 0, nullptr, nullptr), H5Z_FILTER_DEFLATE);
+    H5Pclose(dcpl);
+    std::remove_cvref_t<decltype(expected)> got(expected.size());
+    ASSERT_GE(H5Dread(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, got.data()), 0);
+    EXPECT_TRUE(got == expected);
+    EXPECT_LT(H5Dget_storage_size(ds), expected.size() * elem / 2) << "chunks are not compressed";
+    H5Dclose(ds);
+  };
+  check("fields/t/values", H5T_NATIVE_INT32, i32, 4);
+  check("fields/c/values", H5T_NATIVE_UINT16, u16, 2);
+  H5Fclose(file);
+}

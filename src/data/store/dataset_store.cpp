@@ -3,6 +3,7 @@
 #include <H5Cpp.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -12,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "core/key_values.hpp"
+#include "data/store/chunk_codec.hpp"
 #include "io/hdf5_io.hpp"
 
 namespace elm {
@@ -75,22 +77,14 @@ const H5::PredType& file_type(FieldType t) {
   return H5::PredType::STD_U8LE;
 }
 
-const H5::PredType& mem_type(FieldType t) {
-  switch (t) {
-    case FieldType::UInt8: return H5::PredType::NATIVE_UINT8;
-    case FieldType::UInt16: return H5::PredType::NATIVE_UINT16;
-    case FieldType::Int32: return H5::PredType::NATIVE_INT32;
-    case FieldType::Int64: return H5::PredType::NATIVE_INT64;
-    case FieldType::Float32: return H5::PredType::NATIVE_FLOAT;
-  }
-  return H5::PredType::NATIVE_UINT8;
-}
+// Chunks go to the file raw, so the buffer's native layout must be the file
+// types' (little-endian).
+static_assert(std::endian::native == std::endian::little, "the store writer assumes a little-endian host");
 
 // A 1-D extendible dataset written in blocks: values accumulate in `buffer`
 // (native layout of the memory type) and go to the file in whole chunks.
 struct Appender {
   H5::DataSet ds;
-  const H5::PredType* mem = nullptr;
   size_t elem = 1;
   hsize_t chunk = 1;
   hsize_t written = 0;          // elements already in the file
@@ -99,9 +93,8 @@ struct Appender {
   hsize_t buffered() const { return buffer.size() / elem; }
   hsize_t total() const { return written + buffered(); }
 
-  void create(H5::H5File& file, const std::string& name, const H5::PredType& ftype, const H5::PredType& mtype,
-              size_t esize, hsize_t chunk_elems) {
-    mem = &mtype;
+  void create(H5::H5File& file, const std::string& name, const H5::PredType& ftype, size_t esize,
+              hsize_t chunk_elems) {
     elem = esize;
     chunk = chunk_elems;
     hsize_t dims[1] = {0}, maxdims[1] = {H5S_UNLIMITED}, cdims[1] = {chunk_elems};
@@ -116,15 +109,20 @@ struct Appender {
   }
 
   // Writes the first `n` buffered elements and drops them from the buffer.
+  // The chunks are encoded on all cores (chunk_codec.hpp) and written raw;
+  // `written` is always a whole number of chunks, as only the final flush
+  // writes a partial chunk.
   void write_front(hsize_t n) {
     if (n == 0) return;
+    ELM_CHECK(written % chunk == 0, "store writer: a partial chunk was flushed before the end");
     hsize_t new_size[1] = {written + n};
     ds.extend(new_size);
-    H5::DataSpace fspace = ds.getSpace();
-    hsize_t start[1] = {written}, count[1] = {n};
-    fspace.selectHyperslab(H5S_SELECT_SET, count, start);
-    H5::DataSpace mspace(1, count);
-    ds.write(buffer.data(), *mem, mspace, fspace);
+    const std::vector<EncodedChunk> chunks = encode_chunks(buffer.data(), n, elem, chunk, kDeflateLevel);
+    for (size_t c = 0; c < chunks.size(); ++c) {
+      const hsize_t offset[1] = {written + c * chunk};
+      if (H5Dwrite_chunk(ds.getId(), H5P_DEFAULT, 0, offset, chunks[c].size(), chunks[c].data()) < 0)
+        throw H5::DataSetIException("H5Dwrite_chunk", "cannot write chunk at element " + std::to_string(offset[0]));
+    }
     written += n;
     buffer.erase(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(n * elem));
   }
@@ -320,14 +318,14 @@ StoreWriter::StoreWriter(const std::string& path, const StoreInfo& info, const s
       auto& f = impl_->fields[name];
       f.name = name;
       f.type = type;
-      f.values.create(file, "fields/" + name + "/values", file_type(type), mem_type(type), elem_size(type),
+      f.values.create(file, "fields/" + name + "/values", file_type(type), elem_size(type),
                       kValuesChunk);
-      f.offsets.create(file, "fields/" + name + "/offsets", H5::PredType::STD_I64LE, H5::PredType::NATIVE_INT64, 8,
+      f.offsets.create(file, "fields/" + name + "/offsets", H5::PredType::STD_I64LE, 8,
                        kIndexChunk);
       const int64_t zero = 0;
       f.offsets.push(&zero, 1);
     }
-    impl_->labels.create(file, "labels", H5::PredType::STD_I64LE, H5::PredType::NATIVE_INT64, 8, kIndexChunk);
+    impl_->labels.create(file, "labels", H5::PredType::STD_I64LE, 8, kIndexChunk);
   } catch (const H5::Exception& e) {
     fail(path, ": cannot create the store layout: ", e.getDetailMsg());
   }
