@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(g++ make cmake libhdf5-dev hdf5-tools libboost-program-options-dev libgtest-dev libpng-dev zlib1g-dev
+packages=(g++ make cmake libhdf5-dev hdf5-tools libboost-program-options-dev libgtest-dev libpng-dev zlib1g-dev libdeflate-dev
           libopenmpi-dev openmpi-bin python3-torch python3-h5py python3-numpy dataset-fashion-mnist
           python3-pandas python3-matplotlib python3-pytest chromium slurmctld slurmd slurm-client munge)
 missing=()

@@ -16,7 +16,6 @@
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "data/neuronio_task.hpp"
-#include "data/prep/neuronio_prep.hpp"
 #include "data/prep/shd_reader.hpp"
 #include "data/store/dataset_store.hpp"
 #include "data/store_tasks.hpp"
@@ -348,113 +347,6 @@ std::string loader_bench_verdict(const std::vector<LoaderBenchResult>& results, 
   if (!min_task.empty()) s << " min_ratio=" << fmt(min_ratio) << " min_task=" << min_task;
   if (!slow.empty()) s << " below=" << slow;
   if (!skipped.empty()) s << " loader_only=" << skipped;
-  return s.str();
-}
-
-// ---- NeuronIO conversion ------------------------------------------------------------
-
-namespace {
-
-std::string python_exe() {
-  const char* env = std::getenv("ELM_PREP_PYTHON");
-  return env && *env ? env : "/usr/bin/python3";
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-// Runs a shell command and returns its stdout (ElmError on failure).
-std::string capture(const std::string& cmd) {
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ELM_CHECK(p, "cannot run: ", cmd);
-  std::string out;
-  char buf[4096];
-  size_t k;
-  while ((k = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, k);
-  const int rc = ::pclose(p);
-  ELM_CHECK(rc == 0, "command failed (status ", rc, "): ", cmd);
-  return out;
-}
-
-double file_mb(const std::string& path) { return double(fs::file_size(path)) / 1e6; }
-
-}  // namespace
-
-ConversionBenchResult run_neuronio_conversion_bench(const std::string& pickle, const std::string& work_dir,
-                                                    std::ostream& log) {
-  ELM_CHECK(fs::is_regular_file(pickle), pickle, ": no such file (NeuronIO pickle)");
-  fs::create_directories(work_dir);
-  const std::string py = python_exe();
-  ConversionBenchResult r;
-  r.pickle_mb = file_mb(pickle);
-
-  // Interpreter start + the converter's imports.
-  auto t0 = clock_type::now();
-  capture(shell_quote(py) + " -c 'import numpy, h5py' >/dev/null");
-  r.python_startup_s = seconds_since(t0);
-  log << "python start-up + imports: " << r.python_startup_s << " s\n" << std::flush;
-
-  // Unpickling alone, timed inside Python (as the converter loads it).
-  const std::string snippet =
-      "import pickle, sys, time\n"
-      "import numpy\n"
-      "t = time.perf_counter()\n"
-      "f = open(sys.argv[1], 'rb')\n"
-      "try:\n"
-      "    d = pickle.load(f, encoding='ASCII')\n"
-      "except UnicodeDecodeError:\n"
-      "    f.seek(0); d = pickle.load(f, encoding='latin1')\n"
-      "print(time.perf_counter() - t)\n";
-  const std::string snippet_path = (fs::path(work_dir) / "unpickle_time.py").string();
-  {
-    FILE* f = std::fopen(snippet_path.c_str(), "w");
-    ELM_CHECK(f, snippet_path, ": cannot write");
-    std::fputs(snippet.c_str(), f);
-    std::fclose(f);
-  }
-  r.unpickle_s = std::stod(capture(shell_quote(py) + " " + shell_quote(snippet_path) + " " + shell_quote(pickle)));
-  log << "unpickle: " << r.unpickle_s << " s\n" << std::flush;
-
-  // The converter as `elmrun prep neuronio` runs it.
-  const std::string inter = (fs::path(work_dir) / "intermediate.h5").string();
-  const std::string out = (fs::path(work_dir) / "train.h5").string();
-  fs::remove(inter);
-  fs::remove(out);
-  t0 = clock_type::now();
-  convert_neuronio_pickle(pickle, inter);
-  r.converter_s = seconds_since(t0);
-  r.intermediate_mb = file_mb(inter);
-  log << "converter (python): " << r.converter_s << " s\n" << std::flush;
-
-  t0 = clock_type::now();
-  std::ostringstream quiet;
-  prep_neuronio({inter}, out, "train", quiet);
-  r.cpp_s = seconds_since(t0);
-  r.store_mb = file_mb(out);
-  log << "prep_neuronio (C++): " << r.cpp_s << " s\n" << std::flush;
-
-  const StoreReader store(out);
-  r.simulations = store.num_samples();
-  for (int64_t i = 0; i < r.simulations; ++i) r.input_spikes += store.length("event_time", i);
-  fs::remove(inter);
-  fs::remove(snippet_path);
-  return r;
-}
-
-std::string format_conversion_bench(const ConversionBenchResult& r) {
-  std::ostringstream s;
-  const double rest = r.converter_rest_s();
-  s << "neuronio_convert pickle_mb=" << fmt(r.pickle_mb) << " simulations=" << r.simulations
-    << " input_events=" << r.input_spikes << " python_startup_s=" << fmt(r.python_startup_s)
-    << " unpickle_s=" << fmt(r.unpickle_s) << " converter_s=" << fmt(r.converter_s)
-    << " python_rest_s=" << fmt(rest) << " cpp_s=" << fmt(r.cpp_s)
-    << " intermediate_mb=" << fmt(r.intermediate_mb) << " store_mb=" << fmt(r.store_mb)
-    << " unpickle_mb_per_s=" << fmt(r.pickle_mb / r.unpickle_s)
-    << " conversion_excl_unpickle_mb_per_s=" << fmt(r.pickle_mb / (rest + r.cpp_s))
-    << " cpp_mb_per_s=" << fmt(r.intermediate_mb / r.cpp_s);
   return s.str();
 }
 

@@ -84,22 +84,4 @@ std::string format_loader_bench(const LoaderBenchResult& r);
 // "verdict=PASS|FAIL ..." over the results with a timed trainer (ratio >= required).
 std::string loader_bench_verdict(const std::vector<LoaderBenchResult>& results, double required_ratio = 10.0);
 
-// NeuronIO conversion of one pickle, the way `elmrun prep neuronio` does it:
-// the Python converter (analysis/neuronio_pickle_to_h5.py) and then the C++ step
-// (prep_neuronio) into a store split, timed separately; the Python side is split
-// into interpreter start + imports, unpickling alone (pickle.load in a separate
-// Python process) and the rest (flattening + h5py write).
-struct ConversionBenchResult {
-  double pickle_mb = 0, intermediate_mb = 0, store_mb = 0;
-  int64_t simulations = 0, input_spikes = 0;
-  double python_startup_s = 0;  // `python3 -c "import numpy, h5py"`
-  double unpickle_s = 0;        // pickle.load alone (inside Python, excluding start-up)
-  double converter_s = 0;       // the whole converter process
-  double cpp_s = 0;             // prep_neuronio: intermediate -> store split
-  double converter_rest_s() const { return converter_s - python_startup_s - unpickle_s; }
-};
-ConversionBenchResult run_neuronio_conversion_bench(const std::string& pickle, const std::string& work_dir,
-                                                    std::ostream& log);
-std::string format_conversion_bench(const ConversionBenchResult& r);
-
 }  // namespace elm

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "bench/conversion_bench.hpp"
 #include "bench/cuda_bench.hpp"
 #include "bench/loader_bench.hpp"
 #include "bench/rank_bench.hpp"
@@ -26,6 +27,7 @@ int bench_command(const std::vector<std::string>& args) {
   bool loader = false, no_trainer = false;
   std::vector<std::string> loader_tasks;
   std::string configs_dir, store_dir, convert_pickle;
+  int convert_copies = 4, convert_jobs = 0;
   int max_trainer_batch = 16;
   std::string backend = "cpu";
   bool ranks = false;
@@ -54,7 +56,11 @@ int bench_command(const std::vector<std::string>& args) {
       "rounds", po::value(&rounds)->default_value(3),
       "with --ranks: alternate 1-rank and W-rank timings this often, report each size's fastest")(
       "convert-neuronio", po::value(&convert_pickle),
-      "time converting this NeuronIO pickle (Python unpickle/flatten, then C++ store write)");
+      "time `elmrun prep neuronio` on --copies links to this NeuronIO pickle with 1 and --jobs converters, next "
+      "to reading it from disk (O_DIRECT) and unpickling alone")(
+      "copies", po::value(&convert_copies)->default_value(4), "with --convert-neuronio: files per conversion")(
+      "jobs", po::value(&convert_jobs)->default_value(0),
+      "with --convert-neuronio: converter processes of the second run (0: one per core, at most 8)");
   po::variables_map vm = parse_command_line(args, opts);
   if (vm.count("help")) {
     std::cout << opts << "\nWorkloads:";
@@ -70,7 +76,10 @@ int bench_command(const std::vector<std::string>& args) {
   ELM_CHECK(min_steps >= 1, "--min-steps must be >= 1");
   if (!convert_pickle.empty()) {
     const std::string dir = store_dir.empty() ? convert_pickle + ".bench" : store_dir;
-    const ConversionBenchResult r = run_neuronio_conversion_bench(convert_pickle, dir, std::cerr);
+    ConversionBenchOptions co;
+    co.copies = convert_copies;
+    co.jobs = {1, convert_jobs};
+    const ConversionBenchResult r = run_neuronio_conversion_bench(convert_pickle, dir, co, std::cerr);
     std::printf("%s\n", format_conversion_bench(r).c_str());
     if (store_dir.empty()) std::filesystem::remove_all(dir);
     return 0;

@@ -1,8 +1,13 @@
 // NeuronIO preparation: pickles in the released dict structure written by
 // /usr/bin/python3 (one invocation for the whole suite), converted by
-// analysis/neuronio_pickle_to_h5.py and appended to the store in C++.
+// analysis/neuronio_pickle_stream.py (through pipes, or into stream files) and
+// checked, binned and appended to the store in C++.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
+#include <bit>
+#include <cerrno>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -93,7 +98,7 @@ class NeuronioPrep : public ::testing::Test {
   static std::string file(const std::string& name) { return dir_->file(name); }
   static NeuronioPrepOptions options() {
     NeuronioPrepOptions o;
-    o.converter = elm::test::source_dir() + "/analysis/neuronio_pickle_to_h5.py";
+    o.converter = elm::test::source_dir() + "/analysis/neuronio_pickle_stream.py";
     return o;
   }
   static TempDir* dir_;
@@ -105,7 +110,7 @@ TempDir* NeuronioPrep::dir_ = nullptr;
 }  // namespace
 
 TEST_F(NeuronioPrep, ConvertsSimulationsToEvents) {
-  const std::string inter = scratch_.file("good.h5"), out = scratch_.file("store/train.h5");
+  const std::string inter = scratch_.file("good.stream"), out = scratch_.file("store/train.h5");
   convert_neuronio_pickle(file("good_sim__.p"), inter, options());
   std::ostringstream log;
   prep_neuronio({inter}, out, "train", log);
@@ -138,7 +143,7 @@ TEST_F(NeuronioPrep, ConvertsSimulationsToEvents) {
 }
 
 TEST_F(NeuronioPrep, OlderPicklesNeedLatin1) {
-  const std::string inter = scratch_.file("l.h5"), out = scratch_.file("l_store.h5");
+  const std::string inter = scratch_.file("l.stream"), out = scratch_.file("l_store.h5");
   convert_neuronio_pickle(file("latin1_sim__.p"), inter, options());
   std::ostringstream log;
   prep_neuronio({inter}, out, "valid", log);
@@ -150,7 +155,7 @@ TEST_F(NeuronioPrep, OlderPicklesNeedLatin1) {
 
 TEST_F(NeuronioPrep, BadContentNamesPickleAndSimulation) {
   std::ostringstream log;
-  const std::string inter = scratch_.file("bad.h5"), out = scratch_.file("bad_store.h5");
+  const std::string inter = scratch_.file("bad.stream"), out = scratch_.file("bad_store.h5");
   convert_neuronio_pickle(file("badseg_sim__.p"), inter, options());
   std::string msg = test::expect_one_line_elm_error([&] { prep_neuronio({inter}, out, "train", log); });
   EXPECT_NE(msg.find("badseg_sim__.p"), std::string::npos) << msg;
@@ -169,7 +174,7 @@ TEST_F(NeuronioPrep, BadContentNamesPickleAndSimulation) {
 }
 
 TEST_F(NeuronioPrep, ConverterErrorsAreOneLineNamingThePickle) {
-  const std::string inter = scratch_.file("x.h5");
+  const std::string inter = scratch_.file("x.stream");
   std::string msg = test::expect_one_line_elm_error([&] { convert_neuronio_pickle(file("nosoma_sim__.p"), inter, options()); });
   EXPECT_NE(msg.find("nosoma_sim__.p"), std::string::npos) << msg;
   EXPECT_NE(msg.find("somaVoltageLowRes"), std::string::npos) << msg;
@@ -206,9 +211,9 @@ TEST_F(NeuronioPrep, DirectoryConventionAndMissingSplit) {
   EXPECT_FALSE(fs::exists(out2 + "/train.h5"));
 }
 
-// Truncations and byte flips of an intermediate file: ElmError or success.
-TEST_F(NeuronioPrep, CorruptIntermediatesGiveElmErrorOrSuccess) {
-  const std::string inter = scratch_.file("base.h5");
+// Truncations and byte flips of a converter stream: ElmError or success.
+TEST_F(NeuronioPrep, CorruptStreamsGiveElmErrorOrSuccess) {
+  const std::string inter = scratch_.file("base.stream");
   convert_neuronio_pickle(file("good_sim__.p"), inter, options());
   std::string bytes;
   {
@@ -227,7 +232,7 @@ TEST_F(NeuronioPrep, CorruptIntermediatesGiveElmErrorOrSuccess) {
   }
   int errors = 0;
   for (size_t k = 0; k < variants.size(); ++k) {
-    const std::string bad = scratch_.file("v.h5"), out = scratch_.file("v_store.h5");
+    const std::string bad = scratch_.file("v.stream"), out = scratch_.file("v_store.h5");
     std::ofstream(bad, std::ios::binary | std::ios::trunc) << variants[k];
     std::ostringstream log;
     try {
@@ -242,4 +247,86 @@ TEST_F(NeuronioPrep, CorruptIntermediatesGiveElmErrorOrSuccess) {
     }
   }
   EXPECT_GE(errors, 11);
+}
+
+namespace {
+
+// Every field of every sample, for comparing two stores.
+std::vector<std::vector<int32_t>> store_events(const StoreReader& r) {
+  std::vector<std::vector<int32_t>> v;
+  for (int64_t i = 0; i < r.num_samples(); ++i) {
+    v.push_back(r.read_i32("event_time", i));
+    v.push_back(r.read_i32("event_channel", i));
+    v.push_back(r.read_i32("event_index", i));
+    std::vector<int32_t> soma_bits;
+    for (float x : r.read_f32("soma", i)) soma_bits.push_back(std::bit_cast<int32_t>(x));
+    v.push_back(soma_bits);
+    std::vector<int32_t> out_bits;
+    for (float x : r.read_f32("output_spike_ms", i)) out_bits.push_back(std::bit_cast<int32_t>(x));
+    v.push_back(out_bits);
+  }
+  return v;
+}
+
+}  // namespace
+
+// The parallel pipeline (several converters, workers, in-order appends) gives
+// the same store as converting the files one by one through stream files.
+TEST_F(NeuronioPrep, ParallelConvertersKeepFileOrderAndContent) {
+  std::vector<std::string> pickles;
+  for (int b = 2; b <= 10; ++b) pickles.push_back(file("raw/kaggle/full_ergodic_train_batch_" + std::to_string(b) + "/sim__b" + std::to_string(b) + ".p"));
+  pickles.push_back(file("good_sim__.p"));
+  pickles.push_back(file("latin1_sim__.p"));
+  std::vector<std::string> streams;
+  for (size_t i = 0; i < pickles.size(); ++i) {
+    streams.push_back(scratch_.file("s" + std::to_string(i) + ".stream"));
+    convert_neuronio_pickle(pickles[i], streams.back(), options());
+  }
+  std::ostringstream log;
+  prep_neuronio(streams, scratch_.file("serial.h5"), "train", log);
+  const auto expected = store_events(StoreReader(scratch_.file("serial.h5")));
+  ASSERT_EQ(expected.size(), 5u * (9 * 2 + 3 + 1));
+  for (int jobs : {1, 3, 11}) {
+    SCOPED_TRACE(jobs);
+    NeuronioPrepOptions o = options();
+    o.jobs = jobs;
+    const std::string out = scratch_.file("parallel" + std::to_string(jobs) + ".h5");
+    std::ostringstream plog;
+    prep_neuronio_files(pickles, out, "train", plog, o);
+    EXPECT_TRUE(store_events(StoreReader(out)) == expected);
+    EXPECT_NE(plog.str().find("[train 11/11]"), std::string::npos) << plog.str();
+    EXPECT_NE(plog.str().find("latin1_sim__.p: 1 simulations"), std::string::npos) << plog.str();
+  }
+}
+
+// A bad pickle among good ones, wherever it falls among the workers: one line
+// naming it (and the simulation for content errors), nothing at the output,
+// every converter stopped.
+TEST_F(NeuronioPrep, ParallelErrorsNameThePickleAndLeaveNothing) {
+  const std::string good = file("good_sim__.p");
+  const std::pair<std::string, std::string> cases[] = {
+      {file("badseg_sim__.p"), "segment 700"},
+      {file("nosoma_sim__.p"), "somaVoltageLowRes"},
+      {file("trunc_sim__.p"), "cannot unpickle"},
+      {file("no_such_sim__.p"), "No such file"},
+  };
+  for (const auto& [bad, what] : cases) {
+    for (int jobs : {1, 2}) {
+      SCOPED_TRACE(bad + " jobs " + std::to_string(jobs));
+      NeuronioPrepOptions o = options();
+      o.jobs = jobs;
+      const std::string out = scratch_.file("err.h5");
+      std::ostringstream log;
+      const std::string msg = test::expect_one_line_elm_error(
+          [&] { prep_neuronio_files({good, good, bad, good, good}, out, "train", log, o); });
+      EXPECT_NE(msg.find(bad), std::string::npos) << msg;
+      EXPECT_NE(msg.find(what), std::string::npos) << msg;
+      EXPECT_FALSE(fs::exists(out));
+      EXPECT_EQ(std::distance(fs::directory_iterator(scratch_.path()), fs::directory_iterator()), 0)
+          << "left behind in " << scratch_.path();
+    }
+  }
+  // No converter outlives the call (each was reaped; none is a zombie child).
+  EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);
+  EXPECT_EQ(errno, ECHILD);
 }

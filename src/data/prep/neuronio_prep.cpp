@@ -3,26 +3,28 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <cmath>
-#include <cstring>
+#include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
-#include <sstream>
+#include <thread>
+#include <utility>
 
 #include "core/error.hpp"
-#include "data/neuronio_task.hpp"
+#include "data/prep/neuronio_stream.hpp"
 #include "data/store/dataset_store.hpp"
-#include "io/hdf5_io.hpp"
 
 extern char** environ;
 
@@ -31,8 +33,6 @@ namespace elm {
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr const char* kIntermediateFormat = "elm-neuronio-intermediate-1";
 
 const std::map<std::string, FieldType>& neuronio_fields() {
   static const std::map<std::string, FieldType> f{{"event_time", FieldType::Int32},
@@ -43,149 +43,53 @@ const std::map<std::string, FieldType>& neuronio_fields() {
   return f;
 }
 
-// Offsets [S + 1] of a ragged intermediate array: start at 0, never decrease,
-// end at the values' length.
-void check_offsets(const std::string& where, const char* name, const std::vector<int64_t>& off, int64_t sims,
-                   int64_t values) {
-  ELM_CHECK(static_cast<int64_t>(off.size()) == sims + 1, where, ": '", name, "' has ", off.size(),
-            " entries, expected ", sims + 1);
-  ELM_CHECK(off.front() == 0 && off.back() == values, where, ": '", name, "' does not span its ", values,
-            " values (corrupt file?)");
-  for (int64_t k = 0; k < sims; ++k)
-    ELM_CHECK(off[k] <= off[k + 1], where, ": '", name, "' decreases at simulation ", k, " (corrupt file?)");
+// One pickle's simulations, validated and binned, ready to append.
+struct ConvertedFile {
+  std::string source;
+  int64_t duration_ms = 0;
+  std::vector<NeuronioStoreSample> sims;
+  int64_t events = 0;
+};
+
+// Reads the simulations of the file whose header was just read. `where`
+// names the pickle (and the stream file, if any) in errors.
+ConvertedFile read_converted_file(NeuronioStreamReader& reader, const NeuronioStreamHeader& h,
+                                  const std::string& where, NeuronioBuildScratch& scratch,
+                                  const std::atomic<bool>* cancelled = nullptr) {
+  ConvertedFile f;
+  f.source = h.source;
+  f.duration_ms = static_cast<int64_t>(h.sim_duration_ms);
+  NeuronioRawSimulation raw;
+  for (int64_t k = 0; k < h.num_simulations; ++k) {
+    if (cancelled && cancelled->load()) fail(where, ": cancelled");
+    reader.next_simulation(raw);
+    // Grown as read: a corrupt simulation count must not allocate up front.
+    build_neuronio_simulation(raw, f.duration_ms, where, k, f.sims.emplace_back(), scratch);
+    f.events += static_cast<int64_t>(f.sims.back().event_time.size());
+  }
+  reader.end_file();
+  return f;
 }
 
-// Appends the simulations of intermediate files to one store split.
-class NeuronioBuilder {
+// Appends converted files, in order, to one store split.
+class NeuronioSplitWriter {
  public:
-  NeuronioBuilder(std::string out_path, std::string split) : out_path_(std::move(out_path)), split_(std::move(split)) {}
+  NeuronioSplitWriter(std::string out_path, std::string split) : out_path_(std::move(out_path)), split_(std::move(split)) {}
 
-  // Returns the number of simulations appended.
-  int64_t add(const std::string& path, std::ostream& log) {
-    H5Reader r(path);
-    ELM_CHECK(r.has_attr("format") && r.read_attr_string("format") == kIntermediateFormat, path,
-              ": not a NeuronIO intermediate file (attribute 'format' is not '", kIntermediateFormat, "')");
-    const std::string source = r.has_attr("source") ? r.read_attr_string("source") : path;
-    const std::string where = source == path ? path : source + " (intermediate " + path + ")";
-    const double segments = r.read_attr_double("num_segments");
-    ELM_CHECK(segments == kNeuronioSegments, where, ": Params.allSegmentsType has ", segments,
-              " segments, expected ", kNeuronioSegments);
-    const double duration = r.read_attr_double("sim_duration_ms");
-    ELM_CHECK(std::isfinite(duration) && duration >= 1 && duration <= 1e7 && duration == std::floor(duration),
-              where, ": totalSimDurationInSec gives ", duration, " ms, not a whole positive number of ms");
-    const auto duration_ms = static_cast<int64_t>(duration);
-    if (!writer_) open(duration_ms, source);
-    ELM_CHECK(duration_ms == duration_ms_, where, ": simulations last ", duration_ms, " ms, earlier files ",
+  void add(const ConvertedFile& f) {
+    if (!writer_) open(f);
+    ELM_CHECK(f.duration_ms == duration_ms_, f.source, ": simulations last ", f.duration_ms, " ms, earlier files ",
               duration_ms_, " ms");
-    const double sims_attr = r.read_attr_double("num_simulations");
-    ELM_CHECK(sims_attr >= 0 && sims_attr < 1e7 && sims_attr == std::floor(sims_attr), where,
-              ": bad num_simulations ", sims_attr);
-    const auto sims = static_cast<int64_t>(sims_attr);
-
-    struct Inputs {
-      Array<int64_t> seg, off;
-      Array<double> time;
-    };
-    Inputs in[2];
-    const char* prefix[2] = {"ex", "inh"};
-    for (int p = 0; p < 2; ++p) {
-      const std::string pre = prefix[p];
-      in[p].seg = r.read_int(pre + "_segment");
-      in[p].time = r.read_double(pre + "_time_ms");
-      in[p].off = r.read_int(pre + "_offsets");
-      ELM_CHECK(in[p].seg.size() == in[p].time.size(), path, ": '", pre, "_segment' and '", pre,
-                "_time_ms' differ in length");
-      check_offsets(path, (pre + "_offsets").c_str(), in[p].off.data, sims, in[p].seg.size());
-    }
-    const Array<double> out_spikes = r.read_double("output_spike_ms");
-    const Array<int64_t> out_off = r.read_int("output_offsets");
-    check_offsets(path, "output_offsets", out_off.data, sims, out_spikes.size());
-    const Array<double> soma = r.read_double("soma_mV");
-    const Array<int64_t> soma_off = r.read_int("soma_offsets");
-    check_offsets(path, "soma_offsets", soma_off.data, sims, soma.size());
-
-    std::vector<int64_t> keys;
-    std::vector<int32_t> steps;
-    std::vector<uint16_t> channels;
-    std::vector<float> soma32, out32;
-    int64_t events = 0;
-    for (int64_t k = 0; k < sims; ++k) {
-      keys.clear();
-      for (int p = 0; p < 2; ++p) {
-        const char* kind = p == 0 ? "excitatory" : "inhibitory";
-        for (int64_t j = in[p].off.data[k]; j < in[p].off.data[k + 1]; ++j) {
-          const int64_t s = in[p].seg.data[j];
-          const double t = in[p].time.data[j];
-          ELM_CHECK(s >= 0 && s < kNeuronioSegments, where, ": simulation ", k, ": ", kind, " input segment ", s,
-                    " outside 0..", kNeuronioSegments - 1);
-          ELM_CHECK(std::isfinite(t) && t >= 0 && t < static_cast<double>(duration_ms_), where, ": simulation ",
-                    k, ": ", kind, " input spike at ", t, " ms outside [0, ", duration_ms_, ")");
-          // int(t) as the reference's matrix index; t >= 0 so truncation = floor.
-          const int64_t step = static_cast<int64_t>(t);
-          keys.push_back(step * kNeuronioChannels + s + p * kNeuronioSegments);
-        }
-      }
-      // Sorted, de-duplicated keys. All keys lie in [0, duration_ms * channels),
-      // so for realistic durations a bitmap over that range sorts and
-      // de-duplicates in O(n + range / 64) instead of an O(n log n) sort.
-      const uint64_t key_range = static_cast<uint64_t>(duration_ms_) * kNeuronioChannels;
-      if (key_range <= kBitmapMaxKeys) {
-        const size_t words = static_cast<size_t>((key_range + 63) / 64);
-        if (bitmap_.size() < words) bitmap_.assign(words, 0);  // kept all-zero between simulations
-        for (const int64_t key : keys) bitmap_[static_cast<uint64_t>(key) >> 6] |= uint64_t(1) << (key & 63);
-        size_t n = 0;
-        for (size_t w = 0; w < words; ++w) {
-          uint64_t bits = bitmap_[w];
-          if (!bits) continue;
-          bitmap_[w] = 0;
-          do {
-            keys[n++] = static_cast<int64_t>(w * 64 + static_cast<size_t>(__builtin_ctzll(bits)));
-            bits &= bits - 1;
-          } while (bits);
-        }
-        keys.resize(n);
-      } else {
-        std::sort(keys.begin(), keys.end());
-        keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-      }
-      steps.resize(keys.size());
-      channels.resize(keys.size());
-      for (size_t i = 0; i < keys.size(); ++i) {
-        steps[i] = static_cast<int32_t>(keys[i] / kNeuronioChannels);
-        channels[i] = static_cast<uint16_t>(keys[i] % kNeuronioChannels);
-      }
-      events += static_cast<int64_t>(keys.size());
-
-      const int64_t v0 = soma_off.data[k], v1 = soma_off.data[k + 1];
-      ELM_CHECK(v1 - v0 == duration_ms_, where, ": simulation ", k, ": somaVoltageLowRes has ", v1 - v0,
-                " values, expected ", duration_ms_, " (one per ms)");
-      soma32.resize(v1 - v0);
-      for (int64_t j = v0; j < v1; ++j) {
-        ELM_CHECK(std::isfinite(soma.data[j]), where, ": simulation ", k, ": somaVoltageLowRes[", j - v0,
-                  "] is not finite");
-        soma32[j - v0] = static_cast<float>(soma.data[j]);
-      }
-      out32.clear();
-      for (int64_t j = out_off.data[k]; j < out_off.data[k + 1]; ++j) {
-        const double t = out_spikes.data[j];
-        // The target index int(t - 0.5) must fall inside the simulation.
-        ELM_CHECK(std::isfinite(t) && t >= 0 && t < duration_ms_ + 0.5, where, ": simulation ", k,
-                  ": output spike at ", t, " ms outside [0, ", duration_ms_ + 0.5, ")");
-        out32.push_back(static_cast<float>(t));
-      }
-      writer_->append_i32("event_time", steps);
-      writer_->append_u16("event_channel", channels);
-      writer_->append_f32("soma", soma32);
-      writer_->append_f32("output_spike_ms", out32);
-      writer_->append_i32("event_index", neuronio_event_index(steps, duration_ms_));
+    for (const NeuronioStoreSample& s : f.sims) {
+      writer_->append_i32("event_time", s.event_time);
+      writer_->append_u16("event_channel", s.event_channel);
+      writer_->append_f32("soma", s.soma);
+      writer_->append_f32("output_spike_ms", s.output_spike_ms);
+      writer_->append_i32("event_index", s.event_index);
       writer_->end_sample(-1);
     }
     files_ += 1;
-    events_ += events;
-    log << "neuronio: " << split_ << ": " << source << ": " << sims << " simulations, " << events
-        << " input events\n"
-        << std::flush;
-    return sims;
+    events_ += f.events;
   }
 
   void commit(std::ostream& log) {
@@ -197,42 +101,70 @@ class NeuronioBuilder {
   }
 
  private:
-  void open(int64_t duration_ms, const std::string& first_source) {
-    duration_ms_ = duration_ms;
+  void open(const ConvertedFile& first) {
+    duration_ms_ = first.duration_ms;
     StoreInfo info;
     info.task = "neuronio";
     info.split = split_;
-    info.source = fs::path(first_source).parent_path().string();
+    info.source = fs::path(first.source).parent_path().string();
     info.input_kind = "events";
     info.channels = kNeuronioChannels;
     info.num_classes = 0;
-    info.max_length = duration_ms;
-    info.extra["sim_duration_ms"] = std::to_string(duration_ms);
+    info.max_length = duration_ms_;
+    info.extra["sim_duration_ms"] = std::to_string(duration_ms_);
     info.extra["event_time_rule"] =
         "step = int(t ms); channel = segment (excitatory) or 639 + segment (inhibitory); duplicates kept once";
     writer_ = std::make_unique<StoreWriter>(out_path_, info, neuronio_fields());
   }
 
-  // Largest key range de-duplicated with the bitmap (8 MiB of words).
-  static constexpr uint64_t kBitmapMaxKeys = uint64_t(1) << 26;
-
   std::string out_path_, split_;
   std::unique_ptr<StoreWriter> writer_;
-  std::vector<uint64_t> bitmap_;
   int64_t duration_ms_ = 0, files_ = 0, events_ = 0;
 };
 
-// A converter process: waited for on wait(), killed and reaped if abandoned.
-class ConverterRun {
+// An owned file descriptor.
+struct Fd {
+  int fd = -1;
+  Fd() = default;
+  explicit Fd(int f) : fd(f) {}
+  Fd(Fd&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      if (fd >= 0) ::close(fd);
+      fd = std::exchange(o.fd, -1);
+    }
+    return *this;
+  }
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// One converter process: `python3 neuronio_pickle_stream.py OUT PICKLE...`.
+// OUT "-" streams through a pipe (out_fd()); stderr goes to an anonymous file
+// so that its last line can name the failing pickle. terminate() may be called
+// from any thread; the process is reaped exactly once.
+class ConverterProcess {
  public:
-  ConverterRun(const NeuronioPrepOptions& opt, std::string pickle, std::string out_h5, std::string err_path)
-      : pickle_(std::move(pickle)), out_(std::move(out_h5)), err_(std::move(err_path)),
-        start_(std::chrono::steady_clock::now()) {
+  ConverterProcess(const NeuronioPrepOptions& opt, const std::string& out_arg, const std::vector<std::string>& pickles)
+      : pickles_(pickles) {
+    err_ = Fd(::memfd_create("neuronio-converter-stderr", MFD_CLOEXEC));
+    ELM_CHECK(err_.fd >= 0, "cannot create the converter's stderr file: ", std::strerror(errno));
+    int pipe_fds[2] = {-1, -1};
+    const bool piped = out_arg == "-";
+    if (piped) ELM_CHECK(::pipe2(pipe_fds, O_CLOEXEC) == 0, "cannot create a pipe: ", std::strerror(errno));
+    Fd write_end(pipe_fds[1]);
+    out_ = Fd(pipe_fds[0]);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::vector<std::string> args{opt.python, opt.converter, pickle_, out_};
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    if (piped)
+      posix_spawn_file_actions_adddup2(&actions, write_end.fd, 1);
+    else
+      posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, err_.fd, 2);
+    std::vector<std::string> args{opt.python, opt.converter, out_arg};
+    args.insert(args.end(), pickles.begin(), pickles.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -240,51 +172,87 @@ class ConverterRun {
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) {
       pid_ = -1;
-      fail(pickle_, ": cannot start the converter ", opt.python, " ", opt.converter, ": ", std::strerror(rc));
+      fail(pickles.front(), ": cannot start the converter ", opt.python, " ", opt.converter, ": ", std::strerror(rc));
     }
   }
-  ConverterRun(const ConverterRun&) = delete;
-  ConverterRun& operator=(const ConverterRun&) = delete;
-  ~ConverterRun() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-    std::error_code ec;
-    fs::remove(err_, ec);
+  ConverterProcess(const ConverterProcess&) = delete;
+  ConverterProcess& operator=(const ConverterProcess&) = delete;
+  ~ConverterProcess() {
+    terminate();
+    wait();
   }
 
-  // Waits for the converter; returns its run time in seconds.
-  double wait() {
-    int status = 0;
-    pid_t r;
-    do {
-      r = ::waitpid(pid_, &status, 0);
-    } while (r < 0 && errno == EINTR);
-    pid_ = -1;
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    const bool ok = r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    if (!ok) {
-      std::ifstream in(err_);
-      std::string line, last;
-      while (std::getline(in, line))
-        if (!line.empty()) last = line;
-      const std::string prefix = "neuronio_pickle_to_h5: " + pickle_ + ": ";
-      if (last.rfind(prefix, 0) == 0) last = last.substr(prefix.size());
-      if (last.empty())
-        last = r > 0 && WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
-                                            : "exit status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-      fail(pickle_, ": cannot convert NeuronIO pickle: ", last);
+  int out_fd() const { return out_.fd; }
+
+  void terminate() {
+    std::lock_guard<std::mutex> lock(m_);
+    if (pid_ > 0 && !reaped_ && ::kill(pid_, SIGTERM) == 0) terminated_ = true;
+  }
+
+  // Waits for the process to end; returns its wait status.
+  int wait() {
+    if (pid_ <= 0) return 0;
+    // WNOWAIT leaves the zombie, so terminate() can never signal a reused pid.
+    siginfo_t info{};
+    while (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
     }
-    ELM_CHECK(fs::exists(out_), pickle_, ": the converter wrote no output ", out_);
-    return secs;
+    std::lock_guard<std::mutex> lock(m_);
+    if (!reaped_) {
+      while (::waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
+      }
+      reaped_ = true;
+    }
+    return status_;
+  }
+
+  // Whether the process has ended (without waiting).
+  bool ended() {
+    if (pid_ <= 0) return true;
+    siginfo_t info{};
+    info.si_pid = 0;
+    if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) < 0) return true;
+    return info.si_pid != 0;
+  }
+
+  // Waits; empty if the converter succeeded or was stopped by terminate(),
+  // else one line naming the pickle it failed on.
+  std::string failure() {
+    const int status = wait();
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
+    std::string text(4096, '\0');
+    const off_t size = ::lseek(err_.fd, 0, SEEK_END);
+    const off_t from = std::max<off_t>(0, size - static_cast<off_t>(text.size()));
+    const ssize_t n = ::pread(err_.fd, text.data(), text.size(), from);
+    text.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    std::string last;
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t end = text.find('\n', pos);
+      if (end == std::string::npos) end = text.size();
+      if (end > pos) last = text.substr(pos, end - pos);
+      pos = end + 1;
+    }
+    const std::string prefix = "neuronio_pickle_stream: ";
+    if (last.rfind(prefix, 0) == 0) {
+      last = last.substr(prefix.size());
+      for (const std::string& p : pickles_)
+        if (last.rfind(p + ": ", 0) == 0) return p + ": cannot convert NeuronIO pickle: " + last.substr(p.size() + 2);
+    }
+    if (terminated_) return {};
+    if (last.empty())
+      last = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                 : "exit status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    return pickles_.front() + (pickles_.size() > 1 ? " (and the files after it)" : "") +
+           ": cannot convert NeuronIO pickle: " + last;
   }
 
  private:
-  std::string pickle_, out_, err_;
+  std::vector<std::string> pickles_;
+  Fd out_, err_;
   pid_t pid_ = -1;
-  std::chrono::steady_clock::time_point start_;
+  std::mutex m_;
+  bool reaped_ = false, terminated_ = false;
+  int status_ = 0;
 };
 
 NeuronioPrepOptions resolve(const NeuronioPrepOptions& in) {
@@ -297,30 +265,146 @@ NeuronioPrepOptions resolve(const NeuronioPrepOptions& in) {
   ELM_CHECK(::access(o.python.c_str(), X_OK) == 0, o.python,
             ": no executable Python for the NeuronIO converter (set ELM_PREP_PYTHON)");
   ELM_CHECK(fs::exists(o.converter), o.converter, ": NeuronIO converter script not found (set ELM_NEURONIO_CONVERTER)");
+  ELM_CHECK(o.jobs >= 0, "NeuronIO converter jobs must be >= 0 (0: one per core, at most 8), got ", o.jobs);
   return o;
 }
 
-// Removes a scratch directory on scope exit.
-struct ScratchDir {
-  fs::path path;
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
+// The parallel conversion of one split: worker w runs one converter process
+// on pickles w, w + W, w + 2W, ... and reads its pipe, validating and binning
+// each file into memory while its Python unpickles the next; the calling
+// thread appends the files in order (the store compresses on all cores). A
+// worker holds at most one finished file that is not yet appended.
+class SplitPipeline {
+ public:
+  SplitPipeline(const NeuronioPrepOptions& opt, const std::vector<std::string>& files, size_t workers)
+      : files_(files), ready_(files.size()) {
+    for (size_t w = 0; w < workers; ++w) {
+      std::vector<std::string> mine;
+      for (size_t i = w; i < files.size(); i += workers) mine.push_back(files[i]);
+      procs_.push_back(std::make_unique<ConverterProcess>(opt, "-", mine));
+    }
+    for (size_t w = 0; w < workers; ++w) threads_.emplace_back([this, w, workers] { run_worker(w, workers); });
   }
+  SplitPipeline(const SplitPipeline&) = delete;
+  SplitPipeline& operator=(const SplitPipeline&) = delete;
+  ~SplitPipeline() {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      cancelled_ = true;
+      cancelled_atomic_ = true;
+    }
+    cv_.notify_all();
+    for (auto& p : procs_) p->terminate();
+    join();
+  }
+
+  // File i, converted; rethrows the first worker error.
+  ConvertedFile take(size_t i) {
+    std::unique_lock<std::mutex> lock(m_);
+    cv_.wait(lock, [&] { return ready_[i].has_value() || error_; });
+    if (error_) std::rethrow_exception(error_);
+    ConvertedFile f = std::move(*ready_[i]);
+    ready_[i].reset();
+    next_to_take_ = i + 1;
+    cv_.notify_all();
+    return f;
+  }
+
+  // After every take(): waits for the workers and their converters.
+  void finish() {
+    join();
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void join() {
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+
+  void run_worker(size_t w, size_t workers) {
+    ConverterProcess& proc = *procs_[w];
+    NeuronioStreamReader reader(proc.out_fd(), "converter output");
+    NeuronioBuildScratch scratch;
+    size_t current = w;
+    try {
+      for (size_t i = w; i < files_.size(); i += workers) {
+        current = i;
+        {
+          std::unique_lock<std::mutex> lock(m_);
+          cv_.wait(lock, [&] { return cancelled_ || i < workers || i - workers < next_to_take_; });
+          if (cancelled_) return;
+        }
+        NeuronioStreamHeader h;
+        ELM_CHECK(reader.next_file(h), files_[i], ": the converter ended before this file");
+        ELM_CHECK(h.source == files_[i], files_[i], ": the converter sent ", h.source, " instead");
+        ConvertedFile f = read_converted_file(reader, h, h.source, scratch, &cancelled_atomic_);
+        std::lock_guard<std::mutex> lock(m_);
+        ready_[i] = std::move(f);
+        cv_.notify_all();
+      }
+      NeuronioStreamHeader extra;
+      ELM_CHECK(!reader.next_file(extra), files_[current], ": the converter sent more files than asked for");
+      const std::string failed = proc.failure();
+      ELM_CHECK(failed.empty(), failed);
+    } catch (const std::exception&) {
+      // A converter that failed on its own said why on stderr (its stream then
+      // ends early); otherwise the error is ours and the converter is stopped.
+      // At the end of the stream the converter is exiting: let it finish its
+      // message rather than stopping it.
+      if (!reader.at_eof() && !proc.ended()) proc.terminate();
+      const std::string failed = proc.failure();
+      std::lock_guard<std::mutex> lock(m_);
+      if (!error_ && !cancelled_) error_ = failed.empty() ? std::current_exception() : std::make_exception_ptr(ElmError(failed));
+      cancelled_atomic_ = true;
+      cv_.notify_all();
+    }
+  }
+
+  const std::vector<std::string>& files_;
+  std::vector<std::unique_ptr<ConverterProcess>> procs_;
+  std::vector<std::thread> threads_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::vector<std::optional<ConvertedFile>> ready_;
+  size_t next_to_take_ = 0;
+  bool cancelled_ = false;
+  std::atomic<bool> cancelled_atomic_{false};  // stops the other workers between simulations
+  std::exception_ptr error_;
 };
+
+size_t worker_count(const NeuronioPrepOptions& opt, size_t files) {
+  size_t jobs = static_cast<size_t>(opt.jobs);
+  if (jobs == 0) jobs = std::min<size_t>(8, std::max(1u, std::thread::hardware_concurrency()));
+  return std::max<size_t>(1, std::min(jobs, files));
+}
 
 }  // namespace
 
-void prep_neuronio(const std::vector<std::string>& intermediate_files, const std::string& out_path,
+void prep_neuronio(const std::vector<std::string>& stream_files, const std::string& out_path,
                    const std::string& split, std::ostream& log) {
-  ELM_CHECK(!intermediate_files.empty(), out_path, ": no NeuronIO intermediate files given for split '", split, "'");
-  NeuronioBuilder builder(out_path, split);
-  for (const auto& f : intermediate_files) builder.add(f, log);
-  builder.commit(log);
+  ELM_CHECK(!stream_files.empty(), out_path, ": no NeuronIO stream files given for split '", split, "'");
+  NeuronioSplitWriter writer(out_path, split);
+  NeuronioBuildScratch scratch;
+  for (const auto& path : stream_files) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    ELM_CHECK(fd.fd >= 0, path, ": cannot open: ", std::strerror(errno));
+    NeuronioStreamReader reader(fd.fd, path);
+    NeuronioStreamHeader h;
+    ELM_CHECK(reader.next_file(h), path, ": empty NeuronIO stream");
+    do {
+      const ConvertedFile f = read_converted_file(reader, h, h.source + " (stream " + path + ")", scratch);
+      writer.add(f);
+      log << "neuronio: " << split << ": " << f.source << ": " << f.sims.size() << " simulations, " << f.events
+          << " input events\n"
+          << std::flush;
+    } while (reader.next_file(h));
+  }
+  writer.commit(log);
 }
 
 std::string neuronio_converter_script() {
-  const char* name = "neuronio_pickle_to_h5.py";
+  const char* name = "neuronio_pickle_stream.py";
   if (const char* env = std::getenv("ELM_NEURONIO_CONVERTER"); env && *env) return env;
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
@@ -368,10 +452,38 @@ NeuronioSplitFiles find_neuronio_pickles(const std::string& raw_dir) {
   return s;
 }
 
-void convert_neuronio_pickle(const std::string& pickle, const std::string& out_h5, const NeuronioPrepOptions& options) {
+
+void convert_neuronio_pickle(const std::string& pickle, const std::string& out_stream,
+                             const NeuronioPrepOptions& options) {
   const NeuronioPrepOptions opt = resolve(options);
-  ConverterRun run(opt, pickle, out_h5, out_h5 + ".stderr");
-  run.wait();
+  ConverterProcess run(opt, out_stream, {pickle});
+  const std::string failed = run.failure();
+  ELM_CHECK(failed.empty(), failed);
+  ELM_CHECK(fs::exists(out_stream), pickle, ": the converter wrote no output ", out_stream);
+}
+
+void prep_neuronio_files(const std::vector<std::string>& pickles, const std::string& out_path,
+                         const std::string& split, std::ostream& log, const NeuronioPrepOptions& options) {
+  ELM_CHECK(!pickles.empty(), out_path, ": no NeuronIO pickles given for split '", split, "'");
+  const NeuronioPrepOptions opt = resolve(options);
+  const auto t0 = std::chrono::steady_clock::now();
+  double mb = 0;
+  NeuronioSplitWriter writer(out_path, split);
+  SplitPipeline pipeline(opt, pickles, worker_count(opt, pickles.size()));
+  for (size_t i = 0; i < pickles.size(); ++i) {
+    const ConvertedFile f = pipeline.take(i);
+    writer.add(f);
+    std::error_code ec;
+    const auto bytes = fs::file_size(pickles[i], ec);
+    mb += ec ? 0.0 : static_cast<double>(bytes) / 1e6;
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    log << "neuronio: [" << split << " " << i + 1 << "/" << pickles.size() << "] " << f.source << ": "
+        << f.sims.size() << " simulations, " << f.events << " input events (" << static_cast<int64_t>(mb)
+        << " MB of pickles in " << static_cast<int64_t>(secs * 10) / 10.0 << " s)\n"
+        << std::flush;
+  }
+  pipeline.finish();
+  writer.commit(log);
 }
 
 void prep_neuronio_dir(const std::string& raw_dir, const std::string& out_dir, std::ostream& log,
@@ -379,33 +491,14 @@ void prep_neuronio_dir(const std::string& raw_dir, const std::string& out_dir, s
   const NeuronioPrepOptions opt = resolve(options);
   const NeuronioSplitFiles splits = find_neuronio_pickles(raw_dir);
   log << "neuronio: " << splits.train.size() << " train, " << splits.valid.size() << " valid, " << splits.test.size()
-      << " test files under " << raw_dir << "\n"
+      << " test files under " << raw_dir << "; " << worker_count(opt, splits.train.size())
+      << " converter processes\n"
       << std::flush;
   fs::create_directories(out_dir);
-  ScratchDir scratch{fs::path(out_dir) / (".neuronio-prep-" + std::to_string(::getpid()))};
-  fs::create_directories(scratch.path);
-
   const std::pair<const char*, const std::vector<std::string>*> order[] = {
       {"train", &splits.train}, {"valid", &splits.valid}, {"test", &splits.test}};
-  for (const auto& [split, files] : order) {
-    NeuronioBuilder builder((fs::path(out_dir) / (std::string(split) + ".h5")).string(), split);
-    const auto tmp_of = [&](size_t i) { return (scratch.path / (std::string(split) + "_" + std::to_string(i) + ".h5")).string(); };
-    // One converter runs ahead: Python unpickles file i + 1 while C++ appends file i.
-    std::unique_ptr<ConverterRun> next =
-        std::make_unique<ConverterRun>(opt, (*files)[0], tmp_of(0), tmp_of(0) + ".stderr");
-    for (size_t i = 0; i < files->size(); ++i) {
-      std::unique_ptr<ConverterRun> current = std::move(next);
-      const double secs = current->wait();
-      current.reset();
-      if (i + 1 < files->size())
-        next = std::make_unique<ConverterRun>(opt, (*files)[i + 1], tmp_of(i + 1), tmp_of(i + 1) + ".stderr");
-      log << "neuronio: [" << split << " " << i + 1 << "/" << files->size() << "] unpickled in " << secs << " s\n";
-      builder.add(tmp_of(i), log);
-      std::error_code ec;
-      fs::remove(tmp_of(i), ec);
-    }
-    builder.commit(log);
-  }
+  for (const auto& [split, files] : order)
+    prep_neuronio_files(*files, (fs::path(out_dir) / (std::string(split) + ".h5")).string(), split, log, opt);
 }
 
 }  // namespace elm

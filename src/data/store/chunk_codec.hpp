@@ -18,14 +18,11 @@ using EncodedChunk = std::vector<unsigned char>;
 // Splits `count` elements of `elem_size` bytes at `data` into chunks of
 // `chunk_elems` elements and encodes each: byte shuffle (as H5Z's shuffle
 // filter: byte j of element i goes to j * chunk_elems + i), then a zlib stream
-// at `level` (as H5Z's deflate filter). A last partial chunk is padded with
-// zero bytes to the full chunk size, as HDF5 stores edge chunks. Chunks are
-// encoded in parallel (OpenMP). Throws ElmError if zlib fails.
+// at `level` (as H5Z's deflate filter; libdeflate or zlib). A last partial
+// chunk is padded with zero bytes to the full chunk size, as HDF5 stores edge
+// chunks. Chunks are encoded in parallel (OpenMP). Throws ElmError if the
+// compressor fails.
 std::vector<EncodedChunk> encode_chunks(const unsigned char* data, size_t count, size_t elem_size, size_t chunk_elems,
                                         int level);
-
-// The inverse for one chunk (tests and tools): inflate, then unshuffle.
-// Throws ElmError on a corrupt stream or a size other than the chunk's.
-std::vector<unsigned char> decode_chunk(const EncodedChunk& chunk, size_t elem_size, size_t chunk_elems);
 
 }  // namespace elm

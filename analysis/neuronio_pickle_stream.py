@@ -1,0 +1,175 @@
+#!/usr/bin/python3
+"""Unpickle NeuronIO simulation files and stream their arrays to elmrun.
+
+    /usr/bin/python3 neuronio_pickle_stream.py OUT PICKLE [PICKLE ...]
+
+OUT is "-" for standard output (how `elmrun prep neuronio` runs it, one
+process per worker, reading the pipe while this process unpickles the next
+file) or a file path (written as OUT.tmp and renamed, so OUT is complete or
+absent). Only numpy is imported.
+
+This is deliberately a thin step: it only undoes the pickling (which C++ cannot
+read) and hands over each simulation's arrays as they are. Every check, the
+binning into 1 ms steps and the dataset store are done by elmrun
+(src/data/prep/neuronio_prep.cpp, neuronio_stream.cpp).
+
+Input (Beniaguev et al. 2021, Kaggle "single-neurons-as-deep-nets-nmda-*"): a
+pickled dict with
+    Params.allSegmentsType            list, one entry per segment (639)
+    Params.totalSimDurationInSec      6 for the released files
+    Results.listOfSingleSimulationDicts[k]:
+        exInputSpikeTimes, inhInputSpikeTimes   dict segment index -> spike times (ms)
+        outputSpikeTimes                        array of output spike times (ms)
+        somaVoltageLowRes                       soma voltage per ms (mV)
+Older pickles need encoding='latin1' (tried when the default fails, as the
+reference loader does).
+
+Stream format "elm-neuronio-stream-1", little-endian, one block per pickle in
+the order given:
+    b"ELMNIO1\\0"
+    u64 L, L bytes      the pickle's path (UTF-8)
+    u64 num_segments    len(Params.allSegmentsType)
+    f64 sim_duration_ms Params.totalSimDurationInSec * 1000
+    u64 S               number of simulations
+    S times:
+        u64[6] counts   ex_keys, ex_spikes, inh_keys, inh_spikes, n_output, n_soma
+        i64[ex_keys]    excitatory segment of each dict entry (dict order)
+        i64[ex_keys]    number of spike times of that entry
+        f64[ex_spikes]  the times in ms, entries concatenated in dict order
+        the same three arrays for the inhibitory dict
+        f64[n_output]   outputSpikeTimes
+        f64[n_soma]     somaVoltageLowRes
+    b"ELMNIEND"
+No Python loop runs over spikes, only over dict entries.
+
+On failure one line "neuronio_pickle_stream: PICKLE: reason" goes to stderr,
+the stream stops (the reader sees it unfinished) and the exit status is 1.
+"""
+import os
+import pickle
+import sys
+
+import numpy as np
+
+MAGIC = b"ELMNIO1\0"
+END = b"ELMNIEND"
+
+
+class ConvertError(Exception):
+    pass
+
+
+def load_pickle(path):
+    with open(path, "rb") as f:
+        try:
+            return pickle.load(f, encoding="ASCII")
+        except UnicodeDecodeError:
+            f.seek(0)
+            return pickle.load(f, encoding="latin1")
+
+
+def spike_dict_arrays(d, what, k):
+    """dict segment -> times  ==>  (keys int64, counts int64, times float64)."""
+    if not isinstance(d, dict):
+        raise ConvertError(f"simulation {k}: {what} is {type(d).__name__}, not a dict")
+    if not d:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0, np.float64)
+    keys = np.asarray(list(d.keys()))
+    if keys.dtype.kind not in "iu":
+        raise ConvertError(f"simulation {k}: {what} has non-integer segment keys ({keys.dtype})")
+    values = list(d.values())
+    if not all(type(v) is np.ndarray and v.ndim == 1 and v.dtype.kind in "biuf" for v in values):
+        try:
+            values = [np.asarray(v, dtype=np.float64).ravel() for v in values]
+        except (TypeError, ValueError) as e:
+            raise ConvertError(f"simulation {k}: {what}: spike times are not numbers ({e})")
+    counts = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    times = np.concatenate(values).astype(np.float64, copy=False)
+    return keys.astype(np.int64, copy=False), counts, times
+
+
+def numeric(x, what, k):
+    try:
+        return np.ascontiguousarray(np.asarray(x, dtype=np.float64).ravel())
+    except (TypeError, ValueError) as e:
+        raise ConvertError(f"simulation {k}: {what} is not numeric ({e})")
+
+
+def write_pickle(src, out):
+    try:
+        data = load_pickle(src)
+    except Exception as e:  # unpickling errors come in many types
+        raise ConvertError(f"cannot unpickle ({type(e).__name__}: {e})")
+    try:
+        params = data["Params"]
+        sims = data["Results"]["listOfSingleSimulationDicts"]
+        num_segments = len(params["allSegmentsType"])
+        duration_ms = float(params["totalSimDurationInSec"]) * 1000.0
+        num_sims = len(sims)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConvertError(f"not a NeuronIO simulation dict (missing or bad {e})")
+    name = os.fsencode(src)
+    out.write(MAGIC)
+    out.write(np.array([len(name)], "<u8").tobytes() + name)
+    out.write(np.array([num_segments], "<u8").tobytes() + np.array([duration_ms], "<f8").tobytes())
+    out.write(np.array([num_sims], "<u8").tobytes())
+    for k, sim in enumerate(sims):
+        try:
+            ex, inh = sim["exInputSpikeTimes"], sim["inhInputSpikeTimes"]
+            output, soma = sim["outputSpikeTimes"], sim["somaVoltageLowRes"]
+        except (KeyError, TypeError) as e:
+            raise ConvertError(f"simulation {k}: missing {e}")
+        ex_keys, ex_counts, ex_times = spike_dict_arrays(ex, "exInputSpikeTimes", k)
+        inh_keys, inh_counts, inh_times = spike_dict_arrays(inh, "inhInputSpikeTimes", k)
+        output = numeric(output, "outputSpikeTimes", k)
+        soma = numeric(soma, "somaVoltageLowRes", k)
+        counts = np.array([ex_keys.size, ex_times.size, inh_keys.size, inh_times.size, output.size, soma.size], "<u8")
+        out.write(counts.tobytes())
+        # Buffer-protocol writes: the arrays go out without a copy.
+        for a in (ex_keys, ex_counts, ex_times, inh_keys, inh_counts, inh_times, output, soma):
+            if a.size:
+                out.write(memoryview(np.ascontiguousarray(a)).cast("B"))
+    out.write(END)
+
+
+def main(argv):
+    if len(argv) < 3:
+        sys.stderr.write("usage: neuronio_pickle_stream.py OUT PICKLE [PICKLE ...]\n")
+        return 2
+    if sys.byteorder != "little":
+        sys.stderr.write("neuronio_pickle_stream: the stream is little-endian; this host is not\n")
+        return 1
+    dst, sources = argv[1], argv[2:]
+    tmp = None
+    src = sources[0]
+    try:
+        if dst == "-":
+            out = sys.stdout.buffer
+        else:
+            tmp = dst + ".tmp"
+            out = open(tmp, "wb")
+        for src in sources:
+            write_pickle(src, out)
+        out.flush()
+        if tmp is not None:
+            out.close()
+            os.replace(tmp, dst)
+            tmp = None
+    except ConvertError as e:
+        sys.stderr.write(f"neuronio_pickle_stream: {src}: {e}\n")
+        return 1
+    except BrokenPipeError:
+        return 1  # the reader stopped (it reports its own error)
+    except Exception as e:
+        msg = str(e).replace("\n", " ")
+        sys.stderr.write(f"neuronio_pickle_stream: {src}: {type(e).__name__}: {msg}\n")
+        return 1
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,40 @@
+#pragma once
+// `elmrun bench --convert-neuronio PICKLE`: NeuronIO conversion timed the way
+// `elmrun prep neuronio` runs it (prep_neuronio_files on N copies of the
+// pickle), next to what it cannot go below: reading the pickle from disk
+// (O_DIRECT, no page cache) and unpickling it (pickle.load alone, one core).
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace elm {
+
+struct ConversionBenchOptions {
+  int copies = 4;                  // files converted per run (links to the pickle)
+  std::vector<int> jobs = {1, 0};  // converter processes per run (0: one per core, at most 8)
+};
+
+struct ConversionRun {
+  int jobs = 0;            // as resolved
+  double wall_s = 0;       // prep_neuronio_files, pickles -> committed store split
+  double cpp_cpu_s = 0;    // elmrun's CPU time (all threads) during the run
+  double python_cpu_s = 0; // the converter processes' CPU time
+};
+
+struct ConversionBenchResult {
+  double pickle_mb = 0, store_mb = 0;
+  int copies = 0;
+  int64_t simulations = 0, input_spikes = 0;
+  double disk_read_mb_per_s = -1;  // O_DIRECT read of the pickle; -1 where unsupported
+  double python_startup_s = 0;     // `python3 -c "import numpy"`
+  double unpickle_s = 0;           // pickle.load of all copies, timed inside Python
+  std::vector<ConversionRun> runs;
+};
+
+ConversionBenchResult run_neuronio_conversion_bench(const std::string& pickle, const std::string& work_dir,
+                                                    const ConversionBenchOptions& options, std::ostream& log);
+
+// One line per run: "neuronio_convert jobs=J ... mb_per_s=X excl_unpickle_mb_per_cpu_s=Y ...".
+std::string format_conversion_bench(const ConversionBenchResult& r);
+
+}  // namespace elm
