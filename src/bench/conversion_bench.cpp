@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -151,7 +152,21 @@ ConversionBenchResult run_neuronio_conversion_bench(const std::string& pickle, c
   r.unpickle_s = std::stod(capture(shell_quote(py) + " " + shell_quote(snippet_path) + args));
   log << "unpickle " << copies.size() << " x " << r.pickle_mb << " MB: " << r.unpickle_s << " s\n" << std::flush;
 
+  // The C++ side alone, one thread reading stream files (Python done before).
+  const std::string stream = (fs::path(work_dir) / "copy.stream").string();
   const std::string out = (fs::path(work_dir) / "train.h5").string();
+  {
+    convert_neuronio_pickle(pickle, stream);
+    std::ostringstream quiet;
+    const double self0 = cpu_seconds(RUSAGE_SELF);
+    t0 = clock_type::now();
+    prep_neuronio(std::vector<std::string>(copies.size(), stream), out, "train", quiet);
+    r.cpp_only_wall_s = seconds_since(t0);
+    r.cpp_only_cpu_s = cpu_seconds(RUSAGE_SELF) - self0;
+    fs::remove(stream);
+    log << "C++ alone (stream files -> store): " << r.cpp_only_wall_s << " s, " << r.cpp_only_cpu_s << " CPU s\n"
+        << std::flush;
+  }
   for (int jobs : options.jobs) {
     ConversionRun run;
     run.jobs = jobs > 0 ? jobs : static_cast<int>(std::min(8u, std::max(1u, std::thread::hardware_concurrency())));
@@ -161,12 +176,28 @@ ConversionBenchResult run_neuronio_conversion_bench(const std::string& pickle, c
     NeuronioPrepOptions po;
     po.jobs = run.jobs;
     std::ostringstream quiet;
+    // The converters append their own CPU split per file here.
+    const std::string times_path = (fs::path(work_dir) / "converter_times.txt").string();
+    fs::remove(times_path, ec);
+    ::setenv("ELM_CONVERTER_TIMES", times_path.c_str(), 1);
     const double self0 = cpu_seconds(RUSAGE_SELF), child0 = cpu_seconds(RUSAGE_CHILDREN);
     t0 = clock_type::now();
     prep_neuronio_files(copies, out, "train", quiet, po);
     run.wall_s = seconds_since(t0);
     run.cpp_cpu_s = cpu_seconds(RUSAGE_SELF) - self0;
     run.python_cpu_s = cpu_seconds(RUSAGE_CHILDREN) - child0;
+    ::unsetenv("ELM_CONVERTER_TIMES");
+    std::ifstream times(times_path);
+    std::string path;
+    double unpickle = 0, handoff = 0;
+    int lines = 0;
+    while (times >> path >> unpickle >> handoff) {
+      run.unpickle_cpu_s += unpickle;
+      run.handoff_cpu_s += handoff;
+      ++lines;
+    }
+    ELM_CHECK(lines == options.copies, times_path, ": ", lines, " converter timing lines, expected ", options.copies);
+    fs::remove(times_path, ec);
     log << "prep_neuronio_files, " << run.jobs << " converter(s): " << run.wall_s << " s\n" << std::flush;
     r.runs.push_back(run);
   }
@@ -184,15 +215,17 @@ std::string format_conversion_bench(const ConversionBenchResult& r) {
   for (const ConversionRun& run : r.runs) {
     // CPU spent on anything but pickle.load: interpreter start, handing the
     // arrays over, checks, binning, compression, writes.
-    const double excl_cpu = run.cpp_cpu_s + run.python_cpu_s - r.unpickle_s;
+    const double excl_cpu = run.cpp_cpu_s + run.python_cpu_s - run.unpickle_cpu_s;
     s << "neuronio_convert jobs=" << run.jobs << " copies=" << r.copies << " pickle_mb=" << fmt(r.pickle_mb)
       << " simulations=" << r.simulations << " input_events=" << r.input_spikes << " store_mb=" << fmt(r.store_mb)
       << " disk_read_mb_per_s=" << (r.disk_read_mb_per_s > 0 ? fmt(r.disk_read_mb_per_s) : "n/a")
-      << " python_startup_s=" << fmt(r.python_startup_s) << " unpickle_s=" << fmt(r.unpickle_s)
-      << " unpickle_mb_per_s=" << fmt(mb / r.unpickle_s) << " wall_s=" << fmt(run.wall_s)
-      << " mb_per_s=" << fmt(mb / run.wall_s) << " wall_beyond_unpickle_s=" << fmt(run.wall_s - r.unpickle_s)
-      << " cpp_cpu_s=" << fmt(run.cpp_cpu_s) << " python_cpu_s=" << fmt(run.python_cpu_s)
-      << " excl_unpickle_cpu_s=" << fmt(excl_cpu) << " excl_unpickle_mb_per_cpu_s=" << fmt(mb / excl_cpu) << "\n";
+      << " python_startup_s=" << fmt(r.python_startup_s) << " unpickle_alone_s=" << fmt(r.unpickle_s)
+      << " cpp_alone_wall_s=" << fmt(r.cpp_only_wall_s) << " cpp_alone_cpu_s=" << fmt(r.cpp_only_cpu_s)
+      << " wall_s=" << fmt(run.wall_s) << " mb_per_s=" << fmt(mb / run.wall_s)
+      << " unpickle_cpu_s=" << fmt(run.unpickle_cpu_s) << " handoff_cpu_s=" << fmt(run.handoff_cpu_s)
+      << " python_cpu_s=" << fmt(run.python_cpu_s) << " cpp_cpu_s=" << fmt(run.cpp_cpu_s)
+      << " excl_unpickle_cpu_s=" << fmt(excl_cpu) << " excl_unpickle_mb_per_cpu_s=" << fmt(mb / excl_cpu)
+      << " unpickle_mb_per_cpu_s=" << fmt(mb / run.unpickle_cpu_s) << "\n";
   }
   std::string text = s.str();
   if (!text.empty()) text.pop_back();

@@ -18,7 +18,9 @@ struct ConversionRun {
   int jobs = 0;            // as resolved
   double wall_s = 0;       // prep_neuronio_files, pickles -> committed store split
   double cpp_cpu_s = 0;    // elmrun's CPU time (all threads) during the run
-  double python_cpu_s = 0; // the converter processes' CPU time
+  double python_cpu_s = 0; // the converter processes' CPU time, of which
+  double unpickle_cpu_s = 0;  //   pickle.load (reported by the converters)
+  double handoff_cpu_s = 0;   //   laying out and writing the arrays to the pipe
 };
 
 struct ConversionBenchResult {
@@ -28,13 +30,17 @@ struct ConversionBenchResult {
   double disk_read_mb_per_s = -1;  // O_DIRECT read of the pickle; -1 where unsupported
   double python_startup_s = 0;     // `python3 -c "import numpy"`
   double unpickle_s = 0;           // pickle.load of all copies, timed inside Python
+  double cpp_only_wall_s = 0;      // prep_neuronio on stream files of all copies (no Python running)
+  double cpp_only_cpu_s = 0;
   std::vector<ConversionRun> runs;
 };
 
 ConversionBenchResult run_neuronio_conversion_bench(const std::string& pickle, const std::string& work_dir,
                                                     const ConversionBenchOptions& options, std::ostream& log);
 
-// One line per run: "neuronio_convert jobs=J ... mb_per_s=X excl_unpickle_mb_per_cpu_s=Y ...".
+// One line per run: "neuronio_convert jobs=J ... mb_per_s=X excl_unpickle_mb_per_cpu_s=Y ...":
+// excl_unpickle = all CPU of the run (elmrun and converters) minus the
+// converters' pickle.load CPU, i.e. the conversion apart from unpickling.
 std::string format_conversion_bench(const ConversionBenchResult& r);
 
 }  // namespace elm

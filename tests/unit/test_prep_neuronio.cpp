@@ -61,6 +61,9 @@ assert data.count(marker) == 1
 with open(root + "/latin1_sim__.p", "wb") as f:
     f.write(data.replace(marker, b"U\x07caf\xe9ZZZ"))
 
+# 60 s, other durations than the released 6 s bin the same way.
+save(root + "/long_sim__.p", experiment([sim({0: np.array([59999.9, 3, 3.5]), 638: np.array([30000])},
+                                             {5: np.array([3])}, [59999.6], np.zeros(60000))], seconds=60))
 save(root + "/badseg_sim__.p", experiment([sim({}, {}, [], ramp), sim({700: np.array([1])}, {}, [], ramp)]))
 save(root + "/badtime_sim__.p", experiment([sim({}, {4: np.array([6000])}, [], ramp)]))
 nosoma = experiment([sim({}, {}, [], ramp)])
@@ -140,6 +143,18 @@ TEST_F(NeuronioPrep, ConvertsSimulationsToEvents) {
   EXPECT_EQ(r.read_i32("event_time", 2), (std::vector<int32_t>{12}));  // int(12.7)
   EXPECT_EQ(r.read_i32("event_channel", 2), (std::vector<int32_t>{7}));
   EXPECT_NE(log.str().find("3 simulations"), std::string::npos) << log.str();
+}
+
+TEST_F(NeuronioPrep, SixtySecondSimulationsBinLikeSixSecondOnes) {
+  const std::string inter = scratch_.file("long.stream"), out = scratch_.file("long_store.h5");
+  convert_neuronio_pickle(file("long_sim__.p"), inter, options());
+  std::ostringstream log;
+  prep_neuronio({inter}, out, "train", log);
+  StoreReader r(out);
+  EXPECT_EQ(r.info().max_length, 60000);
+  EXPECT_EQ(r.read_i32("event_time", 0), (std::vector<int32_t>{3, 3, 30000, 59999}));
+  EXPECT_EQ(r.read_i32("event_channel", 0), (std::vector<int32_t>{0, 644, 638, 0}));
+  EXPECT_EQ(r.read_f32("soma", 0).size(), 60000u);
 }
 
 TEST_F(NeuronioPrep, OlderPicklesNeedLatin1) {

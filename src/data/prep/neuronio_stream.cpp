@@ -23,8 +23,6 @@ constexpr char kEnd[8] = {'E', 'L', 'M', 'N', 'I', 'E', 'N', 'D'};
 // than this in one array means a corrupt stream, refused before allocating.
 constexpr uint64_t kMaxValues = uint64_t(1) << 28;
 constexpr uint64_t kMaxSimulations = uint64_t(1) << 24;
-// Largest key range de-duplicated with the bitmap (8 MiB of words).
-constexpr uint64_t kBitmapMaxKeys = uint64_t(1) << 26;
 
 static_assert(std::endian::native == std::endian::little, "the NeuronIO stream is little-endian");
 
@@ -138,10 +136,14 @@ void NeuronioStreamReader::end_file() {
 
 void build_neuronio_simulation(const NeuronioRawSimulation& raw, int64_t duration_ms, const std::string& where,
                                int64_t k, NeuronioStoreSample& out, NeuronioBuildScratch& scratch) {
-  std::vector<int64_t>& keys = scratch.keys;  // step * channels + channel
-  std::vector<uint64_t>& bitmap = scratch.bitmap;
-  keys.clear();
+  // Binning is a counting sort by step: count the spikes of each step, place
+  // their channels in per-step buckets, then sort and de-duplicate each bucket
+  // (a few channels). O(spikes + steps), sequential memory access.
   const double duration = static_cast<double>(duration_ms);
+  std::vector<int32_t>& start = scratch.step_start;
+  std::vector<uint16_t>& bucket = scratch.bucket;
+  start.assign(static_cast<size_t>(duration_ms) + 1, 0);
+  size_t spikes = 0;
   for (int p = 0; p < 2; ++p) {
     const auto& seg = p == 0 ? raw.ex_keys : raw.inh_keys;
     const auto& cnt = p == 0 ? raw.ex_counts : raw.inh_counts;
@@ -154,47 +156,53 @@ void build_neuronio_simulation(const NeuronioRawSimulation& raw, int64_t duratio
                 " outside 0..", kNeuronioSegments - 1);
       ELM_CHECK(cnt[e] >= 0 && static_cast<uint64_t>(cnt[e]) <= times.size() - j, where, ": simulation ", k, ": ",
                 kind, " spike counts do not add up to the ", times.size(), " spike times (corrupt stream?)");
-      const int64_t base = s + p * kNeuronioSegments;
-      for (const size_t end = j + static_cast<size_t>(cnt[e]); j < end; ++j) {
+      const size_t end = j + static_cast<size_t>(cnt[e]);
+      for (; j < end; ++j) {
         const double t = times[j];
         ELM_CHECK(t >= 0 && t < duration, where, ": simulation ", k, ": ", kind, " input spike at ", t,
                   " ms outside [0, ", duration_ms, ")");  // NaN fails the comparison too
         // int(t) as the reference's matrix index; t >= 0 so truncation = floor.
-        keys.push_back(static_cast<int64_t>(t) * kNeuronioChannels + base);
+        ++start[static_cast<size_t>(t) + 1];
       }
     }
     ELM_CHECK(j == times.size(), where, ": simulation ", k, ": ", kind, " spike counts add up to ", j, ", not the ",
               times.size(), " spike times (corrupt stream?)");
+    spikes += j;
   }
-  // Sorted, de-duplicated keys. All keys lie in [0, duration_ms * channels),
-  // so for realistic durations a bitmap over that range sorts and
-  // de-duplicates in O(n + range / 64) instead of an O(n log n) sort.
-  const uint64_t key_range = static_cast<uint64_t>(duration_ms) * kNeuronioChannels;
-  if (key_range <= kBitmapMaxKeys) {
-    const size_t words = static_cast<size_t>((key_range + 63) / 64);
-    if (bitmap.size() < words) bitmap.assign(words, 0);  // kept all-zero between simulations
-    for (const int64_t key : keys) bitmap[static_cast<uint64_t>(key) >> 6] |= uint64_t(1) << (key & 63);
-    size_t n = 0;
-    for (size_t w = 0; w < words; ++w) {
-      uint64_t bits = bitmap[w];
-      if (!bits) continue;
-      bitmap[w] = 0;
-      do {
-        keys[n++] = static_cast<int64_t>(w * 64 + static_cast<size_t>(std::countr_zero(bits)));
-        bits &= bits - 1;
-      } while (bits);
+  for (size_t t = 1; t < start.size(); ++t) start[t] += start[t - 1];
+  bucket.resize(spikes);
+  for (int p = 0; p < 2; ++p) {
+    const auto& seg = p == 0 ? raw.ex_keys : raw.inh_keys;
+    const auto& cnt = p == 0 ? raw.ex_counts : raw.inh_counts;
+    const auto& times = p == 0 ? raw.ex_times : raw.inh_times;
+    size_t j = 0;
+    for (size_t e = 0; e < seg.size(); ++e) {
+      const auto channel = static_cast<uint16_t>(seg[e] + p * kNeuronioSegments);
+      for (const size_t end = j + static_cast<size_t>(cnt[e]); j < end; ++j)
+        bucket[static_cast<size_t>(start[static_cast<size_t>(times[j])]++)] = channel;
     }
-    keys.resize(n);
-  } else {
-    std::sort(keys.begin(), keys.end());
-    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   }
-  out.event_time.resize(keys.size());
-  out.event_channel.resize(keys.size());
-  for (size_t i = 0; i < keys.size(); ++i) {
-    out.event_time[i] = static_cast<int32_t>(keys[i] / kNeuronioChannels);
-    out.event_channel[i] = static_cast<uint16_t>(keys[i] % kNeuronioChannels);
+  // start[t] now holds the end of step t's bucket (= the start of t + 1).
+  out.event_time.resize(spikes);
+  out.event_channel.resize(spikes);
+  size_t n = 0, from = 0;
+  for (size_t t = 0; t + 1 < start.size(); ++t) {
+    const auto to = static_cast<size_t>(start[t]);
+    if (to == from) continue;
+    uint16_t* b = bucket.data() + from;
+    const size_t m = to - from;
+    for (size_t x = 1; x < m; ++x)  // insertion sort: a step has a handful of spikes
+      for (size_t y = x; y > 0 && b[y - 1] > b[y]; --y) std::swap(b[y - 1], b[y]);
+    for (size_t x = 0; x < m; ++x) {
+      if (x > 0 && b[x] == b[x - 1]) continue;  // the reference's matrix is binary
+      out.event_time[n] = static_cast<int32_t>(t);
+      out.event_channel[n] = b[x];
+      ++n;
+    }
+    from = to;
   }
+  out.event_time.resize(n);
+  out.event_channel.resize(n);
   out.event_index = neuronio_event_index(out.event_time, duration_ms);
 
   ELM_CHECK(static_cast<int64_t>(raw.soma_mv.size()) == duration_ms, where, ": simulation ", k,

@@ -64,10 +64,10 @@ struct NeuronioStoreSample {
   std::vector<float> soma, output_spike_ms;
 };
 
-// Buffers kept between simulations (the bitmap is all zero between calls).
+// Buffers kept between simulations.
 struct NeuronioBuildScratch {
-  std::vector<int64_t> keys;
-  std::vector<uint64_t> bitmap;
+  std::vector<int32_t> step_start;
+  std::vector<uint16_t> bucket;
 };
 
 // Validates `raw` (segments, spike times in [0, duration), one soma value per

@@ -205,6 +205,10 @@ struct StoreWriter::Impl {
     };
     auto convert = [&](auto tag) {
       using Dst = decltype(tag);
+      if constexpr (std::is_same_v<Src, Dst>) {
+        f.values.push(values.data(), n);  // nothing to convert or check
+        return;
+      }
       std::vector<Dst> out(n);
       for (size_t k = 0; k < n; ++k) {
         const Src v = values[k];
