@@ -19,7 +19,7 @@ namespace elm {
 
 namespace {
 
-using PrepFn = std::function<void(const std::string& raw, const std::string& out)>;
+using PrepFn = std::function<void(const std::string& raw, const std::string& out, int jobs)>;
 
 // Built-in generators need no raw input; --set key=value tunes them.
 using GenFn = std::function<void(const std::string& out, const KeyValues& options)>;
@@ -53,20 +53,24 @@ std::map<std::string, GenFn> generators() {
 
 std::map<std::string, PrepFn> prep_tasks() {
   std::map<std::string, PrepFn> t;
-  t["neuronio"] = [](const std::string& raw, const std::string& out) { prep_neuronio_dir(raw, out, std::cout); };
-  t["shd"] = [](const std::string& raw, const std::string& out) { prep_shd(raw, out, std::cout); };
-  t["listops"] = [](const std::string& raw, const std::string& out) { prep::prep_listops(raw, out, std::cout); };
-  t["text"] = [](const std::string& raw, const std::string& out) { prep::prep_text(raw, out, std::cout); };
-  t["retrieval"] = [](const std::string& raw, const std::string& out) { prep::prep_retrieval(raw, out, std::cout); };
-  t["image"] = [](const std::string& raw, const std::string& out) { prep::prep_image(raw, out, std::cout); };
+  t["neuronio"] = [](const std::string& raw, const std::string& out, int jobs) {
+    NeuronioPrepOptions o;
+    o.jobs = jobs;
+    prep_neuronio_dir(raw, out, std::cout, o);
+  };
+  t["shd"] = [](const std::string& raw, const std::string& out, int) { prep_shd(raw, out, std::cout); };
+  t["listops"] = [](const std::string& raw, const std::string& out, int) { prep::prep_listops(raw, out, std::cout); };
+  t["text"] = [](const std::string& raw, const std::string& out, int) { prep::prep_text(raw, out, std::cout); };
+  t["retrieval"] = [](const std::string& raw, const std::string& out, int) { prep::prep_retrieval(raw, out, std::cout); };
+  t["image"] = [](const std::string& raw, const std::string& out, int) { prep::prep_image(raw, out, std::cout); };
   for (int res : {32, 64, 128, 256})
-    t["pathfinder" + std::to_string(res)] = [res](const std::string& raw, const std::string& out) {
+    t["pathfinder" + std::to_string(res)] = [res](const std::string& raw, const std::string& out, int) {
       prep::PathfinderOptions o;
       o.resolution = res;
       prep::prep_pathfinder(raw, out, std::cout, o);
     };
-  t["pathx"] = [](const std::string& raw, const std::string& out) { prep::prep_pathx(raw, out, std::cout); };
-  t["fmnist"] = [](const std::string& raw, const std::string& out) { prep::prep_fmnist(raw, out, std::cout); };
+  t["pathx"] = [](const std::string& raw, const std::string& out, int) { prep::prep_pathx(raw, out, std::cout); };
+  t["fmnist"] = [](const std::string& raw, const std::string& out, int) { prep::prep_fmnist(raw, out, std::cout); };
   return t;
 }
 
@@ -81,13 +85,17 @@ int prep_command(const std::vector<std::string>& args) {
   po::options_description opts("elmrun prep TASK --in RAW --out DIR: convert a raw data set into the dataset store");
   std::string task, raw, out;
   std::vector<std::string> sets;
+  int jobs = 0;
   opts.add_options()("help,h", "show this help")("task", po::value(&task), ("task: " + names).c_str())(
       "set", po::value(&sets)->composing(), "generator option key=value (built-in generators only)")(
       "in,i", po::value(&raw),
       ("the raw data as published (a directory; see the README's data section; fmnist defaults to " +
        std::string(prep::kFmnistDefaultDir) + ")")
           .c_str())(
-      "out,o", po::value(&out), "output directory: one <split>.h5 per split");
+      "out,o", po::value(&out), "output directory: one <split>.h5 per split")(
+      "jobs,j", po::value(&jobs),
+      "neuronio: converter processes unpickling files in parallel, each holding one file in memory "
+      "(default: one per core, at most 8)");
   const po::variables_map vm = parse_command_line(args, opts, "task");
   if (vm.count("help")) {
     std::cout << opts;
@@ -106,12 +114,14 @@ int prep_command(const std::vector<std::string>& args) {
     return 0;
   }
   ELM_CHECK(sets.empty(), "--set is only for the built-in generators");
+  ELM_CHECK(!vm.count("jobs") || task == "neuronio", "--jobs is only for neuronio");
+  ELM_CHECK(jobs >= 0 && jobs <= 256, "--jobs must be in [0, 256], got ", jobs);
   auto it = tasks.find(task);
   ELM_CHECK(it != tasks.end(), "unknown task '", task, "' (known: ", names, ")");
   if (raw.empty() && task == "fmnist") raw = prep::kFmnistDefaultDir;  // Debian's dataset-fashion-mnist
   ELM_CHECK(!raw.empty(), "missing --in RAW (the raw data directory)");
   ELM_CHECK(std::filesystem::exists(raw), raw, ": no such file or directory");
-  it->second(raw, out);
+  it->second(raw, out, jobs);
   return 0;
 }
 

@@ -6,6 +6,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cmath>
@@ -344,4 +345,41 @@ TEST_F(NeuronioPrep, ParallelErrorsNameThePickleAndLeaveNothing) {
   // No converter outlives the call (each was reaped; none is a zombie child).
   EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);
   EXPECT_EQ(errno, ECHILD);
+}
+
+// `elmrun prep neuronio` as a user runs it: the folder convention, --jobs, a
+// failure that names the pickle, exits non-zero and keeps the stores of the
+// earlier successful run (each split is replaced only when complete).
+TEST_F(NeuronioPrep, CommandLineKeepsEarlierStoresOnFailure) {
+  const char* env = std::getenv("ELMRUN");
+  const std::string elmrun = env && *env ? env : elm::test::source_dir() + "/build/elmrun";
+  if (!fs::exists(elmrun)) GTEST_SKIP() << "no elmrun binary at " << elmrun;
+  const std::string raw = scratch_.file("cli_raw"), out = scratch_.file("cli_out");
+  fs::copy(file("raw"), raw, fs::copy_options::recursive);
+  auto r = test::run_command(test::shell_quote(elmrun) + " prep neuronio --in " + test::shell_quote(raw) + " --out " +
+                             test::shell_quote(out) + " --jobs 2 > " + test::shell_quote(scratch_.file("log.txt")));
+  ASSERT_EQ(r.status, 0) << r.stderr_text;
+  for (const char* split : {"train", "valid", "test"}) ASSERT_TRUE(fs::exists(out + "/" + split + ".h5")) << split;
+  const auto before = fs::last_write_time(out + "/train.h5");
+  const int64_t train_sims = StoreReader(out + "/train.h5").num_samples();
+  EXPECT_EQ(train_sims, 18);
+
+  // A damaged pickle in batch 7: the train split fails, naming it.
+  const std::string bad = raw + "/kaggle/full_ergodic_train_batch_7/sim__b7.p";
+  fs::copy_file(file("trunc_sim__.p"), bad, fs::copy_options::overwrite_existing);
+  r = test::run_command(test::shell_quote(elmrun) + " prep neuronio --in " + test::shell_quote(raw) + " --out " +
+                        test::shell_quote(out));
+  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(std::count(r.stderr_text.begin(), r.stderr_text.end(), '\n'), 1) << r.stderr_text;
+  EXPECT_NE(r.stderr_text.find(bad), std::string::npos) << r.stderr_text;
+  EXPECT_NE(r.stderr_text.find("cannot unpickle"), std::string::npos) << r.stderr_text;
+  EXPECT_EQ(fs::last_write_time(out + "/train.h5"), before);
+  EXPECT_EQ(StoreReader(out + "/train.h5").num_samples(), train_sims);
+  for (const auto& e : fs::directory_iterator(out))
+    EXPECT_EQ(e.path().extension(), ".h5") << "left behind: " << e.path();
+
+  r = test::run_command(test::shell_quote(elmrun) + " prep shd --in " + test::shell_quote(raw) + " --out " +
+                        test::shell_quote(out) + " --jobs 2");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.stderr_text.find("--jobs is only for neuronio"), std::string::npos) << r.stderr_text;
 }
