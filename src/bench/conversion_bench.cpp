@@ -14,7 +14,9 @@
 #include <sstream>
 #include <thread>
 
+#include "bench/bench_clock.hpp"
 #include "core/error.hpp"
+#include "data/prep/neuronio_pickle.hpp"
 #include "data/prep/neuronio_prep.hpp"
 #include "data/store/dataset_store.hpp"
 
@@ -23,12 +25,6 @@ namespace elm {
 namespace fs = std::filesystem;
 
 namespace {
-
-using clock_type = std::chrono::steady_clock;
-
-double seconds_since(clock_type::time_point t0) {
-  return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
 
 std::string python_exe() {
   const char* env = std::getenv("ELM_PREP_PYTHON");
@@ -72,7 +68,7 @@ double direct_read_mb_per_s(const std::string& path) {
     return -1;
   }
   std::unique_ptr<void, decltype(&std::free)> buf(raw, &std::free);
-  const auto t0 = clock_type::now();
+  const auto t0 = bench_clock::now();
   size_t total = 0;
   for (;;) {
     const ssize_t n = ::read(fd, buf.get(), kBlock);
@@ -118,7 +114,7 @@ ConversionBenchResult run_neuronio_conversion_bench(const std::string& pickle, c
   r.disk_read_mb_per_s = direct_read_mb_per_s(pickle);
   log << "disk read (O_DIRECT): " << r.disk_read_mb_per_s << " MB/s\n" << std::flush;
 
-  auto t0 = clock_type::now();
+  auto t0 = bench_clock::now();
   capture(shell_quote(py) + " -c 'import numpy' >/dev/null");
   r.python_startup_s = seconds_since(t0);
 
@@ -159,47 +155,64 @@ ConversionBenchResult run_neuronio_conversion_bench(const std::string& pickle, c
     convert_neuronio_pickle(pickle, stream);
     std::ostringstream quiet;
     const double self0 = cpu_seconds(RUSAGE_SELF);
-    t0 = clock_type::now();
+    t0 = bench_clock::now();
     prep_neuronio(std::vector<std::string>(copies.size(), stream), out, "train", quiet);
-    r.cpp_only_wall_s = seconds_since(t0);
-    r.cpp_only_cpu_s = cpu_seconds(RUSAGE_SELF) - self0;
+    r.stream_to_store_wall_s = seconds_since(t0);
+    r.stream_to_store_cpu_s = cpu_seconds(RUSAGE_SELF) - self0;
     fs::remove(stream);
-    log << "C++ alone (stream files -> store): " << r.cpp_only_wall_s << " s, " << r.cpp_only_cpu_s << " CPU s\n"
+    log << "stream files -> store (C++ alone): " << r.stream_to_store_wall_s << " s, " << r.stream_to_store_cpu_s
+        << " CPU s\n"
         << std::flush;
   }
-  for (int jobs : options.jobs) {
-    ConversionRun run;
-    run.jobs = jobs > 0 ? jobs : static_cast<int>(std::min(8u, std::max(1u, std::thread::hardware_concurrency())));
-    run.jobs = std::min(run.jobs, options.copies);
-    std::error_code ec;
-    fs::remove(out, ec);
-    NeuronioPrepOptions po;
-    po.jobs = run.jobs;
-    std::ostringstream quiet;
-    // The converters append their own CPU split per file here.
-    const std::string times_path = (fs::path(work_dir) / "converter_times.txt").string();
-    fs::remove(times_path, ec);
-    ::setenv("ELM_CONVERTER_TIMES", times_path.c_str(), 1);
-    const double self0 = cpu_seconds(RUSAGE_SELF), child0 = cpu_seconds(RUSAGE_CHILDREN);
-    t0 = clock_type::now();
-    prep_neuronio_files(copies, out, "train", quiet, po);
-    run.wall_s = seconds_since(t0);
-    run.cpp_cpu_s = cpu_seconds(RUSAGE_SELF) - self0;
-    run.python_cpu_s = cpu_seconds(RUSAGE_CHILDREN) - child0;
-    ::unsetenv("ELM_CONVERTER_TIMES");
-    std::ifstream times(times_path);
-    std::string path;
-    double unpickle = 0, handoff = 0;
-    int lines = 0;
-    while (times >> path >> unpickle >> handoff) {
-      run.unpickle_cpu_s += unpickle;
-      run.handoff_cpu_s += handoff;
-      ++lines;
+  // The C++ pickle reader alone, one thread.
+  {
+    t0 = bench_clock::now();
+    for (const auto& c : copies) {
+      std::string why;
+      ELM_CHECK(read_neuronio_pickle(c, why), pickle, ": the C++ pickle reader does not handle it: ", why);
     }
-    ELM_CHECK(lines == options.copies, times_path, ": ", lines, " converter timing lines, expected ", options.copies);
-    fs::remove(times_path, ec);
-    log << "prep_neuronio_files, " << run.jobs << " converter(s): " << run.wall_s << " s\n" << std::flush;
-    r.runs.push_back(run);
+    r.cpp_unpickle_s = seconds_since(t0);
+    log << "C++ pickle reader alone: " << r.cpp_unpickle_s << " s\n" << std::flush;
+  }
+  for (const bool python : {true, false}) {
+    for (int jobs : options.jobs) {
+      ConversionRun run;
+      run.python = python;
+      run.jobs = jobs > 0 ? jobs : static_cast<int>(std::min(8u, std::max(1u, std::thread::hardware_concurrency())));
+      run.jobs = std::min(run.jobs, options.copies);
+      std::error_code ec;
+      fs::remove(out, ec);
+      NeuronioPrepOptions po;
+      po.jobs = run.jobs;
+      po.python_unpickler = python;
+      std::ostringstream quiet;
+      // The converters append their own CPU split per file here.
+      const std::string times_path = (fs::path(work_dir) / "converter_times.txt").string();
+      fs::remove(times_path, ec);
+      ::setenv("ELM_CONVERTER_TIMES", times_path.c_str(), 1);
+      const double self0 = cpu_seconds(RUSAGE_SELF), child0 = cpu_seconds(RUSAGE_CHILDREN);
+      t0 = bench_clock::now();
+      prep_neuronio_files(copies, out, "train", quiet, po);
+      run.wall_s = seconds_since(t0);
+      run.cpp_cpu_s = cpu_seconds(RUSAGE_SELF) - self0;
+      run.python_cpu_s = cpu_seconds(RUSAGE_CHILDREN) - child0;
+      ::unsetenv("ELM_CONVERTER_TIMES");
+      std::ifstream times(times_path);
+      std::string path;
+      double unpickle = 0, handoff = 0;
+      int lines = 0;
+      while (times >> path >> unpickle >> handoff) {
+        run.unpickle_cpu_s += unpickle;
+        run.handoff_cpu_s += handoff;
+        ++lines;
+      }
+      ELM_CHECK(lines == (python ? options.copies : 0), times_path, ": ", lines, " converter timing lines");
+      fs::remove(times_path, ec);
+      log << "prep_neuronio_files, " << (python ? "Python" : "C++") << " unpickling, " << run.jobs
+          << " worker(s): " << run.wall_s << " s\n"
+          << std::flush;
+      r.runs.push_back(run);
+    }
   }
   r.store_mb = static_cast<double>(fs::file_size(out)) / 1e6;
   const StoreReader store(out);
@@ -213,19 +226,21 @@ std::string format_conversion_bench(const ConversionBenchResult& r) {
   std::ostringstream s;
   const double mb = r.pickle_mb * r.copies;
   for (const ConversionRun& run : r.runs) {
-    // CPU spent on anything but pickle.load: interpreter start, handing the
-    // arrays over, checks, binning, compression, writes.
+    // CPU spent on anything but Python's pickle.load: interpreter start,
+    // handing the arrays over, checks, binning, compression, writes (and, for
+    // the C++ reader, its unpickling).
     const double excl_cpu = run.cpp_cpu_s + run.python_cpu_s - run.unpickle_cpu_s;
-    s << "neuronio_convert jobs=" << run.jobs << " copies=" << r.copies << " pickle_mb=" << fmt(r.pickle_mb)
-      << " simulations=" << r.simulations << " input_events=" << r.input_spikes << " store_mb=" << fmt(r.store_mb)
+    s << "neuronio_convert reader=" << (run.python ? "python" : "cpp") << " jobs=" << run.jobs
+      << " copies=" << r.copies << " pickle_mb=" << fmt(r.pickle_mb) << " simulations=" << r.simulations
+      << " input_events=" << r.input_spikes << " store_mb=" << fmt(r.store_mb)
       << " disk_read_mb_per_s=" << (r.disk_read_mb_per_s > 0 ? fmt(r.disk_read_mb_per_s) : "n/a")
-      << " python_startup_s=" << fmt(r.python_startup_s) << " unpickle_alone_s=" << fmt(r.unpickle_s)
-      << " cpp_alone_wall_s=" << fmt(r.cpp_only_wall_s) << " cpp_alone_cpu_s=" << fmt(r.cpp_only_cpu_s)
+      << " python_startup_s=" << fmt(r.python_startup_s) << " python_unpickle_alone_s=" << fmt(r.unpickle_s)
+      << " cpp_unpickle_alone_s=" << fmt(r.cpp_unpickle_s) << " stream_to_store_cpu_s=" << fmt(r.stream_to_store_cpu_s)
       << " wall_s=" << fmt(run.wall_s) << " mb_per_s=" << fmt(mb / run.wall_s)
-      << " unpickle_cpu_s=" << fmt(run.unpickle_cpu_s) << " handoff_cpu_s=" << fmt(run.handoff_cpu_s)
-      << " python_cpu_s=" << fmt(run.python_cpu_s) << " cpp_cpu_s=" << fmt(run.cpp_cpu_s)
-      << " excl_unpickle_cpu_s=" << fmt(excl_cpu) << " excl_unpickle_mb_per_cpu_s=" << fmt(mb / excl_cpu)
-      << " unpickle_mb_per_cpu_s=" << fmt(mb / run.unpickle_cpu_s) << "\n";
+      << " python_unpickle_cpu_s=" << fmt(run.unpickle_cpu_s) << " handoff_cpu_s=" << fmt(run.handoff_cpu_s)
+      << " python_cpu_s=" << fmt(run.python_cpu_s) << " elmrun_cpu_s=" << fmt(run.cpp_cpu_s)
+      << " excl_python_unpickle_cpu_s=" << fmt(excl_cpu)
+      << " excl_python_unpickle_mb_per_cpu_s=" << fmt(mb / excl_cpu) << "\n";
   }
   std::string text = s.str();
   if (!text.empty()) text.pop_back();

@@ -1,8 +1,9 @@
 #pragma once
 // `elmrun bench --convert-neuronio PICKLE`: NeuronIO conversion timed the way
 // `elmrun prep neuronio` runs it (prep_neuronio_files on N copies of the
-// pickle), next to what it cannot go below: reading the pickle from disk
-// (O_DIRECT, no page cache) and unpickling it (pickle.load alone, one core).
+// pickle), with Python unpickling every file and with the C++ pickle reader,
+// each with 1 and J workers, next to reading the pickle from disk (O_DIRECT,
+// no page cache) and unpickling it alone (pickle.load, one core).
 #include <ostream>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@ struct ConversionBenchOptions {
 };
 
 struct ConversionRun {
+  bool python = false;     // every file unpickled by the Python converter (else the C++ reader)
   int jobs = 0;            // as resolved
   double wall_s = 0;       // prep_neuronio_files, pickles -> committed store split
   double cpp_cpu_s = 0;    // elmrun's CPU time (all threads) during the run
@@ -30,17 +32,18 @@ struct ConversionBenchResult {
   double disk_read_mb_per_s = -1;  // O_DIRECT read of the pickle; -1 where unsupported
   double python_startup_s = 0;     // `python3 -c "import numpy"`
   double unpickle_s = 0;           // pickle.load of all copies, timed inside Python
-  double cpp_only_wall_s = 0;      // prep_neuronio on stream files of all copies (no Python running)
-  double cpp_only_cpu_s = 0;
+  double cpp_unpickle_s = 0;       // read_neuronio_pickle of all copies, one thread
+  double stream_to_store_wall_s = 0;  // prep_neuronio on stream files of all copies (no Python running)
+  double stream_to_store_cpu_s = 0;
   std::vector<ConversionRun> runs;
 };
 
 ConversionBenchResult run_neuronio_conversion_bench(const std::string& pickle, const std::string& work_dir,
                                                     const ConversionBenchOptions& options, std::ostream& log);
 
-// One line per run: "neuronio_convert jobs=J ... mb_per_s=X excl_unpickle_mb_per_cpu_s=Y ...":
-// excl_unpickle = all CPU of the run (elmrun and converters) minus the
-// converters' pickle.load CPU, i.e. the conversion apart from unpickling.
+// One line per run: "neuronio_convert reader=python|cpp jobs=J ... mb_per_s=X
+// excl_python_unpickle_mb_per_cpu_s=Y ...": excl_python_unpickle = all CPU of
+// the run (elmrun and converters) minus the converters' pickle.load CPU.
 std::string format_conversion_bench(const ConversionBenchResult& r);
 
 }  // namespace elm

@@ -12,6 +12,7 @@
 #include <memory>
 #include <sstream>
 
+#include "bench/bench_clock.hpp"
 #include "bench/workloads.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
@@ -30,12 +31,6 @@ namespace elm {
 namespace fs = std::filesystem;
 
 namespace {
-
-using clock_type = std::chrono::steady_clock;
-
-double seconds_since(clock_type::time_point t0) {
-  return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
 
 // ---- synthetic stores -------------------------------------------------------------
 
@@ -277,7 +272,7 @@ LoaderBenchResult run_loader_bench(const std::string& task_name, const LoaderBen
   double bytes = 0;
   int n = 0;
   double elapsed = 0;
-  const auto t0 = clock_type::now();
+  const auto t0 = bench_clock::now();
   while (n < o.min_batches || elapsed < o.min_seconds) {
     const std::vector<int64_t> idx = random_indices(rng, r.batch, n_train);
     const Batch b = make_train_batch(*task, idx, int64_t(n) + 1);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "bench/bench_clock.hpp"
 #include "backend/cpu/elm_cpu.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
@@ -12,12 +13,6 @@
 namespace elm {
 
 namespace {
-
-using clock_type = std::chrono::steady_clock;
-
-double seconds_since(clock_type::time_point t0) {
-  return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
 
 // The trainer's step on this rank's share of the global batch.
 struct DataParallelStep {
@@ -86,11 +81,11 @@ RankBenchResult bench_size(Comm& comm, const BenchWorkload& w, int global_batch,
   const int W = comm.size();
   DataParallelStep step(w, global_batch / W, comm.rank(), threads);
   comm.barrier();
-  auto t0 = clock_type::now();
+  auto t0 = bench_clock::now();
   step.run(comm);  // warm-up
   const int64_t n = steps_for(comm, seconds_since(t0), min_seconds, min_steps);
   comm.barrier();
-  t0 = clock_type::now();
+  t0 = bench_clock::now();
   for (int64_t i = 0; i < n; ++i) step.run(comm);
   comm.barrier();
   RankBenchResult r;
@@ -109,7 +104,7 @@ RankBenchResult bench_size(Comm& comm, const BenchWorkload& w, int global_batch,
   comm.allreduce_sum(std::span<float>(buf));
   const int64_t reps = 2000;
   comm.barrier();
-  t0 = clock_type::now();
+  t0 = bench_clock::now();
   for (int64_t i = 0; i < reps; ++i) comm.allreduce_sum(std::span<float>(buf));
   const double per = seconds_since(t0) / double(reps);
   r.allreduce_us = 1e6 * per;

@@ -19,7 +19,11 @@ namespace elm {
 
 namespace {
 
-using PrepFn = std::function<void(const std::string& raw, const std::string& out, int jobs)>;
+struct PrepFlags {
+  int jobs = 0;                   // neuronio workers (0: one per core, at most 8)
+  bool python_unpickler = false;  // neuronio: every pickle through the Python converter
+};
+using PrepFn = std::function<void(const std::string& raw, const std::string& out, const PrepFlags& flags)>;
 
 // Built-in generators need no raw input; --set key=value tunes them.
 using GenFn = std::function<void(const std::string& out, const KeyValues& options)>;
@@ -53,24 +57,25 @@ std::map<std::string, GenFn> generators() {
 
 std::map<std::string, PrepFn> prep_tasks() {
   std::map<std::string, PrepFn> t;
-  t["neuronio"] = [](const std::string& raw, const std::string& out, int jobs) {
+  t["neuronio"] = [](const std::string& raw, const std::string& out, const PrepFlags& flags) {
     NeuronioPrepOptions o;
-    o.jobs = jobs;
+    o.jobs = flags.jobs;
+    o.python_unpickler = flags.python_unpickler;
     prep_neuronio_dir(raw, out, std::cout, o);
   };
-  t["shd"] = [](const std::string& raw, const std::string& out, int) { prep_shd(raw, out, std::cout); };
-  t["listops"] = [](const std::string& raw, const std::string& out, int) { prep::prep_listops(raw, out, std::cout); };
-  t["text"] = [](const std::string& raw, const std::string& out, int) { prep::prep_text(raw, out, std::cout); };
-  t["retrieval"] = [](const std::string& raw, const std::string& out, int) { prep::prep_retrieval(raw, out, std::cout); };
-  t["image"] = [](const std::string& raw, const std::string& out, int) { prep::prep_image(raw, out, std::cout); };
+  t["shd"] = [](const std::string& raw, const std::string& out, const PrepFlags&) { prep_shd(raw, out, std::cout); };
+  t["listops"] = [](const std::string& raw, const std::string& out, const PrepFlags&) { prep::prep_listops(raw, out, std::cout); };
+  t["text"] = [](const std::string& raw, const std::string& out, const PrepFlags&) { prep::prep_text(raw, out, std::cout); };
+  t["retrieval"] = [](const std::string& raw, const std::string& out, const PrepFlags&) { prep::prep_retrieval(raw, out, std::cout); };
+  t["image"] = [](const std::string& raw, const std::string& out, const PrepFlags&) { prep::prep_image(raw, out, std::cout); };
   for (int res : {32, 64, 128, 256})
-    t["pathfinder" + std::to_string(res)] = [res](const std::string& raw, const std::string& out, int) {
+    t["pathfinder" + std::to_string(res)] = [res](const std::string& raw, const std::string& out, const PrepFlags&) {
       prep::PathfinderOptions o;
       o.resolution = res;
       prep::prep_pathfinder(raw, out, std::cout, o);
     };
-  t["pathx"] = [](const std::string& raw, const std::string& out, int) { prep::prep_pathx(raw, out, std::cout); };
-  t["fmnist"] = [](const std::string& raw, const std::string& out, int) { prep::prep_fmnist(raw, out, std::cout); };
+  t["pathx"] = [](const std::string& raw, const std::string& out, const PrepFlags&) { prep::prep_pathx(raw, out, std::cout); };
+  t["fmnist"] = [](const std::string& raw, const std::string& out, const PrepFlags&) { prep::prep_fmnist(raw, out, std::cout); };
   return t;
 }
 
@@ -85,7 +90,7 @@ int prep_command(const std::vector<std::string>& args) {
   po::options_description opts("elmrun prep TASK --in RAW --out DIR: convert a raw data set into the dataset store");
   std::string task, raw, out;
   std::vector<std::string> sets;
-  int jobs = 0;
+  PrepFlags flags;
   opts.add_options()("help,h", "show this help")("task", po::value(&task), ("task: " + names).c_str())(
       "set", po::value(&sets)->composing(), "generator option key=value (built-in generators only)")(
       "in,i", po::value(&raw),
@@ -93,9 +98,11 @@ int prep_command(const std::vector<std::string>& args) {
        std::string(prep::kFmnistDefaultDir) + ")")
           .c_str())(
       "out,o", po::value(&out), "output directory: one <split>.h5 per split")(
-      "jobs,j", po::value(&jobs),
-      "neuronio: converter processes unpickling files in parallel, each holding one file in memory "
-      "(default: one per core, at most 8)");
+      "jobs,j", po::value(&flags.jobs),
+      "neuronio: files converted in parallel, each held in memory while it is (default: one per core, at most 8)")(
+      "python-unpickler", po::bool_switch(&flags.python_unpickler),
+      "neuronio: unpickle every file with Python (analysis/neuronio_pickle_stream.py) instead of the C++ reader; "
+      "files the C++ reader does not handle go to Python anyway");
   const po::variables_map vm = parse_command_line(args, opts, "task");
   if (vm.count("help")) {
     std::cout << opts;
@@ -114,14 +121,15 @@ int prep_command(const std::vector<std::string>& args) {
     return 0;
   }
   ELM_CHECK(sets.empty(), "--set is only for the built-in generators");
-  ELM_CHECK(!vm.count("jobs") || task == "neuronio", "--jobs is only for neuronio");
-  ELM_CHECK(jobs >= 0 && jobs <= 256, "--jobs must be in [0, 256], got ", jobs);
+  ELM_CHECK((!vm.count("jobs") && !flags.python_unpickler) || task == "neuronio",
+            "--jobs and --python-unpickler are only for neuronio");
+  ELM_CHECK(flags.jobs >= 0 && flags.jobs <= 256, "--jobs must be in [0, 256], got ", flags.jobs);
   auto it = tasks.find(task);
   ELM_CHECK(it != tasks.end(), "unknown task '", task, "' (known: ", names, ")");
   if (raw.empty() && task == "fmnist") raw = prep::kFmnistDefaultDir;  // Debian's dataset-fashion-mnist
   ELM_CHECK(!raw.empty(), "missing --in RAW (the raw data directory)");
   ELM_CHECK(std::filesystem::exists(raw), raw, ": no such file or directory");
-  it->second(raw, out, jobs);
+  it->second(raw, out, flags);
   return 0;
 }
 

@@ -100,6 +100,13 @@ class NeuronioPrep : public ::testing::Test {
     dir_ = nullptr;
   }
   static std::string file(const std::string& name) { return dir_->file(name); }
+  // Pickle -> stream file (Python) -> store split (C++, one thread); returns the store.
+  std::string store_from_pickle(const std::string& pickle, const std::string& split, std::ostream& log) {
+    const std::string stream = scratch_.file(pickle + ".stream"), out = scratch_.file(pickle + ".h5");
+    convert_neuronio_pickle(file(pickle), stream, options());
+    prep_neuronio({stream}, out, split, log);
+    return out;
+  }
   static NeuronioPrepOptions options() {
     NeuronioPrepOptions o;
     o.converter = elm::test::source_dir() + "/analysis/neuronio_pickle_stream.py";
@@ -114,11 +121,8 @@ TempDir* NeuronioPrep::dir_ = nullptr;
 }  // namespace
 
 TEST_F(NeuronioPrep, ConvertsSimulationsToEvents) {
-  const std::string inter = scratch_.file("good.stream"), out = scratch_.file("store/train.h5");
-  convert_neuronio_pickle(file("good_sim__.p"), inter, options());
   std::ostringstream log;
-  prep_neuronio({inter}, out, "train", log);
-  StoreReader r(out);
+  StoreReader r(store_from_pickle("good_sim__.p", "train", log));
   EXPECT_EQ(r.info().task, "neuronio");
   EXPECT_EQ(r.info().split, "train");
   EXPECT_EQ(r.info().input_kind, "events");
@@ -147,11 +151,8 @@ TEST_F(NeuronioPrep, ConvertsSimulationsToEvents) {
 }
 
 TEST_F(NeuronioPrep, SixtySecondSimulationsBinLikeSixSecondOnes) {
-  const std::string inter = scratch_.file("long.stream"), out = scratch_.file("long_store.h5");
-  convert_neuronio_pickle(file("long_sim__.p"), inter, options());
   std::ostringstream log;
-  prep_neuronio({inter}, out, "train", log);
-  StoreReader r(out);
+  StoreReader r(store_from_pickle("long_sim__.p", "train", log));
   EXPECT_EQ(r.info().max_length, 60000);
   EXPECT_EQ(r.read_i32("event_time", 0), (std::vector<int32_t>{3, 3, 30000, 59999}));
   EXPECT_EQ(r.read_i32("event_channel", 0), (std::vector<int32_t>{0, 644, 638, 0}));
@@ -159,11 +160,8 @@ TEST_F(NeuronioPrep, SixtySecondSimulationsBinLikeSixSecondOnes) {
 }
 
 TEST_F(NeuronioPrep, OlderPicklesNeedLatin1) {
-  const std::string inter = scratch_.file("l.stream"), out = scratch_.file("l_store.h5");
-  convert_neuronio_pickle(file("latin1_sim__.p"), inter, options());
   std::ostringstream log;
-  prep_neuronio({inter}, out, "valid", log);
-  StoreReader r(out);
+  StoreReader r(store_from_pickle("latin1_sim__.p", "valid", log));
   ASSERT_EQ(r.num_samples(), 1);
   EXPECT_EQ(r.read_i32("event_time", 0), (std::vector<int32_t>{2}));
   EXPECT_EQ(r.read_i32("event_channel", 0), (std::vector<int32_t>{1}));
@@ -302,17 +300,24 @@ TEST_F(NeuronioPrep, ParallelConvertersKeepFileOrderAndContent) {
   prep_neuronio(streams, scratch_.file("serial.h5"), "train", log);
   const auto expected = store_events(StoreReader(scratch_.file("serial.h5")));
   ASSERT_EQ(expected.size(), 5u * (9 * 2 + 3 + 1));
-  for (int jobs : {1, 3, 11}) {
-    SCOPED_TRACE(jobs);
-    NeuronioPrepOptions o = options();
-    o.jobs = jobs;
-    const std::string out = scratch_.file("parallel" + std::to_string(jobs) + ".h5");
-    std::ostringstream plog;
-    prep_neuronio_files(pickles, out, "train", plog, o);
-    EXPECT_TRUE(store_events(StoreReader(out)) == expected);
-    EXPECT_NE(plog.str().find("[train 11/11]"), std::string::npos) << plog.str();
-    EXPECT_NE(plog.str().find("latin1_sim__.p: 1 simulations"), std::string::npos) << plog.str();
-  }
+  for (bool python : {false, true})
+    for (int jobs : {1, 3, 11}) {
+      SCOPED_TRACE(std::to_string(jobs) + (python ? " python" : " c++"));
+      NeuronioPrepOptions o = options();
+      o.jobs = jobs;
+      o.python_unpickler = python;
+      const std::string out = scratch_.file("parallel" + std::to_string(jobs) + ".h5");
+      std::ostringstream plog;
+      prep_neuronio_files(pickles, out, "train", plog, o);
+      EXPECT_TRUE(store_events(StoreReader(out)) == expected);
+      EXPECT_NE(plog.str().find("[train 11/11]"), std::string::npos) << plog.str();
+      EXPECT_NE(plog.str().find("latin1_sim__.p: 1 simulations"), std::string::npos) << plog.str();
+      // The C++ reader reads every one of these pickles itself.
+      const std::string text = plog.str();
+      const auto by_python = static_cast<size_t>(std::count(text.begin(), text.end(), ';'));
+      EXPECT_EQ(by_python, python ? pickles.size() : 0u) << plog.str();
+      fs::remove(out);
+    }
 }
 
 // A bad pickle among good ones, wherever it falls among the workers: one line
@@ -357,7 +362,7 @@ TEST_F(NeuronioPrep, CommandLineKeepsEarlierStoresOnFailure) {
   const std::string raw = scratch_.file("cli_raw"), out = scratch_.file("cli_out");
   fs::copy(file("raw"), raw, fs::copy_options::recursive);
   auto r = test::run_command(test::shell_quote(elmrun) + " prep neuronio --in " + test::shell_quote(raw) + " --out " +
-                             test::shell_quote(out) + " --jobs 2 > " + test::shell_quote(scratch_.file("log.txt")));
+                             test::shell_quote(out) + " --jobs 2 --python-unpickler > " + test::shell_quote(scratch_.file("log.txt")));
   ASSERT_EQ(r.status, 0) << r.stderr_text;
   for (const char* split : {"train", "valid", "test"}) ASSERT_TRUE(fs::exists(out + "/" + split + ".h5")) << split;
   const auto before = fs::last_write_time(out + "/train.h5");
@@ -381,5 +386,5 @@ TEST_F(NeuronioPrep, CommandLineKeepsEarlierStoresOnFailure) {
   r = test::run_command(test::shell_quote(elmrun) + " prep shd --in " + test::shell_quote(raw) + " --out " +
                         test::shell_quote(out) + " --jobs 2");
   EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.stderr_text.find("--jobs is only for neuronio"), std::string::npos) << r.stderr_text;
+  EXPECT_NE(r.stderr_text.find("only for neuronio"), std::string::npos) << r.stderr_text;
 }

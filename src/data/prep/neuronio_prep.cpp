@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,6 +24,7 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "data/prep/neuronio_pickle.hpp"
 #include "data/prep/neuronio_stream.hpp"
 #include "data/store/dataset_store.hpp"
 
@@ -46,6 +48,7 @@ const std::map<std::string, FieldType>& neuronio_fields() {
 // One pickle's simulations, validated and binned, ready to append.
 struct ConvertedFile {
   std::string source;
+  std::string python_reason;  // why the Python converter read it; empty: the C++ reader did
   int64_t duration_ms = 0;
   std::vector<NeuronioStoreSample> sims;
   int64_t events = 0;
@@ -269,20 +272,17 @@ NeuronioPrepOptions resolve(const NeuronioPrepOptions& in) {
   return o;
 }
 
-// The parallel conversion of one split: worker w runs one converter process
-// on pickles w, w + W, w + 2W, ... and reads its pipe, validating and binning
-// each file into memory while its Python unpickles the next; the calling
-// thread appends the files in order (the store compresses on all cores). A
-// worker holds at most one finished file that is not yet appended.
+// The parallel conversion of one split: worker w converts pickles w, w + W,
+// w + 2W, ... into memory (checked and binned) while the calling thread
+// appends finished files in order (the store compresses on all cores). Each
+// file is read by the C++ pickle reader; a file it does not handle goes to a
+// Python converter process, and from then on that worker starts the Python
+// converter of its next file before reading the current one, so unpickling
+// overlaps the rest. A worker holds at most one finished file not yet appended.
 class SplitPipeline {
  public:
   SplitPipeline(const NeuronioPrepOptions& opt, const std::vector<std::string>& files, size_t workers)
-      : files_(files), ready_(files.size()) {
-    for (size_t w = 0; w < workers; ++w) {
-      std::vector<std::string> mine;
-      for (size_t i = w; i < files.size(); i += workers) mine.push_back(files[i]);
-      procs_.push_back(std::make_unique<ConverterProcess>(opt, "-", mine));
-    }
+      : opt_(opt), files_(files), ready_(files.size()) {
     for (size_t w = 0; w < workers; ++w) threads_.emplace_back([this, w, workers] { run_worker(w, workers); });
   }
   SplitPipeline(const SplitPipeline&) = delete;
@@ -292,9 +292,9 @@ class SplitPipeline {
       std::lock_guard<std::mutex> lock(m_);
       cancelled_ = true;
       cancelled_atomic_ = true;
+      for (ConverterProcess* p : active_) p->terminate();
     }
     cv_.notify_all();
-    for (auto& p : procs_) p->terminate();
     join();
   }
 
@@ -322,51 +322,110 @@ class SplitPipeline {
       if (t.joinable()) t.join();
   }
 
-  void run_worker(size_t w, size_t workers) {
-    ConverterProcess& proc = *procs_[w];
+  // A converter for one pickle, registered so that cancelling stops it.
+  std::unique_ptr<ConverterProcess, std::function<void(ConverterProcess*)>> start_converter(const std::string& file) {
+    auto deleter = [this](ConverterProcess* p) {
+      {
+        std::lock_guard<std::mutex> lock(m_);
+        active_.erase(std::find(active_.begin(), active_.end(), p));
+      }
+      delete p;  // stops and reaps it if still running
+    };
+    std::unique_ptr<ConverterProcess, std::function<void(ConverterProcess*)>> p(
+        new ConverterProcess(opt_, "-", {file}), deleter);
+    std::lock_guard<std::mutex> lock(m_);
+    active_.push_back(p.get());
+    if (cancelled_) p->terminate();
+    return p;
+  }
+
+  // Reads one pickle's stream from its converter. A converter that failed on
+  // its own said why on stderr (its stream then ends early); otherwise the
+  // error is ours and the converter is stopped.
+  ConvertedFile read_from_converter(ConverterProcess& proc, const std::string& file, NeuronioBuildScratch& scratch) {
     NeuronioStreamReader reader(proc.out_fd(), "converter output");
+    try {
+      NeuronioStreamHeader h;
+      ELM_CHECK(reader.next_file(h), file, ": the converter ended without output");
+      ELM_CHECK(h.source == file, file, ": the converter sent ", h.source, " instead");
+      ConvertedFile f = read_converted_file(reader, h, h.source, scratch, &cancelled_atomic_);
+      ELM_CHECK(!reader.next_file(h), file, ": the converter sent more than one file");
+      const std::string failed = proc.failure();
+      ELM_CHECK(failed.empty(), failed);
+      return f;
+    } catch (const std::exception&) {
+      // At the end of the stream the converter is exiting: let it finish its
+      // message rather than stopping it.
+      if (!reader.at_eof() && !proc.ended()) proc.terminate();
+      const std::string failed = proc.failure();
+      if (!failed.empty()) throw ElmError(failed);
+      throw;
+    }
+  }
+
+  void run_worker(size_t w, size_t workers) {
     NeuronioBuildScratch scratch;
-    size_t current = w;
+    bool python = opt_.python_unpickler;
+    std::unique_ptr<ConverterProcess, std::function<void(ConverterProcess*)>> ahead;  // the next file's converter
     try {
       for (size_t i = w; i < files_.size(); i += workers) {
-        current = i;
         {
           std::unique_lock<std::mutex> lock(m_);
           cv_.wait(lock, [&] { return cancelled_ || i < workers || i - workers < next_to_take_; });
           if (cancelled_) return;
         }
-        NeuronioStreamHeader h;
-        ELM_CHECK(reader.next_file(h), files_[i], ": the converter ended before this file");
-        ELM_CHECK(h.source == files_[i], files_[i], ": the converter sent ", h.source, " instead");
-        ConvertedFile f = read_converted_file(reader, h, h.source, scratch, &cancelled_atomic_);
+        std::optional<ConvertedFile> f;
+        std::string why;
+        if (!python) {
+          if (std::optional<NeuronioPickle> p = read_neuronio_pickle(files_[i], why)) {
+            f = convert_parsed(*p, files_[i], scratch);
+          } else {
+            python = true;
+          }
+        }
+        if (python) {
+          auto proc = ahead ? std::move(ahead) : start_converter(files_[i]);
+          if (i + workers < files_.size()) ahead = start_converter(files_[i + workers]);
+          f = read_from_converter(*proc, files_[i], scratch);
+          f->python_reason = why.empty() ? "as asked" : why;
+        }
         std::lock_guard<std::mutex> lock(m_);
-        ready_[i] = std::move(f);
+        ready_[i] = std::move(*f);
         cv_.notify_all();
       }
-      NeuronioStreamHeader extra;
-      ELM_CHECK(!reader.next_file(extra), files_[current], ": the converter sent more files than asked for");
-      const std::string failed = proc.failure();
-      ELM_CHECK(failed.empty(), failed);
     } catch (const std::exception&) {
-      // A converter that failed on its own said why on stderr (its stream then
-      // ends early); otherwise the error is ours and the converter is stopped.
-      // At the end of the stream the converter is exiting: let it finish its
-      // message rather than stopping it.
-      if (!reader.at_eof() && !proc.ended()) proc.terminate();
-      const std::string failed = proc.failure();
       std::lock_guard<std::mutex> lock(m_);
-      if (!error_ && !cancelled_) error_ = failed.empty() ? std::current_exception() : std::make_exception_ptr(ElmError(failed));
+      if (!error_ && !cancelled_) error_ = std::current_exception();
       cancelled_atomic_ = true;
       cv_.notify_all();
     }
   }
 
+  ConvertedFile convert_parsed(const NeuronioPickle& p, const std::string& file, NeuronioBuildScratch& scratch) {
+    NeuronioStreamHeader h;
+    h.source = file;
+    h.num_segments = p.num_segments;
+    h.sim_duration_ms = p.sim_duration_ms;
+    h.num_simulations = static_cast<int64_t>(p.sims.size());
+    check_neuronio_header(h);
+    ConvertedFile f;
+    f.source = file;
+    f.duration_ms = static_cast<int64_t>(h.sim_duration_ms);
+    for (size_t k = 0; k < p.sims.size(); ++k) {
+      if (cancelled_atomic_) fail(file, ": cancelled");
+      build_neuronio_simulation(p.sims[k], f.duration_ms, file, static_cast<int64_t>(k), f.sims.emplace_back(), scratch);
+      f.events += static_cast<int64_t>(f.sims.back().event_time.size());
+    }
+    return f;
+  }
+
+  const NeuronioPrepOptions& opt_;
   const std::vector<std::string>& files_;
-  std::vector<std::unique_ptr<ConverterProcess>> procs_;
   std::vector<std::thread> threads_;
   std::mutex m_;
   std::condition_variable cv_;
   std::vector<std::optional<ConvertedFile>> ready_;
+  std::vector<ConverterProcess*> active_;
   size_t next_to_take_ = 0;
   bool cancelled_ = false;
   std::atomic<bool> cancelled_atomic_{false};  // stops the other workers between simulations
@@ -479,7 +538,8 @@ void prep_neuronio_files(const std::vector<std::string>& pickles, const std::str
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     log << "neuronio: [" << split << " " << i + 1 << "/" << pickles.size() << "] " << f.source << ": "
         << f.sims.size() << " simulations, " << f.events << " input events (" << static_cast<int64_t>(mb)
-        << " MB of pickles in " << static_cast<int64_t>(secs * 10) / 10.0 << " s)\n"
+        << " MB of pickles in " << static_cast<int64_t>(secs * 10) / 10.0 << " s"
+        << (f.python_reason.empty() ? std::string() : "; unpickled by Python: " + f.python_reason) << ")\n"
         << std::flush;
   }
   pipeline.finish();

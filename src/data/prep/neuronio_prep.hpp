@@ -1,10 +1,11 @@
 #pragma once
 // NeuronIO (Beniaguev, Segev, London 2021) into the dataset store.
 //
-// The raw files are Python pickles; analysis/neuronio_pickle_stream.py
-// unpickles them and streams each simulation's arrays as they are (format in
-// its docstring) through a pipe. Everything else happens in C++: reading the
-// stream, checks and binning (neuronio_stream.cpp), the store (here).
+// The raw files are Python pickles. The C++ reader (neuronio_pickle.cpp) reads
+// the released structure directly; a file it does not handle is unpickled by
+// analysis/neuronio_pickle_stream.py, which streams each simulation's arrays
+// as they are (format in its docstring) through a pipe. Checks and binning are
+// in neuronio_stream.cpp, the store here.
 //
 // Store (one file per split), one sample per simulation, label -1:
 //   event_time       Int32    input spike step in ms: step = int(t) for an input
@@ -41,9 +42,12 @@ void prep_neuronio(const std::vector<std::string>& stream_files, const std::stri
 struct NeuronioPrepOptions {
   std::string python;     // empty: $ELM_PREP_PYTHON, else /usr/bin/python3
   std::string converter;  // empty: neuronio_converter_script()
-  // Converter processes, each unpickling one file at a time (and holding it in
-  // memory); 0: one per core, at most 8.
+  // Workers, each converting one file at a time (and holding it in memory);
+  // 0: one per core, at most 8.
   int jobs = 0;
+  // Unpickle every file with the Python converter instead of trying the C++
+  // reader (neuronio_pickle.hpp) first.
+  bool python_unpickler = false;
 };
 
 // analysis/neuronio_pickle_stream.py: $ELM_NEURONIO_CONVERTER, else beside the
@@ -67,9 +71,10 @@ void convert_neuronio_pickle(const std::string& pickle, const std::string& out_s
                              const NeuronioPrepOptions& options = {});
 
 // Converts pickles (in this order) into the store split at out_path: `jobs`
-// converter processes unpickle files in parallel and stream them through pipes;
-// a thread per converter checks and bins its files while the next one is
-// unpickled; the store appends files in order and compresses on all cores. No
+// workers read files in parallel, each with the C++ pickle reader, or, for a
+// file it does not handle, a Python converter process streaming through a
+// pipe (started one file ahead from then on); they check and bin into memory
+// while the store appends files in order and compresses on all cores. No
 // intermediate file is written. One progress line per file. Any error (one
 // line naming the pickle, and the simulation where it applies) stops every
 // converter and leaves nothing at out_path.

@@ -96,14 +96,12 @@ bool NeuronioStreamReader::next_file(NeuronioStreamHeader& h) {
   double duration = 0;
   read_exact(&duration, sizeof duration);
   const uint64_t sims = read_u64();
-  ELM_CHECK(segments == kNeuronioSegments, h.source, ": Params.allSegmentsType has ", segments,
-            " segments, expected ", kNeuronioSegments);
-  ELM_CHECK(std::isfinite(duration) && duration >= 1 && duration <= 1e7 && duration == std::floor(duration),
-            h.source, ": totalSimDurationInSec gives ", duration, " ms, not a whole positive number of ms");
-  ELM_CHECK(sims <= kMaxSimulations, name_, ": byte ", at, ": ", sims, " simulations (corrupt stream?)");
+  ELM_CHECK(segments < kMaxValues && sims <= kMaxSimulations, name_, ": byte ", at, ": ", segments, " segments, ",
+            sims, " simulations (corrupt stream?)");
   h.num_segments = static_cast<int64_t>(segments);
   h.sim_duration_ms = duration;
   h.num_simulations = static_cast<int64_t>(sims);
+  check_neuronio_header(h);
   sims_left_ = h.num_simulations;
   return true;
 }
@@ -132,6 +130,14 @@ void NeuronioStreamReader::end_file() {
   ELM_CHECK(std::memcmp(end, kEnd, sizeof end) == 0, name_, ": byte ", at, ": ", source_,
             ": no end marker after its simulations (corrupt stream?)");
   source_.clear();
+}
+
+void check_neuronio_header(const NeuronioStreamHeader& h) {
+  ELM_CHECK(h.num_segments == kNeuronioSegments, h.source, ": Params.allSegmentsType has ", h.num_segments,
+            " segments, expected ", kNeuronioSegments);
+  const double duration = h.sim_duration_ms;
+  ELM_CHECK(std::isfinite(duration) && duration >= 1 && duration <= 1e7 && duration == std::floor(duration),
+            h.source, ": totalSimDurationInSec gives ", duration, " ms, not a whole positive number of ms");
 }
 
 void build_neuronio_simulation(const NeuronioRawSimulation& raw, int64_t duration_ms, const std::string& where,

@@ -15,6 +15,10 @@ struct NeuronioStreamHeader {
   int64_t num_simulations = 0;
 };
 
+// A whole number of ms in [1, 1e7] and the 639 segments of the released
+// morphology; ElmError naming the pickle otherwise.
+void check_neuronio_header(const NeuronioStreamHeader& header);
+
 // One simulation as the pickle holds it.
 struct NeuronioRawSimulation {
   std::vector<int64_t> ex_keys, ex_counts, inh_keys, inh_counts;
