@@ -20,7 +20,7 @@ using EncodedChunk = std::vector<unsigned char>;
 // filter: byte j of element i goes to j * chunk_elems + i), then a zlib stream
 // at `level` (as H5Z's deflate filter; libdeflate or zlib). A last partial
 // chunk is padded with zero bytes to the full chunk size, as HDF5 stores edge
-// chunks. Chunks are encoded in parallel (OpenMP). Throws ElmError if the
+// chunks. Chunks are encoded in parallel (one thread per core). Throws ElmError if the
 // compressor fails.
 std::vector<EncodedChunk> encode_chunks(const unsigned char* data, size_t count, size_t elem_size, size_t chunk_elems,
                                         int level);
