@@ -23,6 +23,7 @@ struct ConversionRun {
   double python_cpu_s = 0; // the converter processes' CPU time, of which
   double unpickle_cpu_s = 0;  //   pickle.load (reported by the converters)
   double handoff_cpu_s = 0;   //   laying out and writing the arrays to the pipe
+  double cpp_unpickle_cpu_s = 0;  // the C++ reader's CPU time (its threads)
 };
 
 struct ConversionBenchResult {
@@ -42,8 +43,9 @@ ConversionBenchResult run_neuronio_conversion_bench(const std::string& pickle, c
                                                     const ConversionBenchOptions& options, std::ostream& log);
 
 // One line per run: "neuronio_convert reader=python|cpp jobs=J ... mb_per_s=X
-// excl_python_unpickle_mb_per_cpu_s=Y ...": excl_python_unpickle = all CPU of
-// the run (elmrun and converters) minus the converters' pickle.load CPU.
+// excl_unpickle_mb_per_cpu_s=Y ...": excl_unpickle = all CPU of the run
+// (elmrun and converters) minus the unpickling CPU (the converters'
+// pickle.load, or the C++ reader's).
 std::string format_conversion_bench(const ConversionBenchResult& r);
 
 }  // namespace elm

@@ -5,6 +5,7 @@
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -49,6 +50,7 @@ const std::map<std::string, FieldType>& neuronio_fields() {
 struct ConvertedFile {
   std::string source;
   std::string python_reason;  // why the Python converter read it; empty: the C++ reader did
+  double unpickle_cpu_s = 0;  // the C++ reader's CPU time for it
   int64_t duration_ms = 0;
   std::vector<NeuronioStoreSample> sims;
   int64_t events = 0;
@@ -272,6 +274,12 @@ NeuronioPrepOptions resolve(const NeuronioPrepOptions& in) {
   return o;
 }
 
+double thread_cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 // The parallel conversion of one split: worker w converts pickles w, w + W,
 // w + 2W, ... into memory (checked and binned) while the calling thread
 // appends finished files in order (the store compresses on all cores). Each
@@ -377,8 +385,12 @@ class SplitPipeline {
         std::optional<ConvertedFile> f;
         std::string why;
         if (!python) {
-          if (std::optional<NeuronioPickle> p = read_neuronio_pickle(files_[i], why)) {
+          const double cpu0 = thread_cpu_seconds();
+          std::optional<NeuronioPickle> p = read_neuronio_pickle(files_[i], why);
+          const double unpickle_cpu = thread_cpu_seconds() - cpu0;
+          if (p) {
             f = convert_parsed(*p, files_[i], scratch);
+            f->unpickle_cpu_s = unpickle_cpu;
           } else {
             python = true;
           }
@@ -521,17 +533,20 @@ void convert_neuronio_pickle(const std::string& pickle, const std::string& out_s
   ELM_CHECK(fs::exists(out_stream), pickle, ": the converter wrote no output ", out_stream);
 }
 
-void prep_neuronio_files(const std::vector<std::string>& pickles, const std::string& out_path,
-                         const std::string& split, std::ostream& log, const NeuronioPrepOptions& options) {
+NeuronioPrepStats prep_neuronio_files(const std::vector<std::string>& pickles, const std::string& out_path,
+                                      const std::string& split, std::ostream& log, const NeuronioPrepOptions& options) {
   ELM_CHECK(!pickles.empty(), out_path, ": no NeuronIO pickles given for split '", split, "'");
   const NeuronioPrepOptions opt = resolve(options);
   const auto t0 = std::chrono::steady_clock::now();
   double mb = 0;
   NeuronioSplitWriter writer(out_path, split);
   SplitPipeline pipeline(opt, pickles, worker_count(opt, pickles.size()));
+  NeuronioPrepStats stats;
   for (size_t i = 0; i < pickles.size(); ++i) {
     const ConvertedFile f = pipeline.take(i);
     writer.add(f);
+    (f.python_reason.empty() ? stats.files_cpp_reader : stats.files_python) += 1;
+    stats.cpp_unpickle_cpu_s += f.unpickle_cpu_s;
     std::error_code ec;
     const auto bytes = fs::file_size(pickles[i], ec);
     mb += ec ? 0.0 : static_cast<double>(bytes) / 1e6;
@@ -544,6 +559,7 @@ void prep_neuronio_files(const std::vector<std::string>& pickles, const std::str
   }
   pipeline.finish();
   writer.commit(log);
+  return stats;
 }
 
 void prep_neuronio_dir(const std::string& raw_dir, const std::string& out_dir, std::ostream& log,

@@ -78,8 +78,13 @@ void convert_neuronio_pickle(const std::string& pickle, const std::string& out_s
 // intermediate file is written. One progress line per file. Any error (one
 // line naming the pickle, and the simulation where it applies) stops every
 // converter and leaves nothing at out_path.
-void prep_neuronio_files(const std::vector<std::string>& pickles, const std::string& out_path,
-                         const std::string& split, std::ostream& log, const NeuronioPrepOptions& options = {});
+struct NeuronioPrepStats {
+  int files_cpp_reader = 0, files_python = 0;
+  double cpp_unpickle_cpu_s = 0;  // CPU time in the C++ reader (its threads)
+};
+NeuronioPrepStats prep_neuronio_files(const std::vector<std::string>& pickles, const std::string& out_path,
+                                      const std::string& split, std::ostream& log,
+                                      const NeuronioPrepOptions& options = {});
 
 // Finds the pickles and runs prep_neuronio_files for train, valid and test
 // into <out_dir>/{train,valid,test}.h5; each split is committed when complete.
