@@ -1,16 +1,18 @@
 #!/usr/bin/python3
 """A NeuronIO-shaped pickle for `elmrun bench --convert-neuronio` (BENCHMARKS.md).
 
-    /usr/bin/python3 scripts/make_neuronio_bench_pickle.py OUT.p
+    /usr/bin/python3 scripts/make_neuronio_bench_pickle.py OUT.p [SIMULATIONS]
 
-128 simulations x 6000 ms, 639 segments, excitatory and inhibitory spike dicts
+SIMULATIONS (default 128) x 6000 ms, 639 segments, excitatory and inhibitory spike dicts
 (whole-ms float64 times, 1-6 Hz per segment, ~3.4 M spikes), output spikes and
-a soma trace per ms; protocol 2 as the released files. 53.9 MB, seed 0.
+a soma trace per ms; protocol 2 as the released files. 53.9 MB for 128
+simulations, seed 0.
 """
 import pickle, sys
 import numpy as np
 rng = np.random.default_rng(0)
-S, T, SEG = 128, 6000, 639
+S = int(sys.argv[2]) if len(sys.argv) > 2 else 128
+T, SEG = 6000, 639
 sims = []
 total = 0
 for k in range(S):
