@@ -26,11 +26,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string python_exe() {
-  const char* env = std::getenv("ELM_PREP_PYTHON");
-  return env && *env ? env : "/usr/bin/python3";
-}
-
 std::string shell_quote(const std::string& s) {
   std::string q = "'";
   for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -97,7 +92,7 @@ ConversionBenchResult run_neuronio_conversion_bench(const std::string& pickle, c
   ELM_CHECK(fs::is_regular_file(pickle), pickle, ": no such file (NeuronIO pickle)");
   ELM_CHECK(options.copies >= 1 && options.copies <= 1000, "--copies must be in [1, 1000], got ", options.copies);
   fs::create_directories(work_dir);
-  const std::string py = python_exe();
+  const std::string py = neuronio_converter_python();
   ConversionBenchResult r;
   r.copies = options.copies;
   r.pickle_mb = static_cast<double>(fs::file_size(pickle)) / 1e6;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_check.cuh"
+#include "bench/bench_clock.hpp"
 #include "backend/cuda/elm_cuda.hpp"
 #include "bench/cuda_bench.hpp"
 #include "core/rng.hpp"
@@ -96,22 +97,16 @@ CudaBenchResult time_cuda_training_step(const BenchWorkload& w, double min_secon
   };
   one_step();  // warm-up: allocations, first launches
   CUDA_CHECK(cudaDeviceSynchronize());
-  using clock = std::chrono::steady_clock;
-  const auto t0 = clock::now();
-  int n = 0;
-  double elapsed = 0;
-  while (n < min_steps || elapsed < min_seconds) {
+  const TimedLoop timed = time_until(min_steps, min_seconds, [&](int64_t) {
     one_step();
     CUDA_CHECK(cudaDeviceSynchronize());
-    ++n;
-    elapsed = std::chrono::duration<double>(clock::now() - t0).count();
-  }
+  });
   CudaBenchResult r;
   r.device = cuda_device_description(0);
   r.launch = cuda::describe(elm.launch_shape());
   r.segments = cuda::describe(elm.segment_plan());
-  r.timed_steps = n;
-  r.ms_per_step = 1e3 * elapsed / n;
+  r.timed_steps = static_cast<int>(timed.steps);
+  r.ms_per_step = 1e3 * timed.seconds / static_cast<double>(timed.steps);
   r.flop_per_step = step_flops(w, x, model);
   return r;
 }

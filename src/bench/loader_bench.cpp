@@ -270,19 +270,14 @@ LoaderBenchResult run_loader_bench(const std::string& task_name, const LoaderBen
     r.steps = warm.x.steps;
   }
   double bytes = 0;
-  int n = 0;
-  double elapsed = 0;
-  const auto t0 = bench_clock::now();
-  while (n < o.min_batches || elapsed < o.min_seconds) {
+  const TimedLoop timed = time_until(o.min_batches, o.min_seconds, [&](int64_t n) {
     const std::vector<int64_t> idx = random_indices(rng, r.batch, n_train);
-    const Batch b = make_train_batch(*task, idx, int64_t(n) + 1);
+    const Batch b = make_train_batch(*task, idx, n + 1);
     bytes += batch_bytes(b);
-    ++n;
-    elapsed = seconds_since(t0);
-  }
-  r.loader_batches = n;
-  r.loader_samples_per_s = double(n) * r.batch / elapsed;
-  r.loader_mb_per_s = bytes / elapsed / 1e6;
+  });
+  r.loader_batches = static_cast<int>(timed.steps);
+  r.loader_samples_per_s = double(timed.steps) * r.batch / timed.seconds;
+  r.loader_mb_per_s = bytes / timed.seconds / 1e6;
 
   // ---- trainer: one CPU step of the config's model on a batch of this task -------
   if (!o.trainer) {

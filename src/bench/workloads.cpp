@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "bench/bench_clock.hpp"
 #include "backend/cpu/elm_cpu.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
@@ -134,18 +135,10 @@ StepTiming time_training_step(ElmModel& model, const InputBatch& x, TaskLoss los
     opt->step(trainable, grad, optim.lr);
   };
   one_step();  // warm-up: allocations, page faults
-  using clock = std::chrono::steady_clock;
-  const auto t0 = clock::now();
-  int n = 0;
-  double elapsed = 0;
-  while (n < min_steps || elapsed < min_seconds) {
-    one_step();
-    ++n;
-    elapsed = std::chrono::duration<double>(clock::now() - t0).count();
-  }
+  const TimedLoop timed = time_until(min_steps, min_seconds, [&](int64_t) { one_step(); });
   StepTiming r;
-  r.steps_timed = n;
-  r.seconds_per_step = elapsed / n;
+  r.steps_timed = static_cast<int>(timed.steps);
+  r.seconds_per_step = timed.seconds / static_cast<double>(timed.steps);
   r.branch_traces = elm.uses_branch_traces();
   return r;
 }

@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "core/key_values.hpp"
 #include "data/prep/neuronio_pickle.hpp"
 #include "data/prep/neuronio_stream.hpp"
 #include "data/store/dataset_store.hpp"
@@ -53,25 +54,45 @@ struct ConvertedFile {
   double unpickle_cpu_s = 0;  // the C++ reader's CPU time for it
   int64_t duration_ms = 0;
   std::vector<NeuronioStoreSample> sims;
-  int64_t events = 0;
+
+  int64_t events() const {
+    int64_t n = 0;
+    for (const auto& s : sims) n += static_cast<int64_t>(s.event_time.size());
+    return n;
+  }
 };
 
-// Reads the simulations of the file whose header was just read. `where`
-// names the pickle (and the stream file, if any) in errors.
-ConvertedFile read_converted_file(NeuronioStreamReader& reader, const NeuronioStreamHeader& h,
-                                  const std::string& where, NeuronioBuildScratch& scratch,
-                                  const std::atomic<bool>* cancelled = nullptr) {
+// Checks a pickle's header and bins its simulations; raw_of(k) gives
+// simulation k as the pickle holds it, k = 0, 1, ... in order. `where` names
+// the pickle (and the stream file, if any) in errors; `stop` ends the work
+// between simulations.
+template <class RawOf>
+ConvertedFile bin_file(const NeuronioStreamHeader& h, const std::string& where, RawOf&& raw_of,
+                       NeuronioBuildScratch& scratch, const std::atomic<bool>* stop = nullptr) {
+  check_neuronio_header(h);
   ConvertedFile f;
   f.source = h.source;
   f.duration_ms = static_cast<int64_t>(h.sim_duration_ms);
-  NeuronioRawSimulation raw;
   for (int64_t k = 0; k < h.num_simulations; ++k) {
-    if (cancelled && cancelled->load()) fail(where, ": cancelled");
-    reader.next_simulation(raw);
+    if (stop && stop->load()) fail(where, ": cancelled");
     // Grown as read: a corrupt simulation count must not allocate up front.
-    build_neuronio_simulation(raw, f.duration_ms, where, k, f.sims.emplace_back(), scratch);
-    f.events += static_cast<int64_t>(f.sims.back().event_time.size());
+    build_neuronio_simulation(raw_of(k), f.duration_ms, where, k, f.sims.emplace_back(), scratch);
   }
+  return f;
+}
+
+// The file of a stream whose header was just read.
+ConvertedFile read_converted_file(NeuronioStreamReader& reader, const NeuronioStreamHeader& h,
+                                  const std::string& where, NeuronioBuildScratch& scratch,
+                                  const std::atomic<bool>* stop = nullptr) {
+  NeuronioRawSimulation raw;
+  ConvertedFile f = bin_file(
+      h, where,
+      [&](int64_t) -> const NeuronioRawSimulation& {
+        reader.next_simulation(raw);
+        return raw;
+      },
+      scratch, stop);
   reader.end_file();
   return f;
 }
@@ -94,7 +115,7 @@ class NeuronioSplitWriter {
       writer_->end_sample(-1);
     }
     files_ += 1;
-    events_ += f.events;
+    events_ += f.events();
   }
 
   void commit(std::ostream& log) {
@@ -145,14 +166,27 @@ struct Fd {
   }
 };
 
-// One converter process: `python3 neuronio_pickle_stream.py OUT PICKLE...`.
+// The converter's Python and script, checked only when a converter is
+// needed: files the C++ reader handles need no Python at all.
+NeuronioPrepOptions with_converter(const NeuronioPrepOptions& in) {
+  NeuronioPrepOptions o = in;
+  if (o.python.empty()) o.python = neuronio_converter_python();
+  if (o.converter.empty()) o.converter = neuronio_converter_script();
+  ELM_CHECK(::access(o.python.c_str(), X_OK) == 0, o.python,
+            ": no executable Python for the NeuronIO converter (set ELM_PREP_PYTHON)");
+  ELM_CHECK(fs::exists(o.converter), o.converter, ": NeuronIO converter script not found (set ELM_NEURONIO_CONVERTER)");
+  return o;
+}
+
+// One converter process: `python3 neuronio_pickle_stream.py OUT PICKLE`.
 // OUT "-" streams through a pipe (out_fd()); stderr goes to an anonymous file
-// so that its last line can name the failing pickle. terminate() may be called
-// from any thread; the process is reaped exactly once.
+// so that its last line can say why it failed. terminate() may be called from
+// any thread; the process is reaped exactly once.
 class ConverterProcess {
  public:
-  ConverterProcess(const NeuronioPrepOptions& opt, const std::string& out_arg, const std::vector<std::string>& pickles)
-      : pickles_(pickles) {
+  ConverterProcess(const NeuronioPrepOptions& options, const std::string& out_arg, const std::string& pickle)
+      : pickle_(pickle) {
+    const NeuronioPrepOptions opt = with_converter(options);
     err_ = Fd(::memfd_create("neuronio-converter-stderr", MFD_CLOEXEC));
     ELM_CHECK(err_.fd >= 0, "cannot create the converter's stderr file: ", std::strerror(errno));
     int pipe_fds[2] = {-1, -1};
@@ -168,8 +202,7 @@ class ConverterProcess {
     else
       posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_adddup2(&actions, err_.fd, 2);
-    std::vector<std::string> args{opt.python, opt.converter, out_arg};
-    args.insert(args.end(), pickles.begin(), pickles.end());
+    std::vector<std::string> args{opt.python, opt.converter, out_arg, pickle};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -177,7 +210,7 @@ class ConverterProcess {
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) {
       pid_ = -1;
-      fail(pickles.front(), ": cannot start the converter ", opt.python, " ", opt.converter, ": ", std::strerror(rc));
+      fail(pickle, ": cannot start the converter ", opt.python, " ", opt.converter, ": ", std::strerror(rc));
     }
   }
   ConverterProcess(const ConverterProcess&) = delete;
@@ -220,7 +253,7 @@ class ConverterProcess {
   }
 
   // Waits; empty if the converter succeeded or was stopped by terminate(),
-  // else one line naming the pickle it failed on.
+  // else one line naming the pickle and why.
   std::string failure() {
     const int status = wait();
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
@@ -230,49 +263,25 @@ class ConverterProcess {
     const ssize_t n = ::pread(err_.fd, text.data(), text.size(), from);
     text.resize(n > 0 ? static_cast<size_t>(n) : 0);
     std::string last;
-    size_t pos = 0;
-    while (pos < text.size()) {
-      size_t end = text.find('\n', pos);
-      if (end == std::string::npos) end = text.size();
-      if (end > pos) last = text.substr(pos, end - pos);
-      pos = end + 1;
-    }
-    const std::string prefix = "neuronio_pickle_stream: ";
-    if (last.rfind(prefix, 0) == 0) {
-      last = last.substr(prefix.size());
-      for (const std::string& p : pickles_)
-        if (last.rfind(p + ": ", 0) == 0) return p + ": cannot convert NeuronIO pickle: " + last.substr(p.size() + 2);
-    }
+    for (const std::string& line : split_lines(text))
+      if (!line.empty()) last = line;
+    const std::string prefix = "neuronio_pickle_stream: " + pickle_ + ": ";
+    if (last.rfind(prefix, 0) == 0) return pickle_ + ": cannot convert NeuronIO pickle: " + last.substr(prefix.size());
     if (terminated_) return {};
     if (last.empty())
       last = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
                                  : "exit status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-    return pickles_.front() + (pickles_.size() > 1 ? " (and the files after it)" : "") +
-           ": cannot convert NeuronIO pickle: " + last;
+    return pickle_ + ": cannot convert NeuronIO pickle: " + last;
   }
 
  private:
-  std::vector<std::string> pickles_;
+  std::string pickle_;
   Fd out_, err_;
   pid_t pid_ = -1;
   std::mutex m_;
   bool reaped_ = false, terminated_ = false;
   int status_ = 0;
 };
-
-NeuronioPrepOptions resolve(const NeuronioPrepOptions& in) {
-  NeuronioPrepOptions o = in;
-  if (o.python.empty()) {
-    const char* env = std::getenv("ELM_PREP_PYTHON");
-    o.python = env && *env ? env : "/usr/bin/python3";
-  }
-  if (o.converter.empty()) o.converter = neuronio_converter_script();
-  ELM_CHECK(::access(o.python.c_str(), X_OK) == 0, o.python,
-            ": no executable Python for the NeuronIO converter (set ELM_PREP_PYTHON)");
-  ELM_CHECK(fs::exists(o.converter), o.converter, ": NeuronIO converter script not found (set ELM_NEURONIO_CONVERTER)");
-  ELM_CHECK(o.jobs >= 0, "NeuronIO converter jobs must be >= 0 (0: one per core, at most 8), got ", o.jobs);
-  return o;
-}
 
 double thread_cpu_seconds() {
   timespec ts{};
@@ -298,8 +307,7 @@ class SplitPipeline {
   ~SplitPipeline() {
     {
       std::lock_guard<std::mutex> lock(m_);
-      cancelled_ = true;
-      cancelled_atomic_ = true;
+      stop_ = true;
       for (ConverterProcess* p : active_) p->terminate();
     }
     cv_.notify_all();
@@ -340,10 +348,10 @@ class SplitPipeline {
       delete p;  // stops and reaps it if still running
     };
     std::unique_ptr<ConverterProcess, std::function<void(ConverterProcess*)>> p(
-        new ConverterProcess(opt_, "-", {file}), deleter);
+        new ConverterProcess(opt_, "-", file), deleter);
     std::lock_guard<std::mutex> lock(m_);
     active_.push_back(p.get());
-    if (cancelled_) p->terminate();
+    if (stop_) p->terminate();
     return p;
   }
 
@@ -356,7 +364,7 @@ class SplitPipeline {
       NeuronioStreamHeader h;
       ELM_CHECK(reader.next_file(h), file, ": the converter ended without output");
       ELM_CHECK(h.source == file, file, ": the converter sent ", h.source, " instead");
-      ConvertedFile f = read_converted_file(reader, h, h.source, scratch, &cancelled_atomic_);
+      ConvertedFile f = read_converted_file(reader, h, h.source, scratch, &stop_);
       ELM_CHECK(!reader.next_file(h), file, ": the converter sent more than one file");
       const std::string failed = proc.failure();
       ELM_CHECK(failed.empty(), failed);
@@ -379,8 +387,8 @@ class SplitPipeline {
       for (size_t i = w; i < files_.size(); i += workers) {
         {
           std::unique_lock<std::mutex> lock(m_);
-          cv_.wait(lock, [&] { return cancelled_ || i < workers || i - workers < next_to_take_; });
-          if (cancelled_) return;
+          cv_.wait(lock, [&] { return stop_ || i < workers || i - workers < next_to_take_; });
+          if (stop_) return;
         }
         std::optional<ConvertedFile> f;
         std::string why;
@@ -406,9 +414,11 @@ class SplitPipeline {
         cv_.notify_all();
       }
     } catch (const std::exception&) {
+      // The first error stops the others; their "cancelled" errors and any
+      // after the pipeline was abandoned are not reported.
       std::lock_guard<std::mutex> lock(m_);
-      if (!error_ && !cancelled_) error_ = std::current_exception();
-      cancelled_atomic_ = true;
+      if (!stop_) error_ = std::current_exception();
+      stop_ = true;
       cv_.notify_all();
     }
   }
@@ -419,16 +429,9 @@ class SplitPipeline {
     h.num_segments = p.num_segments;
     h.sim_duration_ms = p.sim_duration_ms;
     h.num_simulations = static_cast<int64_t>(p.sims.size());
-    check_neuronio_header(h);
-    ConvertedFile f;
-    f.source = file;
-    f.duration_ms = static_cast<int64_t>(h.sim_duration_ms);
-    for (size_t k = 0; k < p.sims.size(); ++k) {
-      if (cancelled_atomic_) fail(file, ": cancelled");
-      build_neuronio_simulation(p.sims[k], f.duration_ms, file, static_cast<int64_t>(k), f.sims.emplace_back(), scratch);
-      f.events += static_cast<int64_t>(f.sims.back().event_time.size());
-    }
-    return f;
+    return bin_file(
+        h, file, [&](int64_t k) -> const NeuronioRawSimulation& { return p.sims[static_cast<size_t>(k)]; }, scratch,
+        &stop_);
   }
 
   const NeuronioPrepOptions& opt_;
@@ -439,12 +442,12 @@ class SplitPipeline {
   std::vector<std::optional<ConvertedFile>> ready_;
   std::vector<ConverterProcess*> active_;
   size_t next_to_take_ = 0;
-  bool cancelled_ = false;
-  std::atomic<bool> cancelled_atomic_{false};  // stops the other workers between simulations
+  std::atomic<bool> stop_{false};  // an error or an abandoned pipeline: workers end between simulations
   std::exception_ptr error_;
 };
 
 size_t worker_count(const NeuronioPrepOptions& opt, size_t files) {
+  ELM_CHECK(opt.jobs >= 0, "NeuronIO jobs must be >= 0 (0: one per core, at most 8), got ", opt.jobs);
   size_t jobs = static_cast<size_t>(opt.jobs);
   if (jobs == 0) jobs = std::min<size_t>(8, std::max(1u, std::thread::hardware_concurrency()));
   return std::max<size_t>(1, std::min(jobs, files));
@@ -466,12 +469,17 @@ void prep_neuronio(const std::vector<std::string>& stream_files, const std::stri
     do {
       const ConvertedFile f = read_converted_file(reader, h, h.source + " (stream " + path + ")", scratch);
       writer.add(f);
-      log << "neuronio: " << split << ": " << f.source << ": " << f.sims.size() << " simulations, " << f.events
+      log << "neuronio: " << split << ": " << f.source << ": " << f.sims.size() << " simulations, " << f.events()
           << " input events\n"
           << std::flush;
     } while (reader.next_file(h));
   }
   writer.commit(log);
+}
+
+std::string neuronio_converter_python() {
+  const char* env = std::getenv("ELM_PREP_PYTHON");
+  return env && *env ? env : "/usr/bin/python3";
 }
 
 std::string neuronio_converter_script() {
@@ -526,8 +534,7 @@ NeuronioSplitFiles find_neuronio_pickles(const std::string& raw_dir) {
 
 void convert_neuronio_pickle(const std::string& pickle, const std::string& out_stream,
                              const NeuronioPrepOptions& options) {
-  const NeuronioPrepOptions opt = resolve(options);
-  ConverterProcess run(opt, out_stream, {pickle});
+  ConverterProcess run(options, out_stream, pickle);
   const std::string failed = run.failure();
   ELM_CHECK(failed.empty(), failed);
   ELM_CHECK(fs::exists(out_stream), pickle, ": the converter wrote no output ", out_stream);
@@ -536,11 +543,10 @@ void convert_neuronio_pickle(const std::string& pickle, const std::string& out_s
 NeuronioPrepStats prep_neuronio_files(const std::vector<std::string>& pickles, const std::string& out_path,
                                       const std::string& split, std::ostream& log, const NeuronioPrepOptions& options) {
   ELM_CHECK(!pickles.empty(), out_path, ": no NeuronIO pickles given for split '", split, "'");
-  const NeuronioPrepOptions opt = resolve(options);
   const auto t0 = std::chrono::steady_clock::now();
   double mb = 0;
   NeuronioSplitWriter writer(out_path, split);
-  SplitPipeline pipeline(opt, pickles, worker_count(opt, pickles.size()));
+  SplitPipeline pipeline(options, pickles, worker_count(options, pickles.size()));
   NeuronioPrepStats stats;
   for (size_t i = 0; i < pickles.size(); ++i) {
     const ConvertedFile f = pipeline.take(i);
@@ -552,7 +558,7 @@ NeuronioPrepStats prep_neuronio_files(const std::vector<std::string>& pickles, c
     mb += ec ? 0.0 : static_cast<double>(bytes) / 1e6;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     log << "neuronio: [" << split << " " << i + 1 << "/" << pickles.size() << "] " << f.source << ": "
-        << f.sims.size() << " simulations, " << f.events << " input events (" << static_cast<int64_t>(mb)
+        << f.sims.size() << " simulations, " << f.events() << " input events (" << static_cast<int64_t>(mb)
         << " MB of pickles in " << static_cast<int64_t>(secs * 10) / 10.0 << " s"
         << (f.python_reason.empty() ? std::string() : "; unpickled by Python: " + f.python_reason) << ")\n"
         << std::flush;
@@ -564,17 +570,15 @@ NeuronioPrepStats prep_neuronio_files(const std::vector<std::string>& pickles, c
 
 void prep_neuronio_dir(const std::string& raw_dir, const std::string& out_dir, std::ostream& log,
                        const NeuronioPrepOptions& options) {
-  const NeuronioPrepOptions opt = resolve(options);
   const NeuronioSplitFiles splits = find_neuronio_pickles(raw_dir);
   log << "neuronio: " << splits.train.size() << " train, " << splits.valid.size() << " valid, " << splits.test.size()
-      << " test files under " << raw_dir << "; " << worker_count(opt, splits.train.size())
-      << " converter processes\n"
+      << " test files under " << raw_dir << "; " << worker_count(options, splits.train.size()) << " workers\n"
       << std::flush;
   fs::create_directories(out_dir);
   const std::pair<const char*, const std::vector<std::string>*> order[] = {
       {"train", &splits.train}, {"valid", &splits.valid}, {"test", &splits.test}};
   for (const auto& [split, files] : order)
-    prep_neuronio_files(*files, (fs::path(out_dir) / (std::string(split) + ".h5")).string(), split, log, opt);
+    prep_neuronio_files(*files, (fs::path(out_dir) / (std::string(split) + ".h5")).string(), split, log, options);
 }
 
 }  // namespace elm

@@ -50,6 +50,9 @@ struct NeuronioPrepOptions {
   bool python_unpickler = false;
 };
 
+// $ELM_PREP_PYTHON, else /usr/bin/python3 (Debian's, with numpy).
+std::string neuronio_converter_python();
+
 // analysis/neuronio_pickle_stream.py: $ELM_NEURONIO_CONVERTER, else beside the
 // executable (../analysis, ../share/elmrun/analysis), else in the source tree
 // this library was built from.

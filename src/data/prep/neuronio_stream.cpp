@@ -101,7 +101,6 @@ bool NeuronioStreamReader::next_file(NeuronioStreamHeader& h) {
   h.num_segments = static_cast<int64_t>(segments);
   h.sim_duration_ms = duration;
   h.num_simulations = static_cast<int64_t>(sims);
-  check_neuronio_header(h);
   sims_left_ = h.num_simulations;
   return true;
 }
