@@ -52,9 +52,7 @@ struct DataParallelStep {
     elm.backward(dy.data(), buffer.data());
     buffer[n] = float(l);
     buffer[n + 1] = 0;
-    comm.allreduce_sum(std::span<float>(buffer));
-    const float inv = 1.0f / float(comm.size());
-    for (size_t i = 0; i < n; ++i) buffer[i] *= inv;
+    allreduce_step(comm, buffer, n);  // as the trainer's step
     opt->step(std::span<float>(model.params.data(), n), std::span<const float>(buffer.data(), n), 1e-4);
   }
 

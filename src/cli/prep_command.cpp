@@ -19,11 +19,7 @@ namespace elm {
 
 namespace {
 
-struct PrepFlags {
-  int jobs = 0;                   // neuronio workers (0: one per core, at most 8)
-  bool python_unpickler = false;  // neuronio: every pickle through the Python converter
-};
-using PrepFn = std::function<void(const std::string& raw, const std::string& out, const PrepFlags& flags)>;
+using PrepFn = std::function<void(const std::string& raw, const std::string& out)>;
 
 // Built-in generators need no raw input; --set key=value tunes them.
 using GenFn = std::function<void(const std::string& out, const KeyValues& options)>;
@@ -55,34 +51,33 @@ std::map<std::string, GenFn> generators() {
   return g;
 }
 
-std::map<std::string, PrepFn> prep_tasks() {
+// `neuronio` reads its options when it runs (they are filled by the parser).
+std::map<std::string, PrepFn> prep_tasks(const NeuronioPrepOptions& neuronio) {
   std::map<std::string, PrepFn> t;
-  t["neuronio"] = [](const std::string& raw, const std::string& out, const PrepFlags& flags) {
-    NeuronioPrepOptions o;
-    o.jobs = flags.jobs;
-    o.python_unpickler = flags.python_unpickler;
-    prep_neuronio_dir(raw, out, std::cout, o);
+  t["neuronio"] = [&neuronio](const std::string& raw, const std::string& out) {
+    prep_neuronio_dir(raw, out, std::cout, neuronio);
   };
-  t["shd"] = [](const std::string& raw, const std::string& out, const PrepFlags&) { prep_shd(raw, out, std::cout); };
-  t["listops"] = [](const std::string& raw, const std::string& out, const PrepFlags&) { prep::prep_listops(raw, out, std::cout); };
-  t["text"] = [](const std::string& raw, const std::string& out, const PrepFlags&) { prep::prep_text(raw, out, std::cout); };
-  t["retrieval"] = [](const std::string& raw, const std::string& out, const PrepFlags&) { prep::prep_retrieval(raw, out, std::cout); };
-  t["image"] = [](const std::string& raw, const std::string& out, const PrepFlags&) { prep::prep_image(raw, out, std::cout); };
+  t["shd"] = [](const std::string& raw, const std::string& out) { prep_shd(raw, out, std::cout); };
+  t["listops"] = [](const std::string& raw, const std::string& out) { prep::prep_listops(raw, out, std::cout); };
+  t["text"] = [](const std::string& raw, const std::string& out) { prep::prep_text(raw, out, std::cout); };
+  t["retrieval"] = [](const std::string& raw, const std::string& out) { prep::prep_retrieval(raw, out, std::cout); };
+  t["image"] = [](const std::string& raw, const std::string& out) { prep::prep_image(raw, out, std::cout); };
   for (int res : {32, 64, 128, 256})
-    t["pathfinder" + std::to_string(res)] = [res](const std::string& raw, const std::string& out, const PrepFlags&) {
+    t["pathfinder" + std::to_string(res)] = [res](const std::string& raw, const std::string& out) {
       prep::PathfinderOptions o;
       o.resolution = res;
       prep::prep_pathfinder(raw, out, std::cout, o);
     };
-  t["pathx"] = [](const std::string& raw, const std::string& out, const PrepFlags&) { prep::prep_pathx(raw, out, std::cout); };
-  t["fmnist"] = [](const std::string& raw, const std::string& out, const PrepFlags&) { prep::prep_fmnist(raw, out, std::cout); };
+  t["pathx"] = [](const std::string& raw, const std::string& out) { prep::prep_pathx(raw, out, std::cout); };
+  t["fmnist"] = [](const std::string& raw, const std::string& out) { prep::prep_fmnist(raw, out, std::cout); };
   return t;
 }
 
 }  // namespace
 
 int prep_command(const std::vector<std::string>& args) {
-  const auto tasks = prep_tasks();
+  NeuronioPrepOptions neuronio;
+  const auto tasks = prep_tasks(neuronio);
   std::string names;
   for (const auto& [name, _] : tasks) names += (names.empty() ? "" : ", ") + name;
   const auto gens = generators();
@@ -90,7 +85,6 @@ int prep_command(const std::vector<std::string>& args) {
   po::options_description opts("elmrun prep TASK --in RAW --out DIR: convert a raw data set into the dataset store");
   std::string task, raw, out;
   std::vector<std::string> sets;
-  PrepFlags flags;
   opts.add_options()("help,h", "show this help")("task", po::value(&task), ("task: " + names).c_str())(
       "set", po::value(&sets)->composing(), "generator option key=value (built-in generators only)")(
       "in,i", po::value(&raw),
@@ -98,9 +92,9 @@ int prep_command(const std::vector<std::string>& args) {
        std::string(prep::kFmnistDefaultDir) + ")")
           .c_str())(
       "out,o", po::value(&out), "output directory: one <split>.h5 per split")(
-      "jobs,j", po::value(&flags.jobs),
+      "jobs,j", po::value(&neuronio.jobs),
       "neuronio: files converted in parallel, each held in memory while it is (default: one per core, at most 8)")(
-      "python-unpickler", po::bool_switch(&flags.python_unpickler),
+      "python-unpickler", po::bool_switch(&neuronio.python_unpickler),
       "neuronio: unpickle every file with Python (analysis/neuronio_pickle_stream.py) instead of the C++ reader; "
       "files the C++ reader does not handle go to Python anyway");
   const po::variables_map vm = parse_command_line(args, opts, "task");
@@ -121,15 +115,15 @@ int prep_command(const std::vector<std::string>& args) {
     return 0;
   }
   ELM_CHECK(sets.empty(), "--set is only for the built-in generators");
-  ELM_CHECK((!vm.count("jobs") && !flags.python_unpickler) || task == "neuronio",
+  ELM_CHECK((!vm.count("jobs") && !neuronio.python_unpickler) || task == "neuronio",
             "--jobs and --python-unpickler are only for neuronio");
-  ELM_CHECK(flags.jobs >= 0 && flags.jobs <= 256, "--jobs must be in [0, 256], got ", flags.jobs);
+  ELM_CHECK(neuronio.jobs >= 0 && neuronio.jobs <= 256, "--jobs must be in [0, 256], got ", neuronio.jobs);
   auto it = tasks.find(task);
   ELM_CHECK(it != tasks.end(), "unknown task '", task, "' (known: ", names, ")");
   if (raw.empty() && task == "fmnist") raw = prep::kFmnistDefaultDir;  // Debian's dataset-fashion-mnist
   ELM_CHECK(!raw.empty(), "missing --in RAW (the raw data directory)");
   ELM_CHECK(std::filesystem::exists(raw), raw, ": no such file or directory");
-  it->second(raw, out, flags);
+  it->second(raw, out);
   return 0;
 }
 

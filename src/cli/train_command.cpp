@@ -42,7 +42,7 @@ int train_command(const std::vector<std::string>& args) {
     ELM_CHECK(overwrite || !done, out_dir,
               " already holds a completed run (results.h5); pass --overwrite or choose another --out");
     if (overwrite && world.rank() == 0)
-      for (const char* f : {"DONE", "FAILED", "results.h5", "checkpoint.h5"}) fs::remove(fs::path(out_dir) / f);
+      for (const char* f : {"DONE", "results.h5", "checkpoint.h5"}) fs::remove(fs::path(out_dir) / f);
     world.barrier();
     RunOptions ro;
     ro.comm = &world;

@@ -11,7 +11,7 @@
 
 namespace elm {
 
-static std::string trim(const std::string& s) {
+std::string trim(const std::string& s) {
   auto b = s.find_first_not_of(" \t\r\n");
   if (b == std::string::npos) return "";
   auto e = s.find_last_not_of(" \t\r\n");

@@ -9,6 +9,9 @@ namespace elm {
 
 using KeyValues = std::map<std::string, std::string>;
 
+// Without leading and trailing blanks (spaces, tabs, CR, LF).
+std::string trim(const std::string& s);
+
 double parse_double(const std::string& text, const std::string& key, const std::string& source);
 int64_t parse_int(const std::string& text, const std::string& key, const std::string& source);
 bool parse_bool(const std::string& text, const std::string& key, const std::string& source);

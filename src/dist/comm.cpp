@@ -10,11 +10,12 @@ void SerialComm::abort_job(int exit_code) {
   std::_Exit(exit_code);
 }
 
-void broadcast_string(Comm& comm, std::string& text, int root) {
-  int64_t n = int64_t(text.size());
-  broadcast_value(comm, n, root);
-  text.resize(size_t(n));
-  broadcast_values(comm, std::span<char>(text.data(), text.size()), root);
+void allreduce_step(Comm& comm, std::span<float> buffer, size_t n_grad) {
+  if (comm.size() == 1) return;
+  comm.allreduce_sum(buffer);
+  // Each rank's gradient is of its mean loss over B/W samples: the mean over W is the global batch's.
+  const float inv_w = 1.0f / float(comm.size());
+  for (float& g : buffer.first(n_grad)) g *= inv_w;
 }
 
 uint64_t fnv1a64(std::span<const std::byte> bytes, uint64_t hash) {

@@ -55,15 +55,20 @@ template <class T>
 void broadcast_value(Comm& comm, T& value, int root) {
   broadcast_values(comm, std::span<T>(&value, 1), root);
 }
-// A vector of root's length and values on every rank.
-template <class T>
-void broadcast_vector(Comm& comm, std::vector<T>& values, int root) {
+// A std::vector or std::string of root's length and values on every rank.
+template <class Container>
+void broadcast_vector(Comm& comm, Container& values, int root) {
   int64_t n = int64_t(values.size());
   broadcast_value(comm, n, root);
   values.resize(size_t(n));
-  broadcast_values(comm, std::span<T>(values), root);
+  broadcast_values(comm, std::span(values.data(), values.size()), root);
 }
-void broadcast_string(Comm& comm, std::string& text, int root);
+
+// The data-parallel reduction of one training step: buffer[0, n_grad) is this
+// rank's gradient and becomes the mean over ranks; the values after it (the
+// loss, the stop flag) ride along in the same all-reduce and are summed. No
+// communication on a single rank.
+void allreduce_step(Comm& comm, std::span<float> buffer, size_t n_grad);
 
 // Hands out 0, 1, 2, ... across all ranks of a world, each number once: the
 // run scheduler's "next unfinished run".

@@ -152,7 +152,7 @@ WorldSession::WorldSession() {
   }
 }
 
-WorldSession::~WorldSession() { world_.reset(); }
+WorldSession::~WorldSession() = default;
 
 std::unique_ptr<WorkCounter> WorldSession::make_work_counter() { return make_mpi_work_counter(*world_); }
 
@@ -162,7 +162,7 @@ void WorldSession::report_and_abort(const char* command, const char* what) {
   else
     std::cerr << "elmrun " << command << ": error: " << what << std::endl;
   world_->abort_job(1);
-  std::_Exit(1);  // abort_job does not return; this tells the compiler so
+  std::_Exit(1);  // not reached; GCC does not carry [[noreturn]] through the virtual call
 }
 
 }  // namespace elm

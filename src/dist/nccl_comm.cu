@@ -24,8 +24,7 @@ namespace {
 class NcclComm final : public Comm {
  public:
   NcclComm(Comm& mpi, const NcclOptions& options) : mpi_(mpi), options_(options) {
-    device_ = nccl_device_for_rank(mpi);
-    CUDA_CHECK(cudaSetDevice(device_));
+    CUDA_CHECK(cudaSetDevice(nccl_device_for_rank(mpi)));
     ncclUniqueId id;
     if (mpi.rank() == 0) NCCL_CHECK(ncclGetUniqueId(&id));
     mpi.broadcast(std::as_writable_bytes(std::span<ncclUniqueId>(&id, 1)), 0);
@@ -105,7 +104,6 @@ class NcclComm final : public Comm {
   Comm& mpi_;
   NcclOptions options_;
   std::vector<std::unique_ptr<Comm>> sub_mpi_;
-  int device_ = 0;
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
 };

@@ -1,7 +1,6 @@
 #include "sweep/sweep_job.hpp"
 
 #include <filesystem>
-#include <fstream>
 #include <set>
 
 #include "core/error.hpp"
@@ -11,12 +10,6 @@ namespace fs = std::filesystem;
 namespace elm {
 
 namespace {
-
-std::string trim(const std::string& s) {
-  const auto a = s.find_first_not_of(" \t");
-  if (a == std::string::npos) return "";
-  return s.substr(a, s.find_last_not_of(" \t") - a + 1);
-}
 
 std::vector<std::string> split_values(const std::string& text, const std::string& key, const std::string& path) {
   std::vector<std::string> out;
@@ -37,15 +30,14 @@ std::vector<std::string> split_values(const std::string& text, const std::string
 }  // namespace
 
 SweepJob read_sweep_job(const std::string& path, const std::vector<std::string>& overrides) {
-  // Grid axes keep the file's order (it decides the manifest's), so the INI is
-  // read as ordered lines rather than into a map.
   ELM_CHECK(fs::is_regular_file(path), path, ": no such sweep job file");
-  const KeyValues kv = read_ini_file(path);  // syntax errors with line numbers
+  // In file order: the grid axes' order decides the manifest's.
+  const auto entries = read_ini_entries(path);  // syntax errors with line numbers
   SweepJob job;
   job.path = path;
   job.name = fs::path(path).stem().string();
   std::string config;
-  for (const auto& [full, value] : kv) {
+  for (const auto& [full, value] : entries) {
     const auto dot = full.find('.');
     const std::string section = full.substr(0, dot), key = full.substr(dot + 1);
     if (section == "sweep") {
@@ -61,7 +53,10 @@ SweepJob read_sweep_job(const std::string& path, const std::vector<std::string>&
     } else if (section == "set") {
       ELM_CHECK(key.find('.') != std::string::npos, path, ": [set] key '", key, "' must be section.key");
       job.fixed[key] = value;
-    } else if (section != "grid") {
+    } else if (section == "grid") {
+      ELM_CHECK(key.find('.') != std::string::npos, path, ": grid axis '", key, "' must be section.key");
+      job.axes.push_back({key, split_values(value, key, path)});
+    } else {
       fail(path, ": unknown section [", section, "] (sections: sweep, set, grid)");
     }
   }
@@ -70,22 +65,6 @@ SweepJob read_sweep_job(const std::string& path, const std::vector<std::string>&
   ELM_CHECK(fs::is_regular_file(cfg), path, ": sweep.config '", config, "' not found (looked for ", cfg.string(), ")");
   job.base_config = cfg.lexically_normal().string();
 
-  // [grid] in file order.
-  std::ifstream f(path);
-  std::string line, section;
-  while (std::getline(f, line)) {
-    line = trim(line.substr(0, line.find_first_of(";#")));
-    if (line.empty()) continue;
-    if (line.front() == '[') {
-      section = trim(line.substr(1, line.find(']') - 1));
-      continue;
-    }
-    if (section != "grid") continue;
-    const auto eq = line.find('=');
-    const std::string key = trim(line.substr(0, eq));
-    ELM_CHECK(key.find('.') != std::string::npos, path, ": grid axis '", key, "' must be section.key");
-    job.axes.push_back({key, split_values(trim(line.substr(eq + 1)), key, path)});
-  }
   for (const auto& [k, v] : parse_overrides(overrides)) {
     bool axis = false;
     for (auto& a : job.axes)

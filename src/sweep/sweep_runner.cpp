@@ -65,7 +65,6 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
     if (leader) {
       fs::create_directories(dir);
       log.open(dir + "/log.txt", std::ios::app);
-      if (fs::exists(dir + "/FAILED")) fs::remove(dir + "/FAILED");  // a new attempt
       out << "[group " << group_index << "] run " << run.index << " " << run.id << describe(job, run) << ": started\n"
           << std::flush;
     }

@@ -62,7 +62,7 @@ void broadcast_metrics(Comm& comm, Metrics& metrics, int root) {
     values.push_back(v);
   }
   std::string text = join_lines(names);
-  broadcast_string(comm, text, root);
+  broadcast_vector(comm, text, root);
   broadcast_vector(comm, values, root);
   names = split_lines(text);
   metrics.clear();

@@ -22,7 +22,7 @@ std::string strip_inline_comment(const std::string& value) {
   return v;
 }
 
-KeyValues read_ini_file(const std::string& path) {
+std::vector<std::pair<std::string, std::string>> read_ini_entries(const std::string& path) {
   ELM_CHECK(std::filesystem::is_regular_file(path), path, ": no such config file");
   boost::property_tree::ptree tree;
   try {
@@ -30,11 +30,17 @@ KeyValues read_ini_file(const std::string& path) {
   } catch (const boost::property_tree::ini_parser_error& e) {
     fail(path, ":", e.line(), ": ", e.message());
   }
-  KeyValues kv;
+  std::vector<std::pair<std::string, std::string>> entries;
   for (const auto& [section, child] : tree) {
     ELM_CHECK(!child.empty() || child.data().empty(), path, ": key '", section, "' is outside any [section]");
-    for (const auto& [key, value] : child) kv[section + "." + key] = strip_inline_comment(value.data());
+    for (const auto& [key, value] : child) entries.emplace_back(section + "." + key, strip_inline_comment(value.data()));
   }
+  return entries;
+}
+
+KeyValues read_ini_file(const std::string& path) {
+  KeyValues kv;
+  for (auto& [key, value] : read_ini_entries(path)) kv[key] = std::move(value);
   return kv;
 }
 

@@ -58,6 +58,8 @@ std::string strip_inline_comment(const std::string& value);
 
 // Reads an INI file into "section.key" pairs; errors name the file and line.
 KeyValues read_ini_file(const std::string& path);
+// The same pairs in file order (repeated keys kept).
+std::vector<std::pair<std::string, std::string>> read_ini_entries(const std::string& path);
 // "section.key=value" strings into pairs; errors name the bad override.
 KeyValues parse_overrides(const std::vector<std::string>& overrides);
 

@@ -17,7 +17,5 @@ void StopRequest::install() {
 }
 
 int StopRequest::pending() { return g_stop_signal; }
-void StopRequest::clear() { g_stop_signal = 0; }
-void StopRequest::raise_for_test(int signal_number) { g_stop_signal = signal_number; }
 
 }  // namespace elm

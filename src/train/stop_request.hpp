@@ -14,8 +14,6 @@ class StopRequest {
  public:
   static void install();      // idempotent; SIGTERM and SIGUSR2
   static int pending();       // the signal number received, 0 if none
-  static void clear();
-  static void raise_for_test(int signal_number);
 };
 
 // Exit status of a command that stopped on a signal after writing a checkpoint

@@ -89,7 +89,10 @@ RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOp
   const std::string identity = run_identity_json(rc);
   RunRecord rec;
   int64_t start_step = 0;
-  if (writer) fs::create_directories(run_dir);
+  if (writer) {
+    fs::create_directories(run_dir);
+    fs::remove(fs::path(run_dir) / "FAILED");  // a new attempt
+  }
   // The same state on every rank: rank 0's initial parameters, or the checkpoint.
   if (!options.resume && writer) remove_checkpoints(run_dir);
   comm.barrier();
@@ -176,12 +179,7 @@ RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOp
     else elm.backward(dy.data(), grad.data());
     reduce_buffer[n_grad] = float(local_loss);
     reduce_buffer[n_grad + 1] = (StopRequest::pending() || step == options.stop_at_step) ? 1.0f : 0.0f;
-    if (W > 1) {
-      comm.allreduce_sum(std::span<float>(reduce_buffer));
-      // Each rank's gradient is of its mean loss over B/W samples: the mean over W is the global batch's.
-      const float inv_w = 1.0f / float(W);
-      for (float& g : grad) g *= inv_w;
-    }
+    allreduce_step(comm, reduce_buffer, n_grad);
     const double loss = double(reduce_buffer[n_grad]) / W;
     const bool stop = reduce_buffer[n_grad + 1] > 0;
     if (!std::isfinite(loss)) return fail_run("loss is " + std::to_string(loss) + " at step " + std::to_string(step + 1));
@@ -238,7 +236,6 @@ RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOp
   if (writer) {
     write_checkpoint(model, run_dir + "/checkpoint.h5");
     write_run_results(rec, run_dir + "/results.h5");
-    fs::remove(fs::path(run_dir) / "FAILED");
     write_text_atomic(run_dir + "/DONE", "steps " + std::to_string(tc.steps) + ", test " + metrics_text(rec.test) + "\n");
     remove_checkpoints(run_dir);
     log << "wrote " << run_dir << "/results.h5 and " << run_dir << "/checkpoint.h5\n";

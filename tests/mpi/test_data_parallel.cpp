@@ -29,7 +29,7 @@ class SharedTempDir {
       char tmpl[] = "/tmp/elm-mpi-XXXXXX";
       path_ = mkdtemp(tmpl);
     }
-    broadcast_string(comm, path_, 0);
+    broadcast_vector(comm, path_, 0);
   }
   ~SharedTempDir() {
     comm_.barrier();

@@ -42,7 +42,7 @@ SweepFixture make_sweep(Comm& world, int ranks_per_run, int n_memory, int64_t st
                                       << "\n[set]\ntrain.steps = " << steps
                                       << "\n[grid]\nmodel.num_memory = " << mem << "\nmodel.memory_tau_max = 20,200\n";
   }
-  broadcast_string(world, f.dir, 0);
+  broadcast_vector(world, f.dir, 0);
   f.job = read_sweep_job(f.dir + "/job.ini", {});
   f.runs = expand_sweep(f.job);
   f.dir += "/out";
