@@ -40,29 +40,30 @@ class NotASweep(Exception):
 
 
 def classify_run(run_dir: str, expected_axes: dict, check_hash: bool = False):
-    """(status, reason, RunResults or None) for one run directory."""
+    """(status, problem kind, reason, RunResults or None) for one run directory; the problem
+    kind is the status, or "foreign" for a run that is not the manifest's (status incomplete)."""
     if not os.path.exists(run_dir):
-        return "missing", "no run directory", None
+        return "missing", "missing", "no run directory", None
     if not os.path.isdir(run_dir):
-        return "missing", "run path is not a directory", None
+        return "missing", "missing", "run path is not a directory", None
     foreign = identity_problem(run_dir, expected_axes, check_hash)
     if foreign:
-        return "incomplete", f"foreign: {foreign}", None
+        return "incomplete", "foreign", foreign, None
     if os.path.exists(os.path.join(run_dir, "FAILED")):
         why = sweep_io.read_text(os.path.join(run_dir, "FAILED")).splitlines()
-        return "failed", why[0] if why else "FAILED without a reason", None
+        return "failed", "failed", why[0] if why else "FAILED without a reason", None
     if not os.path.exists(os.path.join(run_dir, "DONE")):
         if entry_names(run_dir) <= {"config.json"}:  # elmrun sweep prepares every run's directory
-            return "missing", "not started (only config.json)", None
-        return "incomplete", unfinished_reason(run_dir), None
+            return "missing", "missing", "not started (only config.json)", None
+        return "incomplete", "incomplete", unfinished_reason(run_dir), None
     try:
         results = sweep_io.read_results(os.path.join(run_dir, "results.h5"))
     except UnreadableResults as e:
-        return "incomplete", f"DONE but {e}" if str(e) == "no results.h5" else str(e), None
+        return "incomplete", "incomplete", f"DONE but {e}" if str(e) == "no results.h5" else str(e), None
     wrong = sweep_io.config_mismatches(results.config, expected_axes, strict=False)
     if wrong:
-        return "incomplete", "foreign: results.h5 config differs from manifest: " + ", ".join(wrong), None
-    return "done", "", results
+        return "incomplete", "foreign", "results.h5 config differs from manifest: " + ", ".join(wrong), None
+    return "done", "done", "", results
 
 
 def entry_names(directory: str) -> set:
@@ -124,9 +125,9 @@ def unfinished_reason(run_dir: str) -> str:
 
 def run_row(entry: dict, axes: list, run_dir, expected_axes: dict, check_hash: bool):
     if run_dir is None:
-        status, reason, results = "missing", f"invalid run_id {entry['run_id']!r} in manifest", None
+        status, kind, reason, results = "missing", "missing", f"invalid run_id {entry['run_id']!r} in manifest", None
     else:
-        status, reason, results = classify_run(run_dir, expected_axes, check_hash)
+        status, kind, reason, results = classify_run(run_dir, expected_axes, check_hash)
     row = {"index": entry["index"], "run_id": entry["run_id"], "status": status}
     row.update({a: entry.get(a, "") for a in axes})
     if results is not None:
@@ -136,7 +137,7 @@ def run_row(entry: dict, axes: list, run_dir, expected_axes: dict, check_hash: b
         row.update({f"test_{k}": v for k, v in results.test.items()})
         row.update({f"valid_{k}": v for k, v in results.last_valid.items()})
         row["mean_sample_steps_per_s"] = results.mean_sample_steps_per_s
-    return row, reason
+    return row, kind, reason
 
 
 # ---------------------------------------------------------------- run sets
@@ -260,15 +261,14 @@ def collect(sweep_dir: str):
     rows = []
     for entry, run_dir in zip(entries, run_dirs):
         expected = {a: entry[a] for a in axes if entry.get(a, "") != ""} if from_manifest else {}
-        row, reason = run_row(entry, axes, run_dir, expected, check_hash)
+        row, kind, reason = run_row(entry, axes, run_dir, expected, check_hash)
         rows.append(row)
         if row["status"] != "done":
-            foreign = reason.startswith("foreign: ")
-            problems.append(Problem("foreign" if foreign else row["status"], reason[len("foreign: "):] if foreign
-                                    else reason, index=entry["index"], run_id=entry["run_id"]))
+            problems.append(Problem(kind, reason, index=entry["index"], run_id=entry["run_id"]))
     frame = build_frame(rows, axes)
     frame.attrs["axes"] = list(axes)
     frame.attrs["from_manifest"] = from_manifest
+    frame.attrs["run_dirs"] = run_dirs  # row i's directory, None for an unusable run_id
     return frame, problems
 
 

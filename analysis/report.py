@@ -366,6 +366,14 @@ def runs_table(frame, axes, metric) -> Table:
     return Table(headers, rows)
 
 
+def per_run_table(frame, axes, columns) -> Table:
+    """Finished runs: index, run_id, axes, parameters, then (header, frame column) columns."""
+    headers = ["index", "run_id"] + list(axes) + ["parameters"] + [h for h, _ in columns]
+    rows = [[fmt(r["index"]), r["run_id"]] + [fmt(r[a]) for a in axes] + [fmt(r["parameter_count"])]
+            + [fmt(r[c]) for _, c in columns] for _, r in done_runs(frame).iterrows()]
+    return Table(headers, rows)
+
+
 def neuronio_table(frame, axes) -> Table:
     columns = []  # (header, frame column)
     for split, split_name in NEURONIO_SPLITS:
@@ -373,31 +381,16 @@ def neuronio_table(frame, axes) -> Table:
             found = next((f"{split}_{n}" for n in names if f"{split}_{n}" in frame), None)
             if found:
                 columns.append((f"{split_name} {header}", found))
-    headers = ["index", "run_id"] + list(axes) + ["parameters"] + [h for h, _ in columns]
-    rows = [[fmt(r["index"]), r["run_id"]] + [fmt(r[a]) for a in axes] + [fmt(r["parameter_count"])]
-            + [fmt(r[c]) for _, c in columns] for _, r in done_runs(frame).iterrows()]
-    return Table(headers, rows)
+    return per_run_table(frame, axes, columns)
 
 
 def classification_table(frame, axes) -> Table:
     wanted = [("test accuracy", "test_accuracy"), ("test loss", "test_loss"),
               ("last valid accuracy", "valid_accuracy"), ("last valid loss", "valid_loss")]
-    columns = [(h, c) for h, c in wanted if c in frame]
-    headers = ["index", "run_id"] + list(axes) + ["parameters"] + [h for h, _ in columns]
-    rows = [[fmt(r["index"]), r["run_id"]] + [fmt(r[a]) for a in axes] + [fmt(r["parameter_count"])]
-            + [fmt(r[c]) for _, c in columns] for _, r in done_runs(frame).iterrows()]
-    return Table(headers, rows)
+    return per_run_table(frame, axes, [(h, c) for h, c in wanted if c in frame])
 
 
 # ---------------------------------------------------------------- the report
-
-
-def run_directories(sweep_dir: str, frame) -> dict:
-    """frame row -> run directory, for the series behind the learning curves."""
-    if collect_mod.sweep_kind(sweep_dir) == "run":
-        return {row: sweep_dir for row in frame.index}
-    return {row: os.path.join(sweep_dir, "runs", r["run_id"])
-            for row, r in frame.iterrows() if sweep_io.valid_run_id(r["run_id"])}
 
 
 def plot_section(blocks, title, result, alt):
@@ -424,7 +417,8 @@ def build_blocks(sweep_dir, frame, problems, out_dir):
     plot_section(blocks, "Main metric over d_m and memory_tau_max",
                  plot_heatmap(frame, metric, axes, out_dir), "heatmap")
     plot_section(blocks, "Learning curves",
-                 plot_learning_curves(frame, metric, axes, run_directories(sweep_dir, frame), out_dir),
+                 plot_learning_curves(frame, metric, axes,
+                                      {i: d for i, d in enumerate(frame.attrs["run_dirs"]) if d}, out_dir),
                  "learning curves")
     plot_section(blocks, "Throughput", plot_throughput(frame, axes, out_dir), "throughput per run")
     if neuronio:

@@ -188,12 +188,9 @@ def config_mismatches(config: dict, expected: dict, strict: bool) -> list:
     return wrong
 
 
-# elmrun's fnv1a64 (src/dist/comm.hpp): standard FNV-1a 64.
-STANDARD_FNV_OFFSET = 0xCBF29CE484222325
-
-
-def fnv1a64(data: bytes, offset: int = STANDARD_FNV_OFFSET) -> str:
-    h = offset
+def fnv1a64(data: bytes) -> str:
+    """elmrun's fnv1a64 (src/dist/comm.hpp): standard FNV-1a 64, as hex."""
+    h = 0xCBF29CE484222325
     for byte in data:
         h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
     return f"{h:016x}"

@@ -142,13 +142,7 @@ def write_manifest(elmrun, job, out, sets):
     env = dict(os.environ)
     for var in [v for v in env if v.startswith(("PMIX_", "PMI_", "OMPI_COMM_WORLD"))]:
         del env[var]  # not a rank of the caller's job
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    except OSError as e:
-        raise SubmitError(f"{elmrun}: {e.strerror}") from None
-    if done.returncode != 0:
-        lines = (done.stderr.strip() or done.stdout.strip() or f"exit {done.returncode}").splitlines()
-        raise SubmitError(f"elmrun sweep --list failed: {lines[-1]}")
+    run_checked(cmd, "elmrun sweep --list", env)
     manifest = os.path.join(out, "manifest.tsv")
     rows = []
     try:
@@ -159,6 +153,8 @@ def write_manifest(elmrun, job, out, sets):
             for line in f:
                 if line.strip():
                     cols = line.rstrip("\n").split("\t")
+                    if len(cols) < 2 or not cols[0].isdigit():
+                        raise SubmitError(f"{manifest}: bad row {line.rstrip()!r}")
                     rows.append((int(cols[0]), cols[1]))
     except OSError as e:
         raise SubmitError(f"{manifest}: {e.strerror}") from None
@@ -236,17 +232,23 @@ def fill(template_path, values):
     return text
 
 
-def sbatch(cmd):
+def run_checked(cmd, what, env=None):
+    """Runs cmd; its stdout, or SubmitError with the last line it printed."""
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True)
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     except OSError as e:
-        raise SubmitError(f"sbatch: {e.strerror}") from None
+        raise SubmitError(f"{cmd[0]}: {e.strerror}") from None
     if done.returncode != 0:
         lines = (done.stderr.strip() or done.stdout.strip() or f"exit {done.returncode}").splitlines()
-        raise SubmitError(f"sbatch failed: {lines[-1]}")
-    job_id = done.stdout.strip().split(";")[0]
+        raise SubmitError(f"{what} failed: {lines[-1]}")
+    return done.stdout
+
+
+def sbatch(cmd):
+    stdout = run_checked(cmd, "sbatch")
+    job_id = stdout.strip().split(";")[0]
     if not job_id.isdigit():
-        raise SubmitError(f"sbatch printed no job id: {done.stdout.strip()!r}")
+        raise SubmitError(f"sbatch printed no job id: {stdout.strip()!r}")
     return job_id
 
 

@@ -307,7 +307,7 @@ def test_identity_hash_matches_elmrun_json_escaping_and_offset():
     config = {"task.data_dir": "/data/neuronio", "train.threads": "8", "model.num_memory": "20"}
     boost_json = '{"model.num_memory":"20","task.data_dir":"\\/data\\/neuronio"}'
     assert sweep_io.fnv1a64(boost_json.encode()) in sweep_io.identity_hashes(config)
-    assert sweep_io.fnv1a64(b"a", sweep_io.STANDARD_FNV_OFFSET) == "af63dc4c8601ec8c"  # FNV-1a test vector
+    assert sweep_io.fnv1a64(b"a") == "af63dc4c8601ec8c"  # FNV-1a test vector
 
 
 def test_collect_agrees_with_elmrun_sweep(tmp_path):
