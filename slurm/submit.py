@@ -221,6 +221,15 @@ def resources(a, rpr):
     return "\n".join("#SBATCH " + line for line in lines), ranks
 
 
+def read_step_lib():
+    """slurm/step_lib.sh without its header comment, pasted into every generated script."""
+    with open(os.path.join(HERE, "step_lib.sh")) as f:
+        lines = f.read().splitlines()
+    while lines and (lines[0].startswith("#") or not lines[0].strip()):
+        lines.pop(0)
+    return "\n".join(lines)
+
+
 def fill(template_path, values):
     with open(template_path) as f:
         text = f.read()
@@ -303,6 +312,7 @@ def main(argv=None) -> int:
         "OUT_DIR": shlex.quote(out),
         "SETS": " ".join("--set " + shlex.quote(s) for s in a.set),
         "MAX_REQUEUES": str(a.max_requeues),
+        "STEP_LIB": read_step_lib(),
     }
     if a.mode == "array":
         values["ARRAY"] = array_expression(indices) + (f"%{a.throttle}" if a.throttle else "")
