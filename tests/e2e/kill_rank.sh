@@ -27,6 +27,6 @@ mpirun -n 2 "$ELMRUN" sweep "$scratch/job.ini" --out "$out" > "$scratch/second.l
 grep -q "$done_before already done" "$scratch/second.log" || fail "rerun did not skip the $done_before completed run(s)"
 [ "$(md5sum "$done_dir"/results.h5 "$done_dir"/checkpoint.h5 "$done_dir"/DONE)" = "$sum_before" ] ||
   fail "a completed run was rewritten"
-rows=$(tail -n +2 "$out/summary.csv" | grep -c ",done,")
+rows=$(done_rows "$out/summary.csv")
 [ "$rows" -eq 4 ] || fail "summary.csv has $rows done rows, expected 4"
 echo "job exited $status ${took}s after kill -9; rerun completed $((4 - done_before)) missing run(s)"

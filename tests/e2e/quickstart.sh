@@ -9,7 +9,7 @@ bash "$ELM_SOURCE_DIR/scripts/quickstart.sh" --set train.steps=30 --set train.va
   --set train.test_samples=300 > "$scratch/log" 2>&1 || { tail -20 "$scratch/log"; fail "quickstart failed"; }
 csv="$QUICKSTART_OUT/summary.csv"
 [ "$(tail -n +2 "$csv" | wc -l)" -eq 6 ] || fail "expected 6 rows in $csv"
-[ "$(tail -n +2 "$csv" | grep -c ",done,")" -eq 6 ] || fail "not every grid point is done: $(cat "$csv")"
+[ "$(done_rows "$csv")" -eq 6 ] || fail "not every grid point is done: $(cat "$csv")"
 for m in 8 16 32; do for t in 20 200; do
   grep -q ",done,$m,$t," "$csv" || fail "no row for num_memory=$m memory_tau_max=$t"
 done; done

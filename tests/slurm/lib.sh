@@ -2,18 +2,14 @@
 # (scripts/slurm_box.sh), a scratch dir, submit.py with job-id bookkeeping, and
 # cleanup that cancels this test's jobs before removing its files
 # (ELM_SLURM_KEEP=1 keeps the scratch dir for a look afterwards).
-set -euo pipefail
-: "${ELMRUN:?set ELMRUN to the elmrun binary}"
-: "${ELM_SOURCE_DIR:?set ELM_SOURCE_DIR to the source tree}"
+source "$(dirname "${BASH_SOURCE[0]}")/../e2e/common.sh"
 if ! command -v slurmctld > /dev/null && [ ! -x /usr/sbin/slurmctld ]; then
   echo "SKIP: slurmctld is not installed (scripts/setup.sh installs it)"
   exit 77
 fi
-fail() { echo "FAIL: $*" >&2; exit 1; }
 : "${ELM_SLURM_STATE:?set ELM_SLURM_STATE to the Slurm box state dir (the slurm.start test starts it)}"
 [ -s "$ELM_SLURM_STATE/env" ] || fail "no Slurm box in $ELM_SLURM_STATE (run the slurm.start test first)"
 source "$ELM_SLURM_STATE/env"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 SUBMIT=(/usr/bin/python3 "$ELM_SOURCE_DIR/slurm/submit.py" --elmrun "$ELMRUN")
 scratch=$(mktemp -d /tmp/elm-slurm-XXXXXX)
 test_start=$(date +%s)
@@ -27,9 +23,7 @@ cleanup() {
       sleep 0.2
     done
   fi
-  local pids
-  pids=$(jobs -p) || true
-  [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
+  kill_background_jobs
   if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
     for f in "$scratch"/*/slurm/logs/*; do
       [ -e "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }
@@ -64,19 +58,6 @@ wait_jobs() {
 # job_states ID: one JobState per job (one per array task).
 job_states() { scontrol show job -o "$1" | grep -o 'JobState=[A-Z_]*' | cut -d= -f2; }
 
-# Waits up to $2 seconds for file (glob) $1 to contain $3.
-wait_for_text() {
-  local file=$1 limit=$2 text=$3 t=0
-  while ! grep -q -- "$text" $file 2>/dev/null; do
-    sleep 0.2; t=$((t + 1))
-    [ $t -lt $((limit * 5)) ] || fail "waited ${limit}s for '$text' in $file"
-  done
-}
-
 # md5 sums of every file below the given run directories.
 run_sums() { find "$@" -type f -print0 | sort -z | xargs -0 md5sum; }
 
-source "$ELM_SOURCE_DIR/tests/e2e/small_job.sh"
-
-# done_rows CSV: how many runs summary.csv lists as done.
-done_rows() { tail -n +2 "$1" | grep -c ",done," || true; }

@@ -2,10 +2,7 @@
 # slurm/submit.py without a cluster (--dry-run and errors): the filled scripts
 # hold the resources, the preemption settings and no leftover placeholder;
 # --only-missing picks the rows without DONE; mistakes are one line, exit 1.
-set -euo pipefail
-: "${ELMRUN:?set ELMRUN to the elmrun binary}"
-: "${ELM_SOURCE_DIR:?set ELM_SOURCE_DIR to the source tree}"
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/../e2e/common.sh"
 scratch=$(mktemp -d /tmp/elm-slurm-cli-XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 submit=(/usr/bin/python3 "$ELM_SOURCE_DIR/slurm/submit.py" --elmrun "$ELMRUN")
