@@ -61,12 +61,12 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
     if (k >= int64_t(pending.size())) break;
     const SweepRun& run = runs[size_t(pending[size_t(k)])];
     const std::string dir = run_dir_of(sweep_dir, run);
+    const std::string who = "[group " + std::to_string(group_index) + "] run " + std::to_string(run.index) + " " + run.id;
     std::ofstream log;
     if (leader) {
       fs::create_directories(dir);
       log.open(dir + "/log.txt", std::ios::app);
-      out << "[group " << group_index << "] run " << run.index << " " << run.id << describe(job, run) << ": started\n"
-          << std::flush;
+      out << who << describe(job, run) << ": started\n" << std::flush;
     }
     RunOptions ro;
     ro.comm = group.get();
@@ -80,20 +80,15 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
     if (res.outcome == RunOutcome::completed) {
       tally[0] += leader;
       if (leader)
-        out << "[group " << group_index << "] run " << run.index << " " << run.id << ": done in " << took << ", test "
-            << metrics_text(res.record.test) << "\n"
-            << std::flush;
+        out << who << ": done in " << took << ", test " << metrics_text(res.record.test) << "\n" << std::flush;
     } else if (res.outcome == RunOutcome::diverged) {
       tally[1] += leader;
       if (leader)
-        out << "[group " << group_index << "] run " << run.index << " " << run.id << ": FAILED: " << res.reason
-            << " (the sweep goes on)\n"
-            << std::flush;
+        out << who << ": FAILED: " << res.reason << " (the sweep goes on)\n" << std::flush;
     } else {
       tally[2] += leader;
       if (leader)
-        out << "[group " << group_index << "] run " << run.index << " " << run.id << ": interrupted, "
-            << res.reason << "; checkpoint written, rerun the sweep to resume\n"
+        out << who << ": interrupted, " << res.reason << "; checkpoint written, rerun the sweep to resume\n"
             << std::flush;
       break;
     }

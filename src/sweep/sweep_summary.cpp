@@ -94,21 +94,22 @@ SweepSummary collect_sweep(const std::string& sweep_dir, const SweepJob& job, co
 
 namespace {
 
-// A column of the table: name, and whether it is text.
+// A column of the table: name, and whether it is text or an integer.
 struct Column {
   std::string name;
   bool text = false;
+  bool integer = false;
   size_t width = 0;  // fixed string length (text) in HDF5
 };
 
 std::vector<Column> table_columns(const SweepSummary& s) {
-  std::vector<Column> cols = {{"index"}, {"run_id", true}, {"status", true}};
+  std::vector<Column> cols = {{"index", false, true}, {"run_id", true}, {"status", true}};
   for (size_t k = 0; k < s.axis_keys.size(); ++k) {
     bool numeric = true;
     for (const auto& r : s.rows) numeric = numeric && is_number(r.axis_values[k]);
     cols.push_back({s.axis_keys[k], !numeric});
   }
-  cols.push_back({"parameter_count"});
+  cols.push_back({"parameter_count", false, true});
   cols.push_back({"wall_seconds"});
   cols.push_back({"steps_completed"});
   for (const auto& n : s.test_names) cols.push_back({"test_" + n});
@@ -133,9 +134,21 @@ std::string cell_text(const SweepSummary& s, const SweepSummaryRow& r, size_t c)
   return num(r.valid[c - nt]);
 }
 
+// A number column's value (axis values are text, parsed; the integer
+// columns' values are exact in a double).
 double cell_number(const SweepSummary& s, const SweepSummaryRow& r, size_t c) {
-  const std::string t = cell_text(s, r, c);
-  return t.empty() ? kNaN : std::strtod(t.c_str(), nullptr);
+  const size_t na = s.axis_keys.size(), nt = s.test_names.size();
+  if (c == 0) return double(r.index);
+  if (c >= 3 && c < 3 + na) {
+    const std::string& t = r.axis_values[c - 3];
+    return t.empty() ? kNaN : std::strtod(t.c_str(), nullptr);
+  }
+  c -= 3 + na;
+  if (c == 0) return double(r.parameter_count);
+  if (c == 1) return r.wall_seconds;
+  if (c == 2) return r.steps_completed;
+  c -= 3;
+  return c < nt ? r.test[c] : r.valid[c - nt];
 }
 
 void write_summary_h5(const SweepSummary& s, const std::string& path) {
@@ -156,13 +169,13 @@ void write_summary_h5(const SweepSummary& s, const std::string& path) {
   std::vector<H5::StrType> str_types;
   str_types.reserve(cols.size());
   for (size_t c = 0; c < cols.size(); ++c) {
-    const bool integer = cols[c].name == "index" || cols[c].name == "parameter_count";
     if (cols[c].text) {
       str_types.emplace_back(H5::PredType::C_S1, cols[c].width);
       str_types.back().setStrpad(H5T_STR_NULLPAD);
       type.insertMember(cols[c].name, offsets[c], str_types.back());
     } else {
-      type.insertMember(cols[c].name, offsets[c], integer ? H5::PredType::NATIVE_INT64 : H5::PredType::NATIVE_DOUBLE);
+      type.insertMember(cols[c].name, offsets[c],
+                        cols[c].integer ? H5::PredType::NATIVE_INT64 : H5::PredType::NATIVE_DOUBLE);
     }
   }
   std::vector<char> buf(row_bytes * std::max<size_t>(s.rows.size(), 1), 0);
@@ -172,8 +185,8 @@ void write_summary_h5(const SweepSummary& s, const std::string& path) {
       if (cols[c].text) {
         const std::string t = cell_text(s, s.rows[i], c);
         std::memcpy(row + offsets[c], t.data(), std::min(t.size(), cols[c].width));
-      } else if (cols[c].name == "index" || cols[c].name == "parameter_count") {
-        const int64_t v = std::stoll(cell_text(s, s.rows[i], c));
+      } else if (cols[c].integer) {
+        const auto v = static_cast<int64_t>(cell_number(s, s.rows[i], c));
         std::memcpy(row + offsets[c], &v, 8);
       } else {
         const double v = cell_number(s, s.rows[i], c);

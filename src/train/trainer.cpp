@@ -141,15 +141,15 @@ RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOp
     if (writer) save_checkpoint(run_dir, capture_train_state(steps_done, identity, model.params, *opt, rec));
     comm.barrier();  // nobody leaves before the checkpoint is complete
   };
+  // The run's result; the record is moved out, as the run ends with it.
+  auto result = [&](RunOutcome outcome, std::string reason) {
+    return RunResult{outcome, std::move(reason), std::move(rec)};
+  };
   auto fail_run = [&](const std::string& reason) {
     if (writer) write_text_atomic(run_dir + "/FAILED", reason + "\n");
     log << "run failed: " << reason << "\n" << std::flush;
     comm.barrier();
-    RunResult r;
-    r.outcome = RunOutcome::diverged;
-    r.reason = reason;
-    r.record = rec;
-    return r;
+    return result(RunOutcome::diverged, reason);
   };
 
   const size_t n_grad = size_t(model.layout.num_trainable());
@@ -219,11 +219,7 @@ RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOp
       log << "stop requested (signal " << StopRequest::pending() << "): checkpoint at step " << (step + 1) << " in "
           << run_dir << "/checkpoints; run again to resume\n"
           << std::flush;
-      RunResult r;
-      r.outcome = RunOutcome::interrupted;
-      r.reason = "stopped at step " + std::to_string(step + 1);
-      r.record = rec;
-      return r;
+      return result(RunOutcome::interrupted, "stopped at step " + std::to_string(step + 1));
     }
     if (tc.checkpoint_every > 0 && (step + 1) % tc.checkpoint_every == 0 && !last) save_state(step + 1);
   }
@@ -241,9 +237,7 @@ RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOp
     log << "wrote " << run_dir << "/results.h5 and " << run_dir << "/checkpoint.h5\n";
   }
   comm.barrier();
-  RunResult r;
-  r.record = rec;
-  return r;
+  return result(RunOutcome::completed, "");
 }
 
 }  // namespace elm
