@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from array_expression import array_expression  # noqa: F401  (sweep_io.array_expression for collect)
+
 RESULTS_FORMAT = "elmrun-results-1"
 
 # NeuronIO metrics appear under the reference's names ("AUC", "TP @ 0.0025 FP",
@@ -307,19 +309,3 @@ def read_series(path: str) -> dict:
     except Exception:
         return {}
     return series
-
-
-# ---------------------------------------------------------------- Slurm
-
-
-def array_expression(indices) -> str:
-    """Slurm --array value: sorted indices compressed into ranges, e.g. 0-3,7,9-10."""
-    values = sorted({int(i) for i in indices})
-    parts, start = [], None
-    for i, v in enumerate(values):
-        if start is None:
-            start = v
-        if i + 1 == len(values) or values[i + 1] != v + 1:
-            parts.append(str(start) if start == v else f"{start}-{v}")
-            start = None
-    return ",".join(parts)

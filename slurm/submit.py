@@ -24,6 +24,9 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "analysis"))
+from array_expression import array_expression  # noqa: E402  (standard library only)
+
 TEMPLATES = {"array": "array.sbatch", "mpi": "mpi_sweep.sbatch"}
 
 
@@ -165,22 +168,6 @@ def write_manifest(elmrun, job, out, sets):
 
 def missing_indices(out, rows):
     return [i for i, run_id in rows if not os.path.exists(os.path.join(out, "runs", run_id, "DONE"))]
-
-
-def array_expression(indices):
-    """0-3,5,7-9 from sorted indices."""
-    parts, start, prev = [], None, None
-    for i in sorted(indices):
-        if start is None:
-            start = prev = i
-        elif i == prev + 1:
-            prev = i
-        else:
-            parts.append(f"{start}-{prev}" if prev > start else str(start))
-            start = prev = i
-    if start is not None:
-        parts.append(f"{start}-{prev}" if prev > start else str(start))
-    return ",".join(parts)
 
 
 def resources(a, rpr):
