@@ -4,12 +4,12 @@
     /usr/bin/python3 neuronio_pickle_stream.py OUT PICKLE [PICKLE ...]
 
 OUT is "-" for standard output (how `elmrun prep neuronio` runs it, one
-process per worker, reading the pipe while this process unpickles the next
-file) or a file path (written as OUT.tmp and renamed, so OUT is complete or
-absent). Only numpy is imported.
+process per pickle that its own C++ reader does not handle, or per pickle with
+--python-unpickler) or a file path (written as OUT.tmp and renamed, so OUT is
+complete or absent). Only numpy is imported.
 
-This is deliberately a thin step: it only undoes the pickling (which C++ cannot
-read) and hands over each simulation's arrays as they are. Every check, the
+This is deliberately a thin step: it only undoes the pickling and hands over
+each simulation's arrays as they are. Every check, the
 binning into 1 ms steps and the dataset store are done by elmrun
 (src/data/prep/neuronio_prep.cpp, neuronio_stream.cpp).
 
