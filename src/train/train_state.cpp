@@ -146,6 +146,13 @@ std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
   return std::nullopt;
 }
 
+int64_t latest_checkpoint_step(const std::string& run_dir) {
+  auto dirs = checkpoint_dirs(run_dir);
+  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it)
+    if (fs::exists(it->second / "DONE") && fs::exists(it->second / "state.h5")) return it->first;
+  return 0;
+}
+
 void remove_checkpoints(const std::string& run_dir) { fs::remove_all(fs::path(run_dir) / "checkpoints"); }
 
 }  // namespace elm

@@ -33,6 +33,8 @@ TrainState read_train_state(const std::string& path);
 void save_checkpoint(const std::string& run_dir, const TrainState& state);
 // state.h5 of the newest checkpoint whose DONE exists, if any.
 std::optional<std::string> latest_checkpoint(const std::string& run_dir);
+// The step of that checkpoint, 0 if there is none (reads directory names and markers only).
+int64_t latest_checkpoint_step(const std::string& run_dir);
 void remove_checkpoints(const std::string& run_dir);
 
 // Creates `path` with `text` through a temporary file and a rename.
