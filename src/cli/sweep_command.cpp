@@ -8,7 +8,7 @@
 #include "sweep/sweep_job.hpp"
 #include "sweep/sweep_runner.hpp"
 #include "sweep/sweep_summary.hpp"
-#include "train/stop_request.hpp"
+#include "core/stop_request.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;

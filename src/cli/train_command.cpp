@@ -4,7 +4,7 @@
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "dist/mpi_comm.hpp"
-#include "train/stop_request.hpp"
+#include "core/stop_request.hpp"
 #include "train/train_state.hpp"
 #include "train/trainer.hpp"
 

@@ -16,7 +16,7 @@
 #include "model/elm_model.hpp"
 #include "train/grad_clip.hpp"
 #include "train/loss.hpp"
-#include "train/stop_request.hpp"
+#include "core/stop_request.hpp"
 #include "train/train_state.hpp"
 #include "train/two_tower.hpp"
 
