@@ -6,7 +6,7 @@
 OUT is "-" for standard output (how `elmrun prep neuronio` runs it, one
 process per pickle that its own C++ reader does not handle, or per pickle with
 --python-unpickler) or a file path (written as OUT.tmp and renamed, so OUT is
-complete or absent). Only numpy is imported.
+complete or absent). Only numpy and the standard library are imported.
 
 This is deliberately a thin step: it only undoes the pickling and hands over
 each simulation's arrays as they are. Every check, the
@@ -23,6 +23,15 @@ pickled dict with
         somaVoltageLowRes                       soma voltage per ms (mV)
 Older pickles need encoding='latin1' (tried when the default fails, as the
 reference loader does).
+
+Unpickling runs no code from the file: globals are resolved through an
+allow-list (ALLOWED_GLOBALS: numpy's array, dtype and scalar reconstructors
+under numpy 1 and numpy 2 module names, _codecs.encode with latin1 only, which
+Python 3 writes for bytes under protocols 0-2, and builtin containers), never
+by importing what the pickle names. Any other global (os.system, eval,
+subprocess.Popen, ...) stops the file before anything is called, with the line
+"neuronio_pickle_stream: PICKLE: forbidden global MODULE.NAME ...". Persistent
+ids are refused as well.
 
 Stream format "elm-neuronio-stream-1", little-endian, one block per pickle in
 the order given:
@@ -49,6 +58,9 @@ With ELM_CONVERTER_TIMES=FILE set, one line per pickle is appended to FILE:
 "PICKLE unpickle_cpu_s handoff_cpu_s" (process CPU time of pickle.load, and of
 everything after it for that file), for `elmrun bench --convert-neuronio`.
 """
+import codecs
+import collections
+import importlib
 import os
 import pickle
 import sys
@@ -64,13 +76,81 @@ class ConvertError(Exception):
     pass
 
 
+class ForbiddenGlobal(pickle.UnpicklingError):
+    """The pickle names a global outside ALLOWED_GLOBALS (nothing was called)."""
+
+    def __init__(self, module, name):
+        self.global_name = f"{printable(module)}.{printable(name)}"
+        super().__init__(f"forbidden global {self.global_name} (a NeuronIO pickle holds only numpy arrays, "
+                         "numpy scalars and builtin containers; refused before running anything)")
+
+
+def printable(text, limit=80):
+    """A short one-line excerpt of a name from the file, for messages."""
+    text = str(text)
+    out = "".join(c if c.isprintable() and c.isascii() else "?" for c in text[:limit])
+    return out + ("..." if len(text) > limit else "")
+
+
+def _numpy_module(name):
+    """numpy's private module `name` (numpy 2: numpy._core.NAME, numpy 1: numpy.core.NAME)."""
+    for package in ("numpy._core", "numpy.core"):
+        try:
+            return importlib.import_module(f"{package}.{name}")
+        except ImportError:
+            pass
+    raise ImportError(f"numpy has neither numpy._core.{name} nor numpy.core.{name}")
+
+
+def _latin1_encode(text, encoding="utf-8", errors="strict"):
+    """_codecs.encode as Python 3 pickles bytes under protocols 0-2: encode(str, 'latin1') only."""
+    if encoding not in ("latin1", "latin-1") or errors != "strict":
+        raise pickle.UnpicklingError(f"_codecs.encode with encoding {printable(encoding)!r} "
+                                     "(only 'latin1', as pickle writes bytes, is allowed)")
+    return codecs.encode(text, "latin1")
+
+
+def _allowed_globals():
+    """(module, name) as written in the pickle -> the object it stands for."""
+    multiarray, numeric = _numpy_module("multiarray"), _numpy_module("numeric")
+    allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+               ("_codecs", "encode"): _latin1_encode,
+               ("collections", "OrderedDict"): collections.OrderedDict}
+    for core in ("numpy.core", "numpy._core"):  # numpy 1 and numpy 2 write different names
+        allowed[(f"{core}.multiarray", "_reconstruct")] = multiarray._reconstruct
+        allowed[(f"{core}.multiarray", "scalar")] = multiarray.scalar
+        allowed[(f"{core}.numeric", "_frombuffer")] = numeric._frombuffer  # protocol 5 arrays
+    for builtins_module in ("builtins", "__builtin__"):  # Python 3 and Python 2 (protocols 0-2) names
+        for t in (bytes, bytearray, complex, set, frozenset):
+            allowed[(builtins_module, t.__name__)] = t
+    return allowed
+
+
+ALLOWED_GLOBALS = _allowed_globals()
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """pickle.Unpickler that resolves globals only from ALLOWED_GLOBALS, by exact
+    (module, name) as written in the file: no import, no attribute lookup, no
+    Python 2 name mapping. Every callable a pickle can reach comes from there."""
+
+    def find_class(self, module, name):
+        try:
+            return ALLOWED_GLOBALS[(module, name)]
+        except (KeyError, TypeError):
+            raise ForbiddenGlobal(module, name) from None
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("persistent id in the pickle (not used by NeuronIO files)")
+
+
 def load_pickle(path):
     with open(path, "rb") as f:
         try:
-            return pickle.load(f, encoding="ASCII")
+            return RestrictedUnpickler(f, encoding="ASCII").load()
         except UnicodeDecodeError:
             f.seek(0)
-            return pickle.load(f, encoding="latin1")
+            return RestrictedUnpickler(f, encoding="latin1").load()
 
 
 def spike_dict_arrays(d, what, k):
@@ -113,6 +193,8 @@ def write_pickle(src, out, timing=None):
     t0 = time.process_time()
     try:
         data = load_pickle(src)
+    except ForbiddenGlobal as e:
+        raise ConvertError(str(e)) from None
     except Exception as e:  # unpickling errors come in many types
         raise ConvertError(f"cannot unpickle ({type(e).__name__}: {e})")
     try:
@@ -178,7 +260,8 @@ def main(argv):
             os.replace(tmp, dst)
             tmp = None
     except ConvertError as e:
-        sys.stderr.write(f"neuronio_pickle_stream: {src}: {e}\n")
+        msg = str(e).replace("\n", " ")
+        sys.stderr.write(f"neuronio_pickle_stream: {src}: {msg}\n")
         return 1
     except BrokenPipeError:
         return 1  # the reader stopped (it reports its own error)
