@@ -24,11 +24,23 @@ model_config.json. For a .pt path without --config, model_config.json next to
 it is used. --batch converts several pairs in one interpreter (torch start-up is
 slow); each failure prints its own line and the exit status is 1 if any failed.
 Needs only torch, h5py and numpy (Debian: /usr/bin/python3 with python3-torch).
+
+Loading runs no code from the file. Only the zip archive that torch.save writes
+(since torch 1.6) is accepted: legacy .tar/raw-pickle files and TorchScript
+archives are refused. Before torch sees it, the archive's data.pkl is
+unpickled once with stand-ins for every global, which must be in
+STATE_DICT_GLOBALS (OrderedDict, tensor/parameter rebuilders, storage types);
+then torch.load(weights_only=True) reads it (torch >= 1.13; there is no
+fallback to an unrestricted load). Older torch versions are refused.
 """
 import argparse
+import inspect
+import io
 import json
 import os
+import pickle
 import sys
+import zipfile
 
 PROG = "convert_torch_checkpoint"
 FORMAT = "elmrun-checkpoint-1"
@@ -122,14 +134,100 @@ def expected_float_shapes(cfg, variant):
     return shapes, d_s
 
 
+# Every global a state-dict pickle from torch.save may name (protocol 2, as torch writes it).
+STATE_DICT_GLOBALS = {"collections.OrderedDict", "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2",
+                      "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state"} | {
+    f"torch.{kind}Storage" for kind in ("Float", "Double", "Half", "BFloat16", "Long", "Int", "Short", "Char",
+                                        "Byte", "Bool", "ComplexFloat", "ComplexDouble")}
+
+
+def printable(text, limit=80):
+    text = str(text)
+    out = "".join(c if c.isprintable() and c.isascii() else "?" for c in text[:limit])
+    return out + ("..." if len(text) > limit else "")
+
+
+class _Leaf:
+    """Stand-in for a tensor, parameter or storage: nothing can be stored into it."""
+    __slots__ = ()
+
+    def __setstate__(self, state):
+        raise pickle.UnpicklingError("BUILD on a tensor (not what torch.save writes for a state dict)")
+
+
+class _StubDict(dict):
+    """Stand-in for collections.OrderedDict; its state (torch's _metadata) is checked and dropped."""
+
+    def __setstate__(self, state):
+        if not isinstance(state, dict):
+            raise pickle.UnpicklingError(f"OrderedDict state is {type(state).__name__}, not a dict")
+
+
+def _leaf_call(*args, **kwargs):
+    return _Leaf()
+
+
+class _ScanUnpickler(pickle.Unpickler):
+    """Unpickles with stand-ins: an allowed global becomes _StubDict or a function returning
+    a _Leaf, so nothing outside this file is called, whatever the pickle says."""
+
+    def find_class(self, module, name):
+        full = f"{module}.{name}"
+        if full not in STATE_DICT_GLOBALS:
+            raise ForbiddenGlobal(full)
+        return _StubDict if full == "collections.OrderedDict" else _leaf_call
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
+            raise pickle.UnpicklingError(f"persistent id {printable(repr(pid))} is not a storage")
+        return _Leaf()
+
+
+class ForbiddenGlobal(pickle.UnpicklingError):
+    def __init__(self, name):
+        super().__init__(f"forbidden global {printable(name)}")
+
+
+def check_torch_archive(pt):
+    """Refuses anything but a torch.save zip archive whose data.pkl names only STATE_DICT_GLOBALS."""
+    try:
+        if not zipfile.is_zipfile(pt):
+            raise ConvertError(pt, "not a readable torch file (not the zip archive torch.save writes since torch "
+                                   "1.6; legacy .tar and raw-pickle files are refused as torch cannot load them "
+                                   "safely: re-save with torch.save)")
+        with zipfile.ZipFile(pt) as z:
+            names = z.namelist()
+            folded = [n.lower() for n in names]  # torch's zip reader matches names ignoring case
+            if not names or len(set(folded)) != len(folded):
+                raise ConvertError(pt, "not a readable torch file (empty archive, or entries whose names differ "
+                                       "only in case)")
+            prefix = names[0].split("/", 1)[0]
+            if f"{prefix}/constants.pkl".lower() in folded:
+                raise ConvertError(pt, "a TorchScript archive, not a state dict (refused: torch.load would run "
+                                       "torch.jit.load on it)")
+            if f"{prefix}/data.pkl" not in names:
+                raise ConvertError(pt, f"not a readable torch file (no {prefix}/data.pkl in the archive)")
+            data = z.read(f"{prefix}/data.pkl")
+    except (OSError, zipfile.BadZipFile, RuntimeError, ValueError, NotImplementedError) as e:
+        raise ConvertError(pt, f"not a readable torch file ({type(e).__name__}: {printable(e, 200)})")
+    try:
+        _ScanUnpickler(io.BytesIO(data), encoding="utf-8").load()
+    except ForbiddenGlobal as e:
+        raise ConvertError(pt, f"{e} in {prefix}/data.pkl (a state dict holds only tensors in an OrderedDict; "
+                               "refused before running anything)")
+    except Exception as e:  # a damaged or hostile pickle: many exception types
+        raise ConvertError(pt, f"not a readable torch file ({prefix}/data.pkl: {type(e).__name__}: "
+                               f"{printable(e, 200)})")
+
+
 def load_state_dict(pt):
     import torch
+    if "weights_only" not in inspect.signature(torch.load).parameters:
+        raise ConvertError(pt, f"torch {torch.__version__} cannot load without running pickled code "
+                               "(torch.load has no weights_only; torch >= 1.13 needed)")
+    check_torch_archive(pt)
     try:
-        try:
-            # weights_only (torch >= 1.13) refuses arbitrary pickled code.
-            obj = torch.load(pt, map_location="cpu", weights_only=True)
-        except TypeError:
-            obj = torch.load(pt, map_location="cpu")
+        obj = torch.load(pt, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle, zip and torch errors alike
         raise ConvertError(pt, f"not a readable torch file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
     if isinstance(obj, dict):
