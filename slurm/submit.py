@@ -107,6 +107,13 @@ def no_space(name, value):
         raise SubmitError(f"{name} {value!r} contains white space, which #SBATCH lines cannot hold")
 
 
+def check_job_name(source, value):
+    """The job name goes into an #SBATCH line and, through %x, into log file names."""
+    if not re.fullmatch(r"[A-Za-z0-9_.+-]{1,200}", value) or value.startswith((".", "-")):
+        raise SubmitError(f"{source} {value!r} is not a usable Slurm job name (letters, digits and . _ + - "
+                          "only, not starting with . or -: it becomes an #SBATCH line and log file names)")
+
+
 def read_job(path):
     """(sweep name, ranks_per_run) from the job file's [sweep] section."""
     if not os.path.isfile(path):
@@ -218,14 +225,14 @@ def read_step_lib():
 
 
 def fill(template_path, values):
+    """The template with each {{KEY}} replaced in one pass: a value is pasted as it is, never
+    searched for placeholders itself (a name holding "{{STEP_LIB}}" must not pull code in)."""
     with open(template_path) as f:
         text = f.read()
-    for key, value in values.items():
-        text = text.replace("{{" + key + "}}", value)
-    left = sorted(set(re.findall(r"\{\{([A-Z_]+)\}\}", text)))
+    left = sorted(set(re.findall(r"\{\{([A-Z_]+)\}\}", text)) - set(values))
     if left:
         raise SubmitError(f"{template_path}: no value for {', '.join(left)}")
-    return text
+    return re.sub(r"\{\{([A-Z_]+)\}\}", lambda m: values[m.group(1)], text)
 
 
 def run_checked(cmd, what, env=None):
@@ -273,9 +280,10 @@ def main(argv=None) -> int:
     name, rpr = read_job(job)
     elmrun = find_elmrun(a.elmrun)
     job_name = a.job_name or f"elm-{name}"
+    check_job_name("--job-name" if a.job_name else f"{job}: sweep.name gives job name", job_name)
     slurm_dir = os.path.join(out, "slurm")
     log_dir = os.path.join(slurm_dir, "logs")
-    for label, path in (("--out", out), ("the working directory", workdir), ("--job-name", job_name)):
+    for label, path in (("--out", out), ("the working directory", workdir)):
         no_space(label, path)
     res_lines, ranks = resources(a, rpr)
 
