@@ -10,6 +10,7 @@ int sweep_command(const std::vector<std::string>& args);
 int eval_command(const std::vector<std::string>& args);
 int bench_command(const std::vector<std::string>& args);
 int prep_command(const std::vector<std::string>& args);
+int status_command(const std::vector<std::string>& args);
 
 // Parses args (without the subcommand) against opts; errors name the option.
 // `positional` names the option that takes the first bare argument (e.g. TASK).

@@ -35,7 +35,9 @@ static void usage(std::ostream& os) {
         "  sweep   train every run of a grid over config keys (MPI groups, resumable)\n"
         "  eval    run a checkpoint on data and report loss and metrics\n"
         "  bench   time training steps on the workloads of shared/docs/benchmarks.md\n"
-        "  prep    convert a raw data set (NeuronIO, SHD, LRA) into the dataset store\n";
+        "  prep    convert a raw data set (NeuronIO, SHD, LRA) into the dataset store\n"
+        "  status  one line per run of a sweep or run directory: done, failed, running, stale, interrupted,\n"
+        "          not started; totals and the --array= of what remains\n";
 }
 
 int main(int argc, char** argv) {
@@ -54,7 +56,7 @@ int main(int argc, char** argv) {
   }
   const std::map<std::string, int (*)(const std::vector<std::string>&)> commands = {
       {"train", elm::train_command}, {"sweep", elm::sweep_command}, {"eval", elm::eval_command}, {"bench", elm::bench_command},
-      {"prep", elm::prep_command}};
+      {"prep", elm::prep_command}, {"status", elm::status_command}};
   auto it = commands.find(cmd);
   if (it == commands.end()) {
     std::cerr << "elmrun: unknown command '" << cmd << "'\n";

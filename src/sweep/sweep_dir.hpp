@@ -1,6 +1,7 @@
 #pragma once
 // The sweep directory (docs/sweeps.md): job.ini, manifest.tsv and one
 // runs/<run_id>/ per run with its config.json.
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -17,5 +18,20 @@ void prepare_sweep_dir(const std::string& sweep_dir, const SweepJob& job, const 
 
 // The manifest as text (also what --list prints).
 std::string manifest_text(const SweepJob& job, const std::vector<SweepRun>& runs);
+
+// manifest.tsv read back without the job (elmrun status): every run of the
+// sweep, started or not. Errors name the file and the line.
+struct ManifestRow {
+  int64_t index = 0;
+  std::string run_id;
+  std::vector<std::string> axis_values;  // one per SweepManifest::axis_keys
+};
+struct SweepManifest {
+  std::vector<std::string> axis_keys;
+  std::vector<ManifestRow> rows;
+};
+SweepManifest read_manifest(const std::string& path);
+// The directory of a manifest row: SWEEP_DIR/runs/<run_id>.
+std::string run_dir_of(const std::string& sweep_dir, const std::string& run_id);
 
 }  // namespace elm

@@ -7,10 +7,13 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <map>
 
 #include "core/error.hpp"
 #include "io/hdf5_io.hpp"
+#include "sweep/array_expression.hpp"
 #include "sweep/sweep_dir.hpp"
+#include "train/run_status.hpp"
 #include "train/train_state.hpp"
 #include "train/trainer.hpp"
 
@@ -42,15 +45,19 @@ SweepSummary collect_sweep(const std::string& sweep_dir, const SweepJob& job, co
     std::vector<std::pair<std::string, double>> test, valid;
   };
   std::vector<Loaded> loaded(runs.size());
+  std::vector<std::string> dirs;
+  dirs.reserve(runs.size());
+  for (const auto& r : runs) dirs.push_back(run_dir_of(sweep_dir, r));
+  const std::vector<RunStateInfo> states = read_run_states(dirs, seconds_since_epoch());
   for (size_t i = 0; i < runs.size(); ++i) {
     const SweepRun& r = runs[i];
-    const std::string dir = run_dir_of(sweep_dir, r);
+    const std::string& dir = dirs[i];
     SweepSummaryRow row;
     row.index = r.index;
     row.run_id = r.id;
     row.axis_values = r.axis_values;
-    row.status = "missing";
-    if (run_is_done(dir)) {
+    RunStateInfo state = states[i];
+    if (state.state == RunState::done) {
       try {
         const H5Reader h(dir + "/results.h5");
         row.parameter_count = int64_t(h.read_attr_double("parameter_count"));
@@ -68,16 +75,17 @@ SweepSummary collect_sweep(const std::string& sweep_dir, const SweepJob& job, co
             loaded[i].valid.emplace_back(n, v.back());
             add_name(s.valid_names, n);
           }
-        row.status = "done";
       } catch (const ElmError& e) {
-        row.status = "failed";
-        row.failure = std::string("unreadable results.h5: ") + e.what();
+        state.state = RunState::failed;
+        state.reason = std::string("unreadable results.h5: ") + e.what();
+        row.parameter_count = -1;
+        row.wall_seconds = row.steps_completed = 0;
         loaded[i] = {};
       }
-    } else if (const std::string why = run_failure(dir); !why.empty()) {
-      row.status = "failed";
-      row.failure = why;
     }
+    row.state = state.state;
+    row.status = to_string(state.state);
+    if (state.state != RunState::done) row.detail = describe_run_state(state);
     s.rows.push_back(std::move(row));
   }
   for (size_t i = 0; i < runs.size(); ++i) {
@@ -263,9 +271,38 @@ std::string summary_table_text(const SweepSummary& s) {
   };
   line(head);
   for (const auto& row : rows) line(row);
-  for (const auto& r : s.rows)
-    if (r.status == "failed") out += "run " + std::to_string(r.index) + " (" + r.run_id + ") failed: " + r.failure + "\n";
+  std::vector<RunState> states;
+  std::vector<int64_t> indices;
+  for (const auto& r : s.rows) {
+    if (r.state != RunState::done && r.state != RunState::not_started)
+      out += "run " + std::to_string(r.index) + " (" + r.run_id + "): " + r.detail + "\n";
+    states.push_back(r.state);
+    indices.push_back(r.index);
+  }
+  out += run_totals_text(states, &indices);
   return out;
+}
+
+std::string run_totals_text(const std::vector<RunState>& states, const std::vector<int64_t>* indices) {
+  std::map<RunState, int64_t> count;
+  for (RunState st : states) ++count[st];
+  std::string out = std::to_string(states.size()) + (states.size() == 1 ? " run" : " runs");
+  std::string sep = ": ";
+  for (RunState st : kRunStates)
+    if (count[st] > 0) {
+      out += sep + std::to_string(count[st]) + " " + to_string(st);
+      sep = ", ";
+    }
+  out += "\n";
+  if (!indices) return out;
+  std::vector<int64_t> remains;
+  for (size_t i = 0; i < states.size(); ++i)
+    if (run_state_remains(states[i])) remains.push_back((*indices)[i]);
+  const std::string running =
+      count[RunState::running] > 0 ? " (" + std::to_string(count[RunState::running]) + " running)" : "";
+  if (remains.empty()) return out + "nothing remains" + running + "\n";
+  return out + "remains " + std::to_string(remains.size()) + (remains.size() == 1 ? " run" : " runs") + running +
+         ": --array=" + array_expression(remains) + "\n";
 }
 
 }  // namespace elm

@@ -2,11 +2,16 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <thread>
 
 #include "train/train_state.hpp"
 #include "train/trainer.hpp"
@@ -95,16 +100,22 @@ const char* to_string(RunState s) {
   return "?";
 }
 
-RunStateInfo read_run_state(const std::string& run_dir, double now) {
+bool run_state_remains(RunState s) {
+  return s == RunState::failed || s == RunState::interrupted || s == RunState::stale || s == RunState::not_started;
+}
+
+RunStateInfo read_run_state(const std::string& run_dir, double now, double stale_after) {
   RunStateInfo info;
-  if (run_is_done(run_dir)) {
-    info.state = RunState::done;
-    if (auto s = read_run_status(run_dir)) info.steps = s->steps, info.step = s->step;
-    return info;
-  }
+  // FAILED before DONE: a run that says it failed never counts (the trainer
+  // clears FAILED when an attempt starts, so both at once is damage).
   if (std::string why = run_failure(run_dir); !why.empty()) {
     info.state = RunState::failed;
     info.reason = why;
+    return info;
+  }
+  if (run_is_done(run_dir)) {
+    info.state = RunState::done;
+    if (auto s = read_run_status(run_dir)) info.steps = s->steps, info.step = s->step;
     return info;
   }
   info.checkpoint_step = latest_checkpoint_step(run_dir);
@@ -113,9 +124,12 @@ RunStateInfo read_run_state(const std::string& run_dir, double now) {
     info.steps = s->steps;
     info.step = s->step;
     if (s->state == "running") {
-      info.heartbeat_age = std::max(0.0, now - s->updated);
+      // A heartbeat that is no time at all (absent, unparsable, inf) is no
+      // sign of life: stale, never running forever.
+      info.heartbeat_age = std::isfinite(s->updated) && s->updated > 0 ? std::max(0.0, now - s->updated)
+                                                                      : std::numeric_limits<double>::infinity();
       info.holder = s->host + ":" + std::to_string(s->pid);
-      info.state = info.heartbeat_age <= kStaleSeconds ? RunState::running : RunState::stale;
+      info.state = info.heartbeat_age <= stale_after ? RunState::running : RunState::stale;
       return info;
     }
     if (s->state == "interrupted" || s->state == "done" || s->state == "failed") info.reason = s->reason;
@@ -126,20 +140,45 @@ RunStateInfo read_run_state(const std::string& run_dir, double now) {
   return info;
 }
 
+std::vector<RunStateInfo> read_run_states(const std::vector<std::string>& run_dirs, double now, double stale_after) {
+  std::vector<RunStateInfo> out(run_dirs.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < run_dirs.size();) {
+      try {
+        out[i] = read_run_state(run_dirs[i], now, stale_after);
+      } catch (const std::exception& e) {  // permissions, I/O errors: say so, keep going
+        out[i] = RunStateInfo{};
+        out[i].state = RunState::failed;
+        out[i].reason = std::string("cannot read the run directory: ") + e.what();
+      }
+    }
+  };
+  // Threads overlap the file system's latency (a few metadata round trips per
+  // run); 128 runs per thread keep the start-up cost out of small sweeps.
+  const size_t threads = std::min<size_t>(8, run_dirs.size() / 128);
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  return out;
+}
+
 std::string describe_run_state(const RunStateInfo& i) {
   const std::string of = i.steps > 0 ? " of " + std::to_string(i.steps) : "";
   const std::string ckpt = i.checkpoint_step > 0 ? "checkpoint at step " + std::to_string(i.checkpoint_step) + of
                                                  : "no checkpoint";
   char age[32];
   std::snprintf(age, sizeof age, "%.0f s", std::floor(i.heartbeat_age));
+  const bool no_heartbeat = !std::isfinite(i.heartbeat_age);
   switch (i.state) {
     case RunState::done: return "done";
     case RunState::failed: return "failed (" + i.reason + ")";
     case RunState::running:
       return "running (step " + std::to_string(i.step) + of + ", heartbeat " + age + " ago, " + i.holder + ")";
     case RunState::stale:
-      return "stale (no heartbeat for " + std::string(age) + " from " + i.holder + ", last step " +
-             std::to_string(i.step) + of + "; " + ckpt + ")";
+      return "stale (" + (no_heartbeat ? "no valid heartbeat" : "no heartbeat for " + std::string(age)) + " from " +
+             i.holder + ", last step " + std::to_string(i.step) + of + "; " + ckpt + ")";
     case RunState::interrupted: return "interrupted (" + ckpt + ")";
     case RunState::not_started: return "not started";
   }

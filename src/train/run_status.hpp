@@ -13,12 +13,15 @@
 //   updated=T           the heartbeat: rewritten every kHeartbeatSeconds while running
 //   reason=TEXT         failed / interrupted: why
 //
-// DONE and FAILED stay the authoritative markers of a finished run; a
-// running status whose heartbeat is older than kStaleSeconds belongs to a
-// process that died without a trace (kill -9, a lost node) and reads as stale.
+// DONE and FAILED stay the authoritative markers of a finished run (FAILED
+// first: a directory holding both is failed); a running status whose
+// heartbeat is older than kStaleSeconds belongs to a process that died
+// without a trace (kill -9, a lost node) and reads as stale.
+// analysis/sweep_io.py (read_run_state) mirrors these rules in Python.
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace elm {
 
@@ -40,6 +43,12 @@ std::optional<RunStatusFile> read_run_status(const std::string& run_dir);
 // What a reader says of a run directory.
 enum class RunState { not_started, running, stale, interrupted, failed, done };
 const char* to_string(RunState s);
+// Every state, in the order totals list them.
+inline constexpr RunState kRunStates[] = {RunState::done,        RunState::running, RunState::stale,
+                                          RunState::interrupted, RunState::failed,  RunState::not_started};
+// What a resubmission has to run again: failed, interrupted, stale, not started
+// (done and running runs are left alone).
+bool run_state_remains(RunState s);
 
 struct RunStateInfo {
   RunState state = RunState::not_started;
@@ -52,8 +61,14 @@ struct RunStateInfo {
 };
 
 // Classifies RUN_DIR from its markers, status file and checkpoints; `now` in
-// seconds since the epoch. Reads only small files (no HDF5).
-RunStateInfo read_run_state(const std::string& run_dir, double now);
+// seconds since the epoch; a running status whose heartbeat is older than
+// stale_after seconds reads as stale. Reads only small files (no HDF5). A
+// directory that does not exist is not started.
+RunStateInfo read_run_state(const std::string& run_dir, double now, double stale_after = kStaleSeconds);
+// The same for many run directories at once (a sweep), on a few threads: on a
+// network file system each run costs a few round trips, and they overlap.
+std::vector<RunStateInfo> read_run_states(const std::vector<std::string>& run_dirs, double now,
+                                          double stale_after = kStaleSeconds);
 // One line for people: "done", "running (step 120 of 4000, heartbeat 3 s ago)", ...
 std::string describe_run_state(const RunStateInfo& info);
 
