@@ -9,9 +9,10 @@ metric_vs_params.png (main metric against d_m on a log parameter-count axis,
 mean over seeds with min/max bars, one line per value of the other axes),
 heatmap.png (d_m x memory_tau_max), learning_curves.png, throughput.png.
 Tables: the NeuronIO metrics per split in the released eval_results' terms, or
-test accuracy/loss for classification; then the runs collect.py reports as
-missing, failed, incomplete or foreign. A plot whose axis is missing is skipped
-with a note.
+test accuracy/loss for classification; then every run that is not done, in
+the run states of `elmrun status` as collect.py reads them (failed, running,
+stale, interrupted, not_started; foreign directories), and the --array= of
+what remains. A plot whose axis is missing is skipped with a note.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import datetime
 import html
 import math
 import os
+import re
 import sys
 from dataclasses import dataclass
 
@@ -84,22 +86,30 @@ class Code:
     text: str
 
 
+def md_text(value) -> str:
+    """Text from the sweep (paths, axis values, attributes, FAILED) for Markdown: one line,
+    < > & escaped (a viewer that renders raw HTML shows it as text, never as markup) and
+    \\ [ ] ` backslash-escaped (no link, image or code span made of it)."""
+    text = html.escape(re.sub(r"[\r\n]+", " ", str(value)), quote=False)
+    return re.sub(r"([\\\[\]`])", r"\\\1", text)
+
+
 def render_markdown(blocks) -> str:
     out = []
     for b in blocks:
         if isinstance(b, Heading):
-            out.append("#" * b.level + " " + b.text)
+            out.append("#" * b.level + " " + md_text(b.text))
         elif isinstance(b, Paragraph):
-            out.append(b.text)
+            out.append(md_text(b.text))
         elif isinstance(b, Table):
-            cell = lambda c: str(c).replace("|", "\\|")  # noqa: E731
+            cell = lambda c: md_text(c).replace("|", "\\|")  # noqa: E731
             out.append("\n".join(["| " + " | ".join(cell(h) for h in b.headers) + " |",
                                   "|" + "|".join("---" for _ in b.headers) + "|"]
                                  + ["| " + " | ".join(cell(c) for c in r) + " |" for r in b.rows]))
         elif isinstance(b, Image):
-            out.append(f"![{b.alt}]({b.filename})")
+            out.append(f"![{md_text(b.alt)}]({b.filename})")
         elif isinstance(b, Bullets):
-            out.append("\n".join(f"- {item}" for item in b.items))
+            out.append("\n".join(f"- {md_text(item)}" for item in b.items))
         elif isinstance(b, Code):
             out.append("```\n" + b.text + "\n```")
     return "\n\n".join(out) + "\n"
@@ -434,7 +444,7 @@ def build_blocks(sweep_dir, frame, problems, out_dir):
 
 
 def problem_blocks(frame, problems):
-    blocks = [Heading("Failed, missing, incomplete and foreign runs")]
+    blocks = [Heading("Runs not done")]
     if problems:
         blocks.append(Bullets([p.line() for p in problems]))
     else:
