@@ -108,9 +108,12 @@ RunStateInfo read_run_state(const std::string& run_dir, double now, double stale
   RunStateInfo info;
   // FAILED before DONE: a run that says it failed never counts (the trainer
   // clears FAILED when an attempt starts, so both at once is damage).
-  if (std::string why = run_failure(run_dir); !why.empty()) {
+  if (std::ifstream failed(run_dir + "/FAILED"); failed) {
+    std::string why;
+    std::getline(failed, why);
+    if (!why.empty() && why.back() == '\r') why.pop_back();
     info.state = RunState::failed;
-    info.reason = why;
+    info.reason = why.empty() ? "FAILED without a reason" : why;
     return info;
   }
   if (run_is_done(run_dir)) {

@@ -161,7 +161,7 @@ TEST_F(RunStateTest, FailedWinsOverEverything) {
   EXPECT_TRUE(run_state_remains(i.state));
   // An empty FAILED still fails the run.
   write(run_ / "FAILED", "");
-  EXPECT_EQ(describe_run_state(read()), "failed (failed)");
+  EXPECT_EQ(describe_run_state(read()), "failed (FAILED without a reason)");
 }
 
 TEST_F(RunStateTest, TornEmptyAndForeignStatusFiles) {
