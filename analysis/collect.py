@@ -1,15 +1,20 @@
 #!/usr/bin/python3
-"""Gather a sweep's runs into one table and say what is missing.
+"""Gather a sweep's runs into one table and say what remains to be run.
 
     /usr/bin/python3 analysis/collect.py SWEEP_DIR [--csv OUT] [--json]
 
 One row per manifest.tsv row (a sweep without a manifest: one per runs/*; a
-single run directory: one row). Prints the table, the missing / failed /
-incomplete / foreign runs with their reasons, and the Slurm --array= value that
-resubmits exactly the manifest indices without a result. Only a run with DONE
-and a readable results.h5 counts as a result; every other run's metric
-columns are NaN. Exit 0 whatever the runs look like; exit 2 only when SWEEP_DIR
-is not a sweep or run directory.
+single run directory: one row). The status column holds the run states of
+`elmrun status` (done, running, stale, interrupted, failed, not_started), told
+apart by sweep_io.read_run_state with the rules of src/train/run_status.cpp.
+Prints the table, every run that is not done with its reason (and runs that
+are not the manifest's: foreign), and the Slurm --array= value that resubmits
+exactly the manifest indices that remain (failed, interrupted, stale, not
+started). Only a run with DONE and a readable results.h5 of the manifest's
+config counts as a result; a DONE run whose results.h5 is unreadable or of
+another config is failed, and every run but a done one has NaN metrics. Exit
+0 whatever the runs look like; exit 2 only when SWEEP_DIR is not a sweep or
+run directory.
 """
 
 from __future__ import annotations
@@ -25,11 +30,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sweep_io  # noqa: E402
 from sweep_io import Problem, UnreadableResults  # noqa: E402
 
-RESUBMIT_STATUSES = ("missing", "failed", "incomplete")
+RESUBMIT_STATUSES = sweep_io.REMAINING_STATES
 SWEEP_MARKERS = ("manifest.tsv", "runs", "job.ini", "summary.h5", "summary.csv")
-RUN_MARKERS = ("results.h5", "config.json", "DONE", "FAILED", "checkpoints", "log.txt")
-# A log written this recently suggests a job is still on the run.
-RECENT_LOG_SECONDS = 600
+RUN_MARKERS = ("results.h5", "config.json", "DONE", "FAILED", "checkpoints", "log.txt", "status", "LOCK")
 
 
 class NotASweep(Exception):
@@ -39,38 +42,27 @@ class NotASweep(Exception):
 # ---------------------------------------------------------------- one run
 
 
-def classify_run(run_dir: str, expected_axes: dict, check_hash: bool = False):
-    """(status, problem kind, reason, RunResults or None) for one run directory; the problem
-    kind is the status, or "foreign" for a run that is not the manifest's (status incomplete)."""
-    if not os.path.exists(run_dir):
-        return "missing", "missing", "no run directory", None
+def classify_run(run_dir: str, expected_axes: dict, check_hash: bool = False, now: float = None):
+    """(status, problem kind, reason, RunResults or None) for one run directory. The status is a
+    run state (sweep_io.RUN_STATES); the problem kind is the status, or "foreign" for a directory
+    that is not the manifest's run (status failed: its results cannot count, it has to run again)."""
     if not os.path.isdir(run_dir):
-        return "missing", "missing", "run path is not a directory", None
+        why = "run path is not a directory" if os.path.lexists(run_dir) else "no run directory"
+        return "not_started", "not_started", f"not started ({why})", None
     foreign = identity_problem(run_dir, expected_axes, check_hash)
     if foreign:
-        return "incomplete", "foreign", foreign, None
-    if os.path.exists(os.path.join(run_dir, "FAILED")):
-        why = sweep_io.read_text(os.path.join(run_dir, "FAILED")).splitlines()
-        return "failed", "failed", why[0] if why else "FAILED without a reason", None
-    if not os.path.exists(os.path.join(run_dir, "DONE")):
-        if entry_names(run_dir) <= {"config.json"}:  # elmrun sweep prepares every run's directory
-            return "missing", "missing", "not started (only config.json)", None
-        return "incomplete", "incomplete", unfinished_reason(run_dir), None
+        return "failed", "foreign", foreign, None
+    info = sweep_io.read_run_state(run_dir, now)
+    if info.state != "done":
+        return info.state, info.state, sweep_io.describe_run_state(info), None
     try:
         results = sweep_io.read_results(os.path.join(run_dir, "results.h5"))
     except UnreadableResults as e:
-        return "incomplete", "incomplete", f"DONE but {e}" if str(e) == "no results.h5" else str(e), None
+        return "failed", "failed", f"DONE but {e}", None
     wrong = sweep_io.config_mismatches(results.config, expected_axes, strict=False)
     if wrong:
-        return "incomplete", "foreign", "results.h5 config differs from manifest: " + ", ".join(wrong), None
+        return "failed", "foreign", "results.h5 config differs from manifest: " + ", ".join(wrong), None
     return "done", "done", "", results
-
-
-def entry_names(directory: str) -> set:
-    try:
-        return set(os.listdir(directory))
-    except OSError:
-        return set()
 
 
 def identity_problem(run_dir: str, expected_axes: dict, check_hash: bool) -> str:
@@ -107,27 +99,12 @@ def run_ids_are_config_hashes(run_dirs: list) -> bool:
     return False
 
 
-def unfinished_reason(run_dir: str) -> str:
-    parts = ["unfinished: neither DONE nor FAILED"]
-    step = sweep_io.latest_checkpoint_step(run_dir)
-    if step is not None:
-        parts.append(f"last checkpoint step {step}")
-    if os.path.exists(os.path.join(run_dir, "results.h5")):
-        parts.append("results.h5 present but not final")
-    try:
-        age = time.time() - os.path.getmtime(os.path.join(run_dir, "log.txt"))
-        if age < RECENT_LOG_SECONDS:
-            parts.append(f"log.txt written {age:.0f} s ago, may still be running")
-    except OSError:
-        pass
-    return "; ".join(parts)
-
-
-def run_row(entry: dict, axes: list, run_dir, expected_axes: dict, check_hash: bool):
+def run_row(entry: dict, axes: list, run_dir, expected_axes: dict, check_hash: bool, now: float):
     if run_dir is None:
-        status, kind, reason, results = "missing", "missing", f"invalid run_id {entry['run_id']!r} in manifest", None
+        status, kind, reason, results = ("not_started", "manifest",
+                                         f"invalid run_id {entry['run_id']!r} in manifest", None)
     else:
-        status, kind, reason, results = classify_run(run_dir, expected_axes, check_hash)
+        status, kind, reason, results = classify_run(run_dir, expected_axes, check_hash, now)
     row = {"index": entry["index"], "run_id": entry["run_id"], "status": status}
     row.update({a: entry.get(a, "") for a in axes})
     if results is not None:
@@ -259,9 +236,10 @@ def collect(sweep_dir: str):
             problems.append(Problem("layout", "no runs listed or found"))
     check_hash = from_manifest and hash_convention_holds(run_dirs, problems)
     rows = []
+    now = time.time()  # one "now" for every heartbeat
     for entry, run_dir in zip(entries, run_dirs):
         expected = {a: entry[a] for a in axes if entry.get(a, "") != ""} if from_manifest else {}
-        row, kind, reason = run_row(entry, axes, run_dir, expected, check_hash)
+        row, kind, reason = run_row(entry, axes, run_dir, expected, check_hash, now)
         rows.append(row)
         if row["status"] != "done":
             problems.append(Problem(kind, reason, index=entry["index"], run_id=entry["run_id"]))
@@ -338,8 +316,10 @@ def print_report(frame, problems, out=sys.stdout) -> None:
 
 
 def status_counts(frame) -> str:
+    """'5 done, 1 running, 6 not_started of 12 runs', states in elmrun status's order."""
     counts = frame["status"].value_counts().to_dict() if len(frame) else {}
-    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + f" of {len(frame)} runs" if counts \
+    order = list(sweep_io.RUN_STATES) + sorted(set(counts) - set(sweep_io.RUN_STATES))
+    return ", ".join(f"{counts[s]} {s}" for s in order if s in counts) + f" of {len(frame)} runs" if counts \
         else "0 runs"
 
 

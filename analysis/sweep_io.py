@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,7 +52,8 @@ def canonical_metric(name: str) -> str:
 
 @dataclass
 class Problem:
-    """One finding about a sweep: kind is missing|failed|incomplete|foreign|manifest|layout."""
+    """One finding about a sweep: kind is a run state that is not done (failed, running, stale,
+    interrupted, not_started), or foreign, manifest or layout."""
 
     kind: str
     reason: str
@@ -212,17 +214,132 @@ def identity_hashes(config: dict) -> set:
     return {fnv1a64(t.encode("utf-8")) for t in texts}
 
 
-def latest_checkpoint_step(run_dir: str):
-    """Step of the newest checkpoint that has its DONE marker, or None."""
+# ---------------------------------------------------------------- run states
+
+# The states of a run directory and the rule that tells them apart mirror
+# src/train/run_status.cpp (read_run_state, describe_run_state); keep the two
+# in step. RUN_DIR/status is written by rank 0 of the run (format in
+# src/train/run_status.hpp and docs/sweeps.md).
+RUN_STATES = ("done", "running", "stale", "interrupted", "failed", "not_started")
+# What a resubmission runs again (`elmrun status` calls them "remains").
+REMAINING_STATES = ("failed", "interrupted", "stale", "not_started")
+STALE_SECONDS = 60.0  # kStaleSeconds: a running status with an older heartbeat is stale
+
+
+@dataclass
+class RunState:
+    state: str = "not_started"
+    step: int = 0  # running / stale: last step reported
+    steps: int = 0  # the run's total (0: unknown)
+    checkpoint_step: int = 0  # newest complete checkpoint (0: none)
+    heartbeat_age: float = 0.0  # running / stale: seconds since the last heartbeat (inf: none readable)
+    reason: str = ""  # failed: FAILED's first line; interrupted: the status file's reason
+    holder: str = ""  # running / stale: HOST:PID
+
+
+def latest_checkpoint_step(run_dir: str) -> int:
+    """Step of the newest checkpoints/step_N that has both DONE and state.h5; 0 if none."""
+    root = os.path.join(run_dir, "checkpoints")
     steps = []
     try:
-        for name in os.listdir(os.path.join(run_dir, "checkpoints")):
+        for name in os.listdir(root):
             m = re.fullmatch(r"step_(\d+)", name)
-            if m and os.path.isfile(os.path.join(run_dir, "checkpoints", name, "DONE")):
+            path = os.path.join(root, name)
+            if m and os.path.isdir(path) and os.path.exists(os.path.join(path, "DONE")) \
+                    and os.path.exists(os.path.join(path, "state.h5")):
                 steps.append(int(m.group(1)))
     except OSError:
+        return 0
+    return max(steps) if steps else 0
+
+
+def _leading_int(text: str) -> int:
+    m = re.match(r"\s*[+-]?\d+", text)
+    return int(m.group()) if m else 0
+
+
+def _leading_float(text: str) -> float:
+    m = re.match(r"\s*[+-]?(inf(inity)?|nan|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)", text, re.IGNORECASE)
+    return float(m.group()) if m else 0.0
+
+
+def read_status_file(run_dir: str):
+    """RUN_DIR/status as a dict (state, step, steps, checkpoint_step, host, pid, started, updated,
+    reason), or None when absent or without a state line (torn, empty, foreign)."""
+    try:
+        with open(os.path.join(run_dir, "status"), "rb") as f:
+            text = f.read(65536).decode("utf-8", "replace")
+    except OSError:
         return None
-    return max(steps) if steps else None
+    s = {"state": "", "step": 0, "steps": 0, "checkpoint_step": 0, "host": "", "pid": 0, "started": 0.0,
+         "updated": 0.0, "reason": ""}
+    for line in text.split("\n"):
+        key, eq, value = line.partition("=")
+        if not eq or key not in s:
+            continue
+        if key in ("step", "steps", "checkpoint_step", "pid"):
+            s[key] = _leading_int(value)
+        elif key in ("started", "updated"):
+            s[key] = _leading_float(value)
+        else:
+            s[key] = value
+    return s if s["state"] else None
+
+
+def read_run_state(run_dir: str, now: float = None, stale_after: float = STALE_SECONDS) -> RunState:
+    """Classifies a run directory: FAILED, then DONE; a running status whose heartbeat is older
+    than stale_after is stale; a complete checkpoint or an interrupted status is interrupted;
+    anything else (an absent directory too) is not started. Reads small files only."""
+    now = time.time() if now is None else now
+    failed = os.path.join(run_dir, "FAILED")
+    if os.path.exists(failed):
+        try:
+            with open(failed, "rb") as f:
+                why = f.read(4096).decode("utf-8", "replace").split("\n")[0].rstrip("\r")
+        except OSError:
+            why = ""
+        return RunState("failed", reason=why or "FAILED without a reason")
+    status = read_status_file(run_dir)
+    if os.path.exists(os.path.join(run_dir, "DONE")):
+        info = RunState("done")
+        if status:
+            info.step, info.steps = status["step"], status["steps"]
+        return info
+    info = RunState(checkpoint_step=latest_checkpoint_step(run_dir))
+    if status:
+        info.step, info.steps = status["step"], status["steps"]
+        if status["state"] == "running":
+            updated = status["updated"]
+            info.heartbeat_age = max(0.0, now - updated) if math.isfinite(updated) and updated > 0 else math.inf
+            info.holder = f"{status['host']}:{status['pid']}"
+            info.state = "running" if info.heartbeat_age <= stale_after else "stale"
+            return info
+        if status["state"] in ("interrupted", "done", "failed"):
+            info.reason = status["reason"]
+    # DONE/FAILED absent: a status of done/failed without its marker was cut short while
+    # finishing, which is what a checkpoint resumes.
+    if info.checkpoint_step > 0 or (status and status["state"] == "interrupted"):
+        info.state = "interrupted"
+    return info
+
+
+def describe_run_state(info: RunState) -> str:
+    """One line for people, word for word what `elmrun status` prints."""
+    of = f" of {info.steps}" if info.steps > 0 else ""
+    ckpt = f"checkpoint at step {info.checkpoint_step}{of}" if info.checkpoint_step > 0 else "no checkpoint"
+    age = f"{math.floor(info.heartbeat_age):.0f} s" if math.isfinite(info.heartbeat_age) else ""
+    if info.state == "done":
+        return "done"
+    if info.state == "failed":
+        return f"failed ({info.reason})"
+    if info.state == "running":
+        return f"running (step {info.step}{of}, heartbeat {age} ago, {info.holder})"
+    if info.state == "stale":
+        silence = f"no heartbeat for {age}" if age else "no valid heartbeat"
+        return f"stale ({silence} from {info.holder}, last step {info.step}{of}; {ckpt})"
+    if info.state == "interrupted":
+        return f"interrupted ({ckpt})"
+    return "not started"
 
 
 def _attr(attrs, name, default=None):

@@ -114,18 +114,19 @@ def test_damaged_sweep_reports_every_problem_and_counts_no_broken_run(sweep_copy
     assert len(frame) == len(manifest_rows(sweep_copy)) == 12
     status = dict(zip(frame["index"], frame["status"]))
     assert {i for i, s in status.items() if s == "done"} == {0, 8, 10, 11}
-    assert status[2] == status[4] == "failed"
-    assert status[3] == "missing"
-    assert all(status[i] == "incomplete" for i in (1, 5, 6, 7, 9))
+    # DONE with unreadable or foreign results is failed, as in elmrun's summary table.
+    assert {i for i, s in status.items() if s == "failed"} == {1, 2, 4, 6, 7, 9}
+    assert {i for i, s in status.items() if s == "not_started"} == {3, 5}
+    assert set(frame["status"]) <= set(sweep_io.RUN_STATES)
     for index in broken:
         row = row_of(frame, index)
         assert all(pd_isna(row[c]) for c in metric_columns(frame)), f"run {index} counted"
     reasons = {p.index: p for p in problems if p.index is not None}
     assert "half-written results" in reasons[1].reason
-    assert reasons[2].kind == "failed" and reasons[2].reason == "loss NaN at step 12"
-    assert reasons[3].kind == "missing"
-    assert reasons[4].reason == "FAILED without a reason"
-    assert "neither DONE nor FAILED" in reasons[5].reason
+    assert reasons[2].kind == "failed" and reasons[2].reason == "failed (loss NaN at step 12)"
+    assert reasons[3].kind == "not_started" and "no run directory" in reasons[3].reason
+    assert reasons[4].reason == "failed (FAILED without a reason)"
+    assert reasons[5].kind == "not_started"  # DONE gone, no checkpoint left: nothing to resume
     assert "half-written results" in reasons[6].reason
     assert reasons[7].kind == "foreign" and "model.num_memory=99" in reasons[7].reason
     assert "half-written results" in reasons[9].reason
@@ -167,15 +168,17 @@ def test_array_expression():
     assert sweep_io.array_expression([1, 3, 5]) == "1,3,5"
 
 
-def test_unfinished_run_with_checkpoint_is_incomplete(sweep_copy):
+def test_unfinished_run_with_checkpoint_is_interrupted(sweep_copy):
     directory = run_dir(sweep_copy, 0)
     os.remove(os.path.join(directory, "DONE"))
     os.remove(os.path.join(directory, "results.h5"))
     os.makedirs(os.path.join(directory, "checkpoints", "step_00000010"))
     open(os.path.join(directory, "checkpoints", "step_00000010", "DONE"), "w").close()
+    open(os.path.join(directory, "checkpoints", "step_00000010", "state.h5"), "w").close()
     frame, problems = collect.collect(sweep_copy)
-    assert row_of(frame, 0)["status"] == "incomplete"
-    assert "last checkpoint step 10" in [p for p in problems if p.index == 0][0].reason
+    assert row_of(frame, 0)["status"] == "interrupted"
+    assert "interrupted (checkpoint at step 10" in [p for p in problems if p.index == 0][0].reason
+    assert collect.resubmit_indices(frame) == [0]
 
 
 def test_done_without_results_and_unreadable_config(sweep_copy):
@@ -184,8 +187,8 @@ def test_done_without_results_and_unreadable_config(sweep_copy):
         f.write("{not json")
     frame, problems = collect.collect(sweep_copy)
     reasons = {p.index: p for p in problems if p.index is not None}
-    assert row_of(frame, 0)["status"] == "incomplete" and "no results.h5" in reasons[0].reason
-    assert row_of(frame, 1)["status"] == "incomplete"
+    assert row_of(frame, 0)["status"] == "failed" and "DONE but no results.h5" in reasons[0].reason
+    assert row_of(frame, 1)["status"] == "failed"
     assert reasons[1].kind == "foreign" and "unreadable config.json" in reasons[1].reason
 
 
@@ -193,7 +196,7 @@ def test_results_of_another_format_are_not_counted(sweep_copy):
     with h5py.File(os.path.join(run_dir(sweep_copy, 0), "results.h5"), "a") as f:
         f.attrs["format"] = "something-else"
     frame, _ = collect.collect(sweep_copy)
-    assert row_of(frame, 0)["status"] == "incomplete" and pd_isna(row_of(frame, 0)["test_accuracy"])
+    assert row_of(frame, 0)["status"] == "failed" and pd_isna(row_of(frame, 0)["test_accuracy"])
 
 
 # ---------------------------------------------------------------- odd manifests and directories
@@ -270,21 +273,21 @@ def test_empty_runs_dir_and_empty_manifest(tmp_path):
 def test_config_that_does_not_hash_to_its_run_id_is_foreign(sweep_copy):
     edit_config(run_dir(sweep_copy, 0), {"optim.lr": "0.5"})  # not an axis: only the hash can tell
     frame, problems = collect.collect(sweep_copy)
-    assert row_of(frame, 0)["status"] == "incomplete" and pd_isna(row_of(frame, 0)["test_accuracy"])
+    assert row_of(frame, 0)["status"] == "failed" and pd_isna(row_of(frame, 0)["test_accuracy"])
     reason = [p for p in problems if p.index == 0][0]
     assert reason.kind == "foreign" and "does not hash to the run_id" in reason.reason
     assert collect.resubmit_indices(frame) == [0]
 
 
-def test_prepared_but_unstarted_run_is_missing(sweep_copy):
+def test_prepared_but_unstarted_run_is_not_started(sweep_copy):
     directory = run_dir(sweep_copy, 4)
     for name in os.listdir(directory):
         if name != "config.json":
             path = os.path.join(directory, name)
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
     frame, problems = collect.collect(sweep_copy)
-    assert row_of(frame, 4)["status"] == "missing"
-    assert "not started" in [p for p in problems if p.index == 4][0].reason
+    assert row_of(frame, 4)["status"] == "not_started"
+    assert [p for p in problems if p.index == 4][0].reason == "not started"
 
 
 def test_other_run_id_convention_is_checked_by_axis_values(sweep_copy):

@@ -136,7 +136,7 @@ def test_damaged_sweep_report_lists_problems_and_skips_broken_runs(sweep_copy, t
     broken = damage(sweep_copy)
     paths = report.make_report(sweep_copy, str(tmp_path / "out"))
     markdown = open(paths["md"]).read()
-    problems = markdown.split("## Failed, missing, incomplete and foreign runs", 1)[1]
+    problems = markdown.split("## Runs not done", 1)[1]
     for text in ("half-written results", "loss NaN at step 12", "no run directory", "deadbeefdeadbeef"):
         assert text in problems
     assert "--array=1-7,9" in problems
