@@ -418,4 +418,14 @@ void H5AtomicWriter::commit() {
   committed_ = true;
 }
 
+std::string H5AtomicWriter::release() {
+  try {
+    file_.close();
+  } catch (const H5::Exception& e) {
+    fail(path_, ": cannot close file: ", e.getDetailMsg());
+  }
+  committed_ = true;
+  return tmp_path_;
+}
+
 }  // namespace elm

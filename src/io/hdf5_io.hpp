@@ -78,6 +78,11 @@ class H5AtomicWriter {
   void write_attr(const std::string& name, const std::string& value);
   void write_attr(const std::string& name, double value);
   void commit();
+  // Closes the file but leaves it under its temporary name, which is
+  // returned, instead of renaming it: the caller owns the file from then on
+  // (renames it onto the path or removes it). For callers that install
+  // several files together (StoreCommitGroup).
+  std::string release();
 
  private:
   H5::DataSet create(const std::string& dataset, const H5::PredType& type, const std::vector<int64_t>& shape);

@@ -3,17 +3,24 @@
 #include <H5Cpp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
+#include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <limits>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
 #include "core/error.hpp"
 #include "core/key_values.hpp"
+#include "core/stop_request.hpp"
 #include "data/store/chunk_codec.hpp"
+#include "data/store/conversion_stop.hpp"
 #include "io/hdf5_io.hpp"
 
 namespace elm {
@@ -33,6 +40,20 @@ constexpr size_t kFlushBytes = 4u << 20;      // flush a dataset's buffer once i
 constexpr int64_t kEagerOffsets = int64_t(1) << 22;
 // No sample of any elmrun task comes near this; larger means a corrupt file.
 constexpr int64_t kMaxSampleValues = int64_t(1) << 31;
+
+// The StoreCommitGroup in force, if any (guarded by g_group_mutex).
+std::mutex g_group_mutex;
+StoreCommitGroup* g_group = nullptr;
+
+// pause_store_writes_for_tests: the sample to pause at and the samples ended so far.
+std::atomic<int64_t> g_pause_at_sample{0};
+std::atomic<int64_t> g_samples_ended{0};
+
+void maybe_pause_for_tests() {
+  const int64_t at = g_pause_at_sample.load(std::memory_order_relaxed);
+  if (at <= 0 || g_samples_ended.fetch_add(1) + 1 != at) return;
+  while (!StopRequest::pending()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+}
 
 // HDF5's error-printing switch is per thread in a thread-safe build: silence it
 // in every thread that touches a store (the prefetch thread included).
@@ -114,6 +135,7 @@ struct Appender {
   // writes a partial chunk.
   void write_front(hsize_t n) {
     if (n == 0) return;
+    throw_if_stop_requested();  // each flush encodes up to kFlushBytes on all cores
     ELM_CHECK(written % chunk == 0, "store writer: a partial chunk was flushed before the end");
     hsize_t new_size[1] = {written + n};
     ds.extend(new_size);
@@ -243,6 +265,8 @@ struct StoreWriter::Impl {
 
   void end_sample(int64_t label) {
     quiet_this_thread();
+    maybe_pause_for_tests();
+    throw_if_stop_requested();
     ELM_CHECK(!committed, path, ": end_sample after commit()");
     for (auto& [name, f] : fields)
       ELM_CHECK(f.appended, path, ": sample ", samples, " has no append for field '", name,
@@ -263,7 +287,9 @@ struct StoreWriter::Impl {
     ++samples;
   }
 
-  void commit() {
+  // Flushes everything and writes the attributes; StoreWriter::commit() then
+  // installs the file.
+  void finish() {
     quiet_this_thread();
     ELM_CHECK(!committed, path, ": commit() called twice");
     for (auto& [name, f] : fields)
@@ -301,10 +327,44 @@ struct StoreWriter::Impl {
     } catch (const H5::Exception& e) {
       fail(path, ": cannot finish the store: ", e.getDetailMsg());
     }
-    writer.commit();
-    committed = true;
   }
 };
+
+StoreCommitGroup::StoreCommitGroup() {
+  std::lock_guard<std::mutex> lock(g_group_mutex);
+  ELM_CHECK(!g_group, "internal error: a StoreCommitGroup is already in force");
+  g_group = this;
+}
+
+StoreCommitGroup::~StoreCommitGroup() {
+  std::lock_guard<std::mutex> lock(g_group_mutex);
+  if (g_group == this) g_group = nullptr;
+  for (const auto& [tmp, path] : files_) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+  }
+}
+
+std::vector<std::string> StoreCommitGroup::commit() {
+  std::lock_guard<std::mutex> lock(g_group_mutex);
+  ELM_CHECK(g_group == this, "internal error: StoreCommitGroup::commit() on a group not in force");
+  g_group = nullptr;
+  std::vector<std::string> installed;
+  while (!files_.empty()) {
+    const auto [tmp, path] = files_.front();
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    ELM_CHECK(!ec, path, ": cannot rename from ", tmp, ": ", ec.message());
+    files_.erase(files_.begin());
+    installed.push_back(path);
+  }
+  return installed;
+}
+
+void pause_store_writes_for_tests(int64_t n) {
+  g_samples_ended.store(0);
+  g_pause_at_sample.store(n);
+}
 
 StoreWriter::StoreWriter(const std::string& path, const StoreInfo& info, const std::map<std::string, FieldType>& fields)
     : impl_(std::make_unique<Impl>(path, info)) {
@@ -343,7 +403,23 @@ void StoreWriter::append_i32(const std::string& f, std::span<const int32_t> v) {
 void StoreWriter::append_f32(const std::string& f, std::span<const float> v) { impl_->append(f, v, "append_f32"); }
 void StoreWriter::end_sample(int64_t label) { impl_->end_sample(label); }
 int64_t StoreWriter::num_samples() const { return impl_->samples; }
-void StoreWriter::commit() { impl_->commit(); }
+void StoreWriter::commit() {
+  impl_->finish();
+  {
+    std::lock_guard<std::mutex> lock(g_group_mutex);
+    if (g_group) {
+      auto& held = g_group->files_;
+      const std::string& path = impl_->path;
+      const bool again = std::any_of(held.begin(), held.end(), [&](const auto& f) { return f.second == path; });
+      const std::string tmp = impl_->writer.release();
+      if (!again) held.emplace_back(tmp, path);  // else a second writer of `path` rewrote the same temporary file
+      impl_->committed = true;
+      return;
+    }
+  }
+  impl_->writer.commit();
+  impl_->committed = true;
+}
 
 // ---------------------------------------------------------------------------
 // Reader

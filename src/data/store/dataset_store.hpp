@@ -16,6 +16,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace elm {
@@ -34,8 +35,11 @@ struct StoreInfo {
   std::map<std::string, std::string> extra;  // task-specific attributes (string values)
 };
 
-// Writes a split under a temporary name; commit() renames it into place, so an
-// interrupted conversion leaves nothing under the final name.
+// Writes a split under a temporary name; commit() renames it into place (or
+// hands it to the StoreCommitGroup in force), so an interrupted conversion
+// leaves nothing under the final name. end_sample() throws
+// ConversionInterrupted (conversion_stop.hpp) once a stop signal is pending;
+// the destructor of an uncommitted writer removes its temporary file.
 class StoreWriter {
  public:
   StoreWriter(const std::string& path, const StoreInfo& info, const std::map<std::string, FieldType>& fields);
@@ -60,6 +64,35 @@ class StoreWriter {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Installs the splits of one conversion together. While a group exists,
+// StoreWriter::commit() completes its file under the temporary name and hands
+// it to the group instead of renaming it; commit() here renames them all into
+// place, in the order they were committed, and ends the group. A group
+// destroyed without commit() removes the files it holds. So a conversion that
+// fails or is interrupted after some splits were complete (NeuronIO and the
+// generators commit one split after another) replaces no file of an earlier
+// store. `elmrun prep` runs every task inside one. One group at a time.
+class StoreCommitGroup {
+ public:
+  StoreCommitGroup();
+  ~StoreCommitGroup();
+  StoreCommitGroup(const StoreCommitGroup&) = delete;
+  StoreCommitGroup& operator=(const StoreCommitGroup&) = delete;
+
+  std::vector<std::string> commit();  // the installed paths
+
+ private:
+  friend class StoreWriter;
+  std::vector<std::pair<std::string, std::string>> files_;  // (temporary, final), not yet installed
+};
+
+// For tests of interrupted conversions only (`elmrun prep` sets it from
+// $ELM_TEST_PREP_PAUSE_AT_SAMPLE): the n-th end_sample() of the process,
+// counted over all writers from 1, waits until a stop signal is pending and
+// then throws as any stop does, so that a test can signal a conversion at a
+// known point instead of racing it. 0 (the default): never.
+void pause_store_writes_for_tests(int64_t n);
 
 class StoreReader {
  public:
