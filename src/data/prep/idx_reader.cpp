@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/error.hpp"
+#include "data/store/conversion_stop.hpp"
 
 namespace elm::prep {
 namespace {
@@ -38,6 +39,10 @@ std::vector<uint8_t> inflate_gzip(const std::string& path, const std::vector<uin
   int rc = Z_OK;
   std::string error;
   for (;;) {
+    if (const int sig = StopRequest::pending()) {
+      inflateEnd(&z);
+      throw ConversionInterrupted(sig);
+    }
     z.next_out = buf;
     z.avail_out = sizeof buf;
     rc = inflate(&z, Z_NO_FLUSH);

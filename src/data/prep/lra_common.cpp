@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "core/error.hpp"
+#include "data/store/conversion_stop.hpp"
 
 namespace elm::prep {
 
@@ -118,6 +119,7 @@ void convert_token_splits(const StoreInfo& base, bool two_documents, const std::
     int64_t& count = counts[s];
     int64_t& max_length = max_lengths[s];
     splits[s].scan([&](const TokenSample& sample) {
+      throw_if_stop_requested();
       ++count;
       max_length = std::max<int64_t>({max_length, static_cast<int64_t>(sample.a.size()),
                                       static_cast<int64_t>(sample.b.size())});

@@ -11,6 +11,7 @@
 #include "data/prep/lra_common.hpp"
 #include "data/prep/lra_prep.hpp"
 #include "data/prep/png_reader.hpp"
+#include "data/store/conversion_stop.hpp"
 
 namespace elm::prep {
 namespace {
@@ -120,6 +121,7 @@ void prep_pathfinder(const std::string& raw_dir, const std::string& out_dir, std
   int64_t written[3] = {0, 0, 0};
   Progress progress(log, task, n, std::max<int64_t>(1, std::min<int64_t>(10000, n / 20)));
   for (const Entry& e : entries) {
+    throw_if_stop_requested();
     GrayImage image;
     bool ok = true;
     try {

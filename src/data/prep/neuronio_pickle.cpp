@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "data/prep/pickle_reader.hpp"
+#include "data/store/conversion_stop.hpp"
 
 namespace elm {
 namespace {
@@ -172,6 +173,7 @@ NeuronioPickle read(Document& doc, uint64_t file_size) {
   const auto items = doc.items(sims);
   out.sims.resize(items.size());
   for (size_t k = 0; k < items.size(); ++k) {
+    throw_if_stop_requested();  // decoding the arrays is most of the reading
     const std::string where = "simulation " + std::to_string(k);
     NeuronioRawSimulation& s = out.sims[k];
     const uint32_t sim = items[k];
@@ -196,6 +198,8 @@ std::optional<NeuronioPickle> read_neuronio_pickle(const std::string& path, std:
     const pickle::MappedFile file(path);
     Document doc(file.data(), file.size());
     return read(doc, file.size());
+  } catch (const ConversionInterrupted&) {
+    throw;
   } catch (const ElmError& e) {
     unsupported_reason = e.what();
   } catch (const std::bad_alloc&) {

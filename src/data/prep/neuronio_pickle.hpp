@@ -19,7 +19,8 @@ struct NeuronioPickle {
 
 // The pickle read in C++; nullopt (reason set, one line) for anything this
 // reader does not handle or cannot parse, so the caller falls back to the
-// Python converter (which reports the user-facing error). Never throws.
+// Python converter (which reports the user-facing error). Throws only
+// ConversionInterrupted (a stop signal, conversion_stop.hpp).
 std::optional<NeuronioPickle> read_neuronio_pickle(const std::string& path, std::string& unsupported_reason);
 
 }  // namespace elm

@@ -28,6 +28,7 @@
 #include "core/key_values.hpp"
 #include "data/prep/neuronio_pickle.hpp"
 #include "data/prep/neuronio_stream.hpp"
+#include "data/store/conversion_stop.hpp"
 #include "data/store/dataset_store.hpp"
 
 extern char** environ;
@@ -75,6 +76,7 @@ ConvertedFile bin_file(const NeuronioStreamHeader& h, const std::string& where, 
   f.duration_ms = static_cast<int64_t>(h.sim_duration_ms);
   for (int64_t k = 0; k < h.num_simulations; ++k) {
     if (stop && stop->load()) fail(where, ": cancelled");
+    throw_if_stop_requested();
     // Grown as read: a corrupt simulation count must not allocate up front.
     build_neuronio_simulation(raw_of(k), f.duration_ms, where, k, f.sims.emplace_back(), scratch);
   }
@@ -289,6 +291,9 @@ double thread_cpu_seconds() {
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
+// How often a thread waiting for the workers looks at the stop flag.
+constexpr std::chrono::milliseconds kStopPoll{20};
+
 // The parallel conversion of one split: worker w converts pickles w, w + W,
 // w + 2W, ... into memory (checked and binned) while the calling thread
 // appends finished files in order (the store compresses on all cores). Each
@@ -314,10 +319,14 @@ class SplitPipeline {
     join();
   }
 
-  // File i, converted; rethrows the first worker error.
+  // File i, converted; rethrows the first worker error. A stop signal ends
+  // the wait (ConversionInterrupted); the destructor then stops the workers
+  // and their converters.
   ConvertedFile take(size_t i) {
     std::unique_lock<std::mutex> lock(m_);
-    cv_.wait(lock, [&] { return ready_[i].has_value() || error_; });
+    while (!cv_.wait_for(lock, kStopPoll, [&] { return ready_[i].has_value() || error_; }))
+      throw_if_stop_requested();
+    throw_if_stop_requested();  // before a worker's error, which may be the signal's doing
     if (error_) std::rethrow_exception(error_);
     ConvertedFile f = std::move(*ready_[i]);
     ready_[i].reset();

@@ -13,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "data/prep/pickle_text.hpp"
+#include "data/store/conversion_stop.hpp"
 
 namespace elm::pickle {
 namespace {
@@ -564,8 +565,15 @@ void Document::run() {
   ELM_CHECK(p[0] == 0x80, "not a protocol 2+ pickle (no PROTO opcode)");
   ELM_CHECK(p[1] >= 2 && p[1] <= 5, "unsupported pickle protocol ", int(p[1]));
   p += 2;
+  // A stop signal ends the parse (a NeuronIO file is ~10^7 opcodes).
+  constexpr uint32_t kStopCheckEvery = 1u << 18;
+  uint32_t until_stop_check = kStopCheckEvery;
   for (;;) {
     if (p >= end) fail("truncated at byte ", at_offset(), " (no STOP)");
+    if (--until_stop_check == 0) {
+      until_stop_check = kStopCheckEvery;
+      throw_if_stop_requested();
+    }
     const uint8_t op = *p++;
     switch (op) {
       case 0x80:  // PROTO
@@ -865,6 +873,7 @@ void Document::validate_rest() {
   for (uint32_t k : unvalidated_) {
     ArrayInfo& a = arrays_[k];
     if (a.validated) continue;
+    throw_if_stop_requested();
     Object& r = objects_[a.raw];
     const uint64_t nbytes = a.size * a.dtype.itemsize;
     ELM_CHECK(decode_latin1_utf8(r.p, r.n, nullptr, nbytes) == int64_t(nbytes), "numpy array data size does not match its shape");

@@ -10,6 +10,7 @@
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "data/store/conversion_stop.hpp"
 #include "data/store/dataset_store.hpp"
 #include "io/hdf5_io.hpp"
 
@@ -120,6 +121,7 @@ int64_t read_shd_file(const std::string& path, const SampleSink& sink) {
   }
   std::vector<uint16_t> units16;
   for (int64_t start = 0; start < n; start += kReadBlock) {
+    throw_if_stop_requested();
     const int64_t count = std::min(kReadBlock, n - start);
     const Ragged<float> times = r.read_vlen_float("spikes/times", start, count);
     const Ragged<int64_t> units = r.read_vlen_int("spikes/units", start, count);
