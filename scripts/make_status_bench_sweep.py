@@ -6,7 +6,8 @@
 Writes OUT/job.ini, OUT/manifest.tsv (two grid axes) and OUT/runs/<run_id>/
 holding what elmrun leaves in each state (docs/sweeps.md): done runs with
 config.json, log.txt, status, results.h5, checkpoint.h5 and DONE (the HDF5
-files are empty placeholders: status never opens them); failed runs with
+files are empty placeholders: elmrun status never opens them, collect.py calls
+such runs failed); failed runs with
 FAILED; running runs with a fresh heartbeat; stale runs with one 10 minutes
 old and a checkpoint; interrupted runs with a checkpoint and
 state=interrupted; not-started runs with config.json only; and some run
@@ -46,7 +47,7 @@ def make_run(run_dir, state, index, now):
     if state == "absent":
         return
     os.makedirs(run_dir)
-    write(os.path.join(run_dir, "config.json"), '{"model.num_memory":"%d","train.seed":"%d"}\n' % (index, index))
+    write(os.path.join(run_dir, "config.json"), '{"model.num_memory":"%d","train.seed":"%d"}\n' % (index // 10, index % 10))
     if state == "not_started":
         return
     write(os.path.join(run_dir, "log.txt"), "step 1 loss 0.7\n")
