@@ -78,14 +78,16 @@ SweepSummary collect_sweep(const std::string& sweep_dir, const SweepJob& job, co
       } catch (const ElmError& e) {
         state.state = RunState::failed;
         state.reason = std::string("unreadable results.h5: ") + e.what();
-        row.parameter_count = -1;
-        row.wall_seconds = row.steps_completed = 0;
         loaded[i] = {};
       }
     }
     row.state = state.state;
     row.status = to_string(state.state);
-    if (state.state != RunState::done) row.detail = describe_run_state(state);
+    if (state.state != RunState::done) {  // no numbers from a run that is not done
+      row.detail = describe_run_state(state);
+      row.parameter_count = -1;
+      row.wall_seconds = row.steps_completed = kNaN;
+    }
     s.rows.push_back(std::move(row));
   }
   for (size_t i = 0; i < runs.size(); ++i) {

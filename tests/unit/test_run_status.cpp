@@ -9,8 +9,10 @@
 #include <limits>
 
 #include "core/error.hpp"
+#include "io/hdf5_io.hpp"
 #include "sweep/array_expression.hpp"
 #include "sweep/sweep_dir.hpp"
+#include "sweep/sweep_job.hpp"
 #include "sweep/sweep_summary.hpp"
 #include "test_support.hpp"
 #include "train/run_status.hpp"
@@ -294,6 +296,79 @@ TEST(Manifest, ReadsWhatManifestTextWrites) {
   EXPECT_NE(error_for("index\trun_id\n-1\tab\n").find("index '-1'"), std::string::npos);
   const std::string absent = test::expect_one_line_elm_error([&] { read_manifest(tmp.file("none.tsv")); });
   EXPECT_NE(absent.find("none.tsv"), std::string::npos);
+}
+
+
+// The summary table of `elmrun sweep` (--collect) reads the same states: one
+// row per run, numbers from done runs only, the totals and what remains.
+TEST(SweepSummaryStates, OneRowPerRunInTheRunStates) {
+  test::TempDir tmp("elm-summary-states");
+  write(tmp.path() / "base.ini",
+        "[model]\nvariant = v1\nnum_input = 32\nnum_output = 4\nnum_memory = 10\nmemory_tau_max = 150\n"
+        "[task]\nname = synthetic_burst\n[train]\nsteps = 4\nbatch_size = 8\n");
+  write(tmp.path() / "job.ini", "[sweep]\nconfig = base.ini\n[grid]\nmodel.num_memory = 2,3,4,5,6,7,8\n");
+  const SweepJob job = read_sweep_job(tmp.file("job.ini"), {});
+  const std::vector<SweepRun> runs = expand_sweep(job);
+  ASSERT_EQ(runs.size(), 7u);
+  const std::string sweep = tmp.file("sweep");
+  auto dir = [&](int i) { return fs::path(run_dir_of(sweep, runs[size_t(i)])); };
+  const double now = seconds_since_epoch();
+  {  // 0: done, with a results.h5 that has what the table reads
+    fs::create_directories(dir(0));
+    H5AtomicWriter w((dir(0) / "results.h5").string());
+    w.write_attr("parameter_count", 123.0);
+    w.write_attr("wall_seconds", 4.5);
+    w.write_attr("steps_completed", 4.0);
+    const double accuracy = 0.75;
+    w.write_double("test/accuracy", &accuracy, {});
+    w.commit();
+    write(dir(0) / "DONE", "steps 4\n");
+  }
+  write(dir(1) / "DONE", "steps 4\n");  // 1: DONE, results.h5 unreadable: failed
+  write(dir(1) / "results.h5", "not hdf5");
+  fs::create_directories(dir(2));  // 2: running
+  write_run_status(dir(2).string(), status("running", 2, now - 1));
+  fs::create_directories(dir(3));  // 3: stale
+  write_run_status(dir(3).string(), status("running", 2, now - 3600));
+  checkpoint(dir(4), 2);  // 4: interrupted
+  write(dir(5) / "FAILED", "loss NaN at step 3\n");  // 5: failed; 6: never started
+  const SweepSummary s = collect_sweep(sweep, job, runs);
+  ASSERT_EQ(s.rows.size(), 7u);
+  std::vector<std::string> statuses;
+  for (const auto& r : s.rows) statuses.push_back(r.status);
+  EXPECT_EQ(statuses,
+            (std::vector<std::string>{"done", "failed", "running", "stale", "interrupted", "failed", "not_started"}));
+  EXPECT_EQ(s.rows[0].parameter_count, 123);
+  EXPECT_EQ(s.rows[0].wall_seconds, 4.5);
+  ASSERT_EQ(s.test_names, std::vector<std::string>{"accuracy"});
+  EXPECT_EQ(s.rows[0].test[0], 0.75);
+  for (size_t i = 1; i < s.rows.size(); ++i) {
+    EXPECT_EQ(s.rows[i].parameter_count, -1) << i;
+    EXPECT_TRUE(std::isnan(s.rows[i].wall_seconds) && std::isnan(s.rows[i].steps_completed)) << i;
+    EXPECT_TRUE(std::isnan(s.rows[i].test[0])) << i;
+  }
+  EXPECT_NE(s.rows[1].detail.find("unreadable results.h5"), std::string::npos) << s.rows[1].detail;
+  EXPECT_EQ(s.rows[5].detail, "failed (loss NaN at step 3)");
+  const std::string text = summary_table_text(s);
+  EXPECT_NE(text.find("run 4 (" + runs[4].id + "): interrupted (checkpoint at step 2)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("7 runs: 1 done, 1 running, 1 stale, 1 interrupted, 2 failed, 1 not_started\n"
+                      "remains 5 runs (1 running): --array=1,3-6\n"),
+            std::string::npos)
+      << text;
+  // summary.csv keeps its columns; the status column holds the states.
+  write_sweep_summary(s, sweep);
+  std::ifstream csv(sweep + "/summary.csv");
+  std::string header, line;
+  std::getline(csv, header);
+  EXPECT_EQ(header.rfind("index,run_id,status,model.num_memory,parameter_count,wall_seconds,steps_completed,", 0), 0u)
+      << header;
+  std::vector<std::string> csv_status;
+  while (std::getline(csv, line)) {
+    const size_t b = line.find(',', line.find(',') + 1);  // index,run_id,status,...
+    const size_t c = line.find(',', b + 1);
+    csv_status.push_back(line.substr(b + 1, c - b - 1));
+  }
+  EXPECT_EQ(csv_status, statuses);
 }
 
 }  // namespace
