@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "core/error.hpp"
 #include "data/neuronio_eval.hpp"
 #include "data/neuronio_task.hpp"
 #include "data/store/dataset_store.hpp"
@@ -13,8 +14,21 @@
 
 namespace elm {
 
-EvalResult evaluate_classification(CpuElm<float>& elm, const std::vector<float>& params, const Task& task,
-                                   Split split, int batch_size, Comm& comm, int64_t limit) {
+namespace {
+
+// Thrown by the NeuronIO forward on rank 0 when a stop is wanted.
+struct EvalStopped {};
+
+// True on every rank when any rank wants to stop.
+bool ranks_want_stop(Comm& comm, const EvalStopCheck& want_stop) {
+  double flag = want_stop() ? 1.0 : 0.0;
+  if (comm.size() > 1) comm.allreduce_sum(std::span<double>(&flag, 1));
+  return flag > 0;
+}
+
+std::optional<EvalResult> classify_until_stop(CpuElm<float>& elm, const std::vector<float>& params, const Task& task,
+                                              Split split, int batch_size, Comm& comm, int64_t limit,
+                                              const EvalStopCheck* want_stop) {
   int64_t n = task.num_samples(split);
   if (limit > 0) n = std::min(n, limit);
   const int W = comm.size(), r = comm.rank();
@@ -26,7 +40,12 @@ EvalResult evaluate_classification(CpuElm<float>& elm, const std::vector<float>&
   const auto* paired = dynamic_cast<const PairedTask*>(&task);
   std::unique_ptr<TwoTowerElm<float>> two_tower;
   if (paired) two_tower = std::make_unique<TwoTowerElm<float>>(elm);
-  for (size_t b0 = 0; b0 < shard.size(); b0 += size_t(batch_size)) {
+  // Every rank runs as many batches as rank 0 (whose shard is the largest), so
+  // the per-batch stop agreement is a collective all of them reach.
+  const size_t largest_shard = size_t((n + W - 1) / W);
+  for (size_t b0 = 0; b0 < largest_shard; b0 += size_t(batch_size)) {
+    if (want_stop && ranks_want_stop(comm, *want_stop)) return std::nullopt;
+    if (b0 >= shard.size()) continue;
     const std::vector<int64_t> idx(shard.begin() + b0, shard.begin() + std::min(shard.size(), b0 + batch_size));
     const Batch batch = task.make_batch(split, idx);
     if (two_tower) {
@@ -54,6 +73,13 @@ EvalResult evaluate_classification(CpuElm<float>& elm, const std::vector<float>&
   return res;
 }
 
+}  // namespace
+
+EvalResult evaluate_classification(CpuElm<float>& elm, const std::vector<float>& params, const Task& task,
+                                   Split split, int batch_size, Comm& comm, int64_t limit) {
+  return *classify_until_stop(elm, params, task, split, batch_size, comm, limit, nullptr);
+}
+
 void broadcast_metrics(Comm& comm, Metrics& metrics, int root) {
   std::vector<std::string> names;
   std::vector<double> values;
@@ -69,23 +95,57 @@ void broadcast_metrics(Comm& comm, Metrics& metrics, int root) {
   for (size_t k = 0; k < values.size(); ++k) metrics.emplace_back(names.at(k), values[k]);
 }
 
-Metrics evaluate_task(CpuElm<float>& elm, const std::vector<float>& params, const Task& task, Split split,
-                      int batch_size, int64_t max_simulations, Comm& comm, int64_t limit) {
+namespace {
+
+std::optional<Metrics> evaluate_task_impl(CpuElm<float>& elm, const std::vector<float>& params, const Task& task,
+                                          Split split, int batch_size, int64_t max_simulations, Comm& comm,
+                                          int64_t limit, const EvalStopCheck* want_stop) {
   if (auto* nio = dynamic_cast<const NeuronioTask*>(&task)) {
+    // Rank 0 alone runs the protocol (its AUC needs every prediction); it
+    // checks for a stop before each forward and tells the others.
     Metrics m;
+    double stopped = 0;
     if (comm.rank() == 0) {
       const StoreReader store(nio->store_path(split));
       NeuronioEvalOptions opts;
       opts.max_simulations = max_simulations;
-      const NeuronioEvalResult r = evaluate_neuronio_file(elm, params.data(), store, opts);
-      m = r.metrics.named_values();
-      m.emplace_back("simulations_kept", double(r.kept));
+      const ElmConfig& cfg = elm.config();
+      const NeuronioStoreShape shape = check_neuronio_store(store);
+      ELM_CHECK(cfg.num_input == shape.channels, store.path(), ": the model has ", cfg.num_input,
+                " inputs but the store has ", shape.channels, " channels");
+      const NeuronioForward forward = [&](const InputBatch& x, std::span<const NeuronioWindow>, float* y) {
+        if (want_stop && (*want_stop)()) throw EvalStopped{};
+        elm.forward(params.data(), x, y);
+      };
+      try {
+        const NeuronioEvalResult r = evaluate_neuronio_file(forward, cfg.num_output, store, opts);
+        m = r.metrics.named_values();
+        m.emplace_back("simulations_kept", double(r.kept));
+      } catch (const EvalStopped&) {
+        stopped = 1;
+      }
     }
+    if (comm.size() > 1) broadcast_value(comm, stopped, 0);
+    if (stopped > 0) return std::nullopt;
     broadcast_metrics(comm, m, 0);
     return m;
   }
-  const EvalResult r = evaluate_classification(elm, params, task, split, batch_size, comm, limit);
-  return {{"loss", r.loss}, {"accuracy", r.accuracy}, {"samples", double(r.samples)}};
+  const auto r = classify_until_stop(elm, params, task, split, batch_size, comm, limit, want_stop);
+  if (!r) return std::nullopt;
+  return Metrics{{"loss", r->loss}, {"accuracy", r->accuracy}, {"samples", double(r->samples)}};
+}
+
+}  // namespace
+
+Metrics evaluate_task(CpuElm<float>& elm, const std::vector<float>& params, const Task& task, Split split,
+                      int batch_size, int64_t max_simulations, Comm& comm, int64_t limit) {
+  return *evaluate_task_impl(elm, params, task, split, batch_size, max_simulations, comm, limit, nullptr);
+}
+
+std::optional<Metrics> evaluate_task_until_stop(CpuElm<float>& elm, const std::vector<float>& params, const Task& task,
+                                                Split split, int batch_size, int64_t max_simulations, Comm& comm,
+                                                int64_t limit, const EvalStopCheck& want_stop) {
+  return evaluate_task_impl(elm, params, task, split, batch_size, max_simulations, comm, limit, &want_stop);
 }
 
 }  // namespace elm

@@ -4,6 +4,8 @@
 // (sum, count) pairs are all-reduced, giving every rank the metrics one rank
 // would compute alone.
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <vector>
 
 #include "backend/cpu/elm_cpu.hpp"
@@ -29,6 +31,16 @@ EvalResult evaluate_classification(CpuElm<float>& elm, const std::vector<float>&
 // computed on rank 0 and sent to the others (its AUC needs every prediction).
 Metrics evaluate_task(CpuElm<float>& elm, const std::vector<float>& params, const Task& task, Split split,
                       int batch_size, int64_t max_simulations, Comm& comm, int64_t limit = 0);
+
+// Asked between evaluation batches: true when this rank wants to stop (a
+// signal). The ranks agree through a one-value all-reduce per batch, so an
+// evaluation never holds a stop hostage for longer than one batch.
+using EvalStopCheck = std::function<bool()>;
+
+// evaluate_task that gives up when a stop is wanted: nullopt on every rank.
+std::optional<Metrics> evaluate_task_until_stop(CpuElm<float>& elm, const std::vector<float>& params, const Task& task,
+                                                Split split, int batch_size, int64_t max_simulations, Comm& comm,
+                                                int64_t limit, const EvalStopCheck& want_stop);
 
 // Sends rank `root`'s metrics (names and values) to every rank of comm.
 void broadcast_metrics(Comm& comm, Metrics& metrics, int root);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/error.hpp"
+#include "core/test_hold.hpp"
 #include "io/hdf5_io.hpp"
 
 namespace fs = std::filesystem;
@@ -134,6 +135,7 @@ void save_checkpoint(const std::string& run_dir, const TrainState& state) {
   fs::create_directories(dir);
   fs::remove(dir / "DONE");
   write_train_state(state, (dir / "state.h5").string());
+  test_hold("checkpoint", state.step);
   write_text_atomic((dir / "DONE").string(), "step " + std::to_string(state.step) + "\n");
   for (const auto& [step, path] : checkpoint_dirs(run_dir))
     if (step != state.step) fs::remove_all(path);
@@ -151,6 +153,17 @@ int64_t latest_checkpoint_step(const std::string& run_dir) {
   for (auto it = dirs.rbegin(); it != dirs.rend(); ++it)
     if (fs::exists(it->second / "DONE") && fs::exists(it->second / "state.h5")) return it->first;
   return 0;
+}
+
+void remove_leftover_temporaries(const std::string& run_dir) {
+  std::error_code ec;
+  auto sweep = [&](const fs::path& dir) {
+    for (const auto& e : fs::directory_iterator(dir, ec))
+      if (e.path().filename().string().find(".tmp-") != std::string::npos && e.is_regular_file(ec))
+        fs::remove(e.path(), ec);
+  };
+  sweep(run_dir);
+  for (const auto& [step, path] : checkpoint_dirs(run_dir)) sweep(path);
 }
 
 void remove_checkpoints(const std::string& run_dir) { fs::remove_all(fs::path(run_dir) / "checkpoints"); }

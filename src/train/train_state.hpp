@@ -36,6 +36,9 @@ std::optional<std::string> latest_checkpoint(const std::string& run_dir);
 // The step of that checkpoint, 0 if there is none (reads directory names and markers only).
 int64_t latest_checkpoint_step(const std::string& run_dir);
 void remove_checkpoints(const std::string& run_dir);
+// Removes the temporary files (temporary_name) that writers killed mid-file
+// left in the run directory and its checkpoints; call only while holding the run.
+void remove_leftover_temporaries(const std::string& run_dir);
 
 // Creates `path` with `text` through a temporary file and a rename.
 void write_text_atomic(const std::string& path, const std::string& text);

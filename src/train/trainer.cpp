@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/test_hold.hpp"
 #include "data/neuronio_task.hpp"
 #include "data/store/batch_prefetcher.hpp"
 #include "data/store/sharded_sampler.hpp"
@@ -16,6 +17,7 @@
 #include "model/elm_model.hpp"
 #include "train/grad_clip.hpp"
 #include "train/loss.hpp"
+#include "train/run_heartbeat.hpp"
 #include "core/stop_request.hpp"
 #include "train/train_state.hpp"
 #include "train/two_tower.hpp"
@@ -56,11 +58,14 @@ void check_ranks_agree(Comm& comm, const std::vector<float>& params, int64_t ste
             " of ", comm.size(), " ranks disagree with rank 0's checksum): the data-parallel replicas drifted");
 }
 
-RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOptions& options) {
+namespace {
+
+// The body of train_run. `heartbeat_slot` receives rank 0's status file once
+// the run's inputs are known good, so bad input leaves the directory as it was.
+RunResult train_run_steps(const RunConfig& rc, const std::string& run_dir, const RunOptions& options, Comm& comm,
+                          std::unique_ptr<RunHeartbeat>& heartbeat_slot) {
   using clock = std::chrono::steady_clock;
   const auto t_start = clock::now();
-  SerialComm serial;
-  Comm& comm = options.comm ? *options.comm : serial;
   const int W = comm.size();
   const bool writer = comm.rank() == 0;
   NullBuffer null_buffer;
@@ -68,6 +73,8 @@ RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOp
   std::ostream& log = (writer && options.log) ? *options.log : null_log;
 
   const TrainConfig& tc = rc.train;
+  // Opens every split the run will read (store tasks check each header), so a
+  // missing or foreign store fails the run before the first step.
   auto task = make_task(rc.task, rc.model);
   const auto* neuronio = dynamic_cast<const NeuronioTask*>(task.get());
   ELM_CHECK((tc.loss == "neuronio") == (neuronio != nullptr), "config key 'train.loss' is '", tc.loss, "' but task ",
@@ -91,8 +98,12 @@ RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOp
   int64_t start_step = 0;
   if (writer) {
     fs::create_directories(run_dir);
+    remove_leftover_temporaries(run_dir);  // of writers killed mid-file; this run is ours now
     fs::remove(fs::path(run_dir) / "FAILED");  // a new attempt
   }
+  heartbeat_slot = std::make_unique<RunHeartbeat>(run_dir, writer, tc.steps, 0,
+                                                  writer ? latest_checkpoint_step(run_dir) : 0);
+  RunHeartbeat& heartbeat = *heartbeat_slot;
   // The same state on every rank: rank 0's initial parameters, or the checkpoint.
   if (!options.resume && writer) remove_checkpoints(run_dir);
   comm.barrier();
@@ -109,6 +120,7 @@ RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOp
         << " rank(s), now " << W << ")\n";
   }
   broadcast_values(comm, std::span<float>(model.params), 0);
+  heartbeat.set_step(start_step);
   rec.config = rc.resolved;
   rec.parameter_count = model.layout.num_trainable();
   rec.world_size = W;
@@ -135,11 +147,14 @@ RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOp
   };
   BatchPrefetcher<Batch> prefetcher(make_batch_for_step, start_step, tc.steps);
 
+  int64_t checkpointed_step = start_step;  // newest complete checkpoint on disk
   auto save_state = [&](int64_t steps_done) {
     rec.wall_seconds = wall_before + std::chrono::duration<double>(clock::now() - t_start).count();
     rec.steps_completed = steps_done;
     if (writer) save_checkpoint(run_dir, capture_train_state(steps_done, identity, model.params, *opt, rec));
     comm.barrier();  // nobody leaves before the checkpoint is complete
+    checkpointed_step = steps_done;
+    heartbeat.set_checkpoint(steps_done);
   };
   // The run's result; the record is moved out, as the run ends with it.
   auto result = [&](RunOutcome outcome, std::string reason) {
@@ -147,10 +162,41 @@ RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOp
   };
   auto fail_run = [&](const std::string& reason) {
     if (writer) write_text_atomic(run_dir + "/FAILED", reason + "\n");
+    heartbeat.finish("failed", reason);
     log << "run failed: " << reason << "\n" << std::flush;
     comm.barrier();
     return result(RunOutcome::diverged, reason);
   };
+  // A stop: every finished step is in the checkpoint at `checkpointed_step`.
+  auto interrupted = [&](const std::string& where) {
+    const int sig = StopRequest::pending();
+    const std::string what = "signal " + std::to_string(sig) + " " + where;
+    heartbeat.finish("interrupted", what);
+    log << "stop requested (signal " << sig << ") " << where << ": checkpoint at step " << checkpointed_step << " in "
+        << run_dir << "/checkpoints; run again to resume\n"
+        << std::flush;
+    return result(RunOutcome::interrupted, "stopped at step " + std::to_string(checkpointed_step));
+  };
+  const EvalStopCheck want_stop = [] { return StopRequest::pending() != 0; };
+  auto eval_due = [&](int64_t steps_done) {
+    return steps_done > 0 && (steps_done % tc.eval_every == 0 || steps_done == tc.steps);
+  };
+  // The validation after `steps_done` steps; false when a stop cut it short.
+  auto validate = [&](int64_t steps_done) {
+    test_hold("eval", steps_done);
+    const auto v = evaluate_task_until_stop(elm, model.params, *task, Split::Valid, tc.batch_size / W,
+                                            tc.eval_simulations, comm, tc.valid_samples, want_stop);
+    if (!v) return false;
+    rec.eval_step.push_back(steps_done);
+    rec.eval_metrics.push_back(*v);
+    log << "eval  step " << steps_done << "  valid " << metrics_text(*v) << "\n" << std::flush;
+    return true;
+  };
+  // A checkpoint taken where a validation was due but cut short by a stop:
+  // the resumed run validates first, so its record equals the uninterrupted one's.
+  if (start_step > 0 && eval_due(start_step) && (rec.eval_step.empty() || rec.eval_step.back() != start_step) &&
+      !validate(start_step))
+    return interrupted("during the validation at step " + std::to_string(start_step));
 
   const size_t n_grad = size_t(model.layout.num_trainable());
   const std::span<float> trainable(model.params.data(), n_grad);
@@ -177,6 +223,7 @@ RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOp
     }
     if (two_tower) two_tower->backward(grad.data());
     else elm.backward(dy.data(), grad.data());
+    test_hold("step", step + 1);
     reduce_buffer[n_grad] = float(local_loss);
     reduce_buffer[n_grad + 1] = (StopRequest::pending() || step == options.stop_at_step) ? 1.0f : 0.0f;
     allreduce_step(comm, reduce_buffer, n_grad);
@@ -193,6 +240,7 @@ RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOp
     rec.step_lr.push_back(lr);
     rec.step_grad_norm.push_back(norm);
     rec.step_sample_steps_per_s.push_back(double(tc.batch_size) * T / dt);
+    heartbeat.set_step(step + 1);
     window_loss += loss;
     window_time += dt;
     ++window_steps;
@@ -207,37 +255,59 @@ RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOp
       window_loss = window_time = 0;
       window_steps = 0;
     }
-    if ((step + 1) % tc.eval_every == 0 || last) {
-      const Metrics v = evaluate_task(elm, model.params, *task, Split::Valid, tc.batch_size / W, tc.eval_simulations,
-                                      comm, tc.valid_samples);
-      rec.eval_step.push_back(step + 1);
-      rec.eval_metrics.push_back(v);
-      log << "eval  step " << (step + 1) << "  valid " << metrics_text(v) << "\n" << std::flush;
-    }
-    if (stop && !last) {
+    // A stop is honoured before the step's validation: the checkpoint holds
+    // every finished step, and the resumed run validates first.
+    if (stop) {
       save_state(step + 1);
-      log << "stop requested (signal " << StopRequest::pending() << "): checkpoint at step " << (step + 1) << " in "
-          << run_dir << "/checkpoints; run again to resume\n"
-          << std::flush;
-      return result(RunOutcome::interrupted, "stopped at step " + std::to_string(step + 1));
+      return interrupted("at step " + std::to_string(step + 1));
+    }
+    if (eval_due(step + 1) && !validate(step + 1)) {
+      save_state(step + 1);
+      return interrupted("during the validation at step " + std::to_string(step + 1));
     }
     if (tc.checkpoint_every > 0 && (step + 1) % tc.checkpoint_every == 0 && !last) save_state(step + 1);
   }
-  rec.test = evaluate_task(elm, model.params, *task, Split::Test, tc.batch_size / W, -1, comm, tc.test_samples);
+  // The trained model is kept before the final evaluation and the result
+  // files, so a stop, a corrupt test split or a full disk there costs only
+  // the evaluation.
+  if (checkpointed_step != tc.steps) save_state(tc.steps);
+  test_hold("test_eval", tc.steps);
+  const auto test = evaluate_task_until_stop(elm, model.params, *task, Split::Test, tc.batch_size / W, -1, comm,
+                                             tc.test_samples, want_stop);
+  if (!test) return interrupted("during the test evaluation");
+  rec.test = *test;
   rec.steps_completed = tc.steps;
   rec.wall_seconds = wall_before + std::chrono::duration<double>(clock::now() - t_start).count();
   char wall[64];
   std::snprintf(wall, sizeof wall, "%.1f", rec.wall_seconds);
   log << "test  " << metrics_text(rec.test) << ", wall time " << wall << " s\n";
+  // From here on a signal waits: the run ends DONE within a few file writes.
   if (writer) {
     write_checkpoint(model, run_dir + "/checkpoint.h5");
+    test_hold("results", tc.steps);
     write_run_results(rec, run_dir + "/results.h5");
+    test_hold("done_marker", tc.steps);
     write_text_atomic(run_dir + "/DONE", "steps " + std::to_string(tc.steps) + ", test " + metrics_text(rec.test) + "\n");
+    heartbeat.finish("done");
     remove_checkpoints(run_dir);
     log << "wrote " << run_dir << "/results.h5 and " << run_dir << "/checkpoint.h5\n";
   }
   comm.barrier();
   return result(RunOutcome::completed, "");
+}
+
+}  // namespace
+
+RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOptions& options) {
+  SerialComm serial;
+  Comm& comm = options.comm ? *options.comm : serial;
+  std::unique_ptr<RunHeartbeat> heartbeat;
+  try {
+    return train_run_steps(rc, run_dir, options, comm, heartbeat);
+  } catch (const std::exception& e) {
+    if (heartbeat) heartbeat->finish("interrupted", std::string("ended by an error: ") + e.what());
+    throw;
+  }
 }
 
 }  // namespace elm
