@@ -1,10 +1,12 @@
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "dist/mpi_comm.hpp"
 #include "core/stop_request.hpp"
+#include "train/run_lock.hpp"
 #include "train/train_state.hpp"
 #include "train/trainer.hpp"
 
@@ -38,11 +40,24 @@ int train_command(const std::vector<std::string>& args) {
   WorldSession session;
   return session.run_or_abort("train", [&]() -> int {
     Comm& world = session.world();
-    const bool done = run_is_done(out_dir) || fs::exists(out_dir + "/results.h5");
-    ELM_CHECK(overwrite || !done, out_dir,
-              " already holds a completed run (results.h5); pass --overwrite or choose another --out");
+    // Rank 0 holds the run directory for the whole run; the others learn
+    // whether it could.
+    std::optional<RunLock> lock;
+    std::string holder;
+    double held = 1;
+    if (world.rank() == 0) {
+      lock = RunLock::try_acquire(out_dir, &holder);
+      held = lock ? 1 : 0;
+    }
+    broadcast_value(world, held, 0);
+    broadcast_vector(world, holder, 0);
+    ELM_CHECK(held > 0, run_in_use_message(out_dir, holder));
+    // DONE alone marks a finished run: results.h5 without it was cut short
+    // while being written, and the run resumes from its last checkpoint.
+    ELM_CHECK(overwrite || !run_is_done(out_dir), out_dir,
+              " already holds a completed run (DONE); pass --overwrite or choose another --out");
     if (overwrite && world.rank() == 0)
-      for (const char* f : {"DONE", "results.h5", "checkpoint.h5"}) fs::remove(fs::path(out_dir) / f);
+      for (const char* f : {"DONE", "results.h5", "checkpoint.h5", "status"}) fs::remove(fs::path(out_dir) / f);
     world.barrier();
     RunOptions ro;
     ro.comm = &world;

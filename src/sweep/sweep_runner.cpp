@@ -5,10 +5,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <ostream>
 
 #include "core/error.hpp"
+#include "core/stop_request.hpp"
+#include "core/test_hold.hpp"
 #include "sweep/sweep_dir.hpp"
+#include "train/run_lock.hpp"
 
 namespace fs = std::filesystem;
 
@@ -53,18 +57,44 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
         << pending.size() << " to run on " << world.size() / rpr << " group(s) of " << rpr << " rank(s)\n"
         << std::flush;
 
-  double tally[3] = {0, 0, 0};  // completed, failed, interrupted
+  double tally[4] = {0, 0, 0, 0};  // completed, failed, interrupted, held by another job
   while (true) {
-    int64_t k = 0;
-    if (leader) k = counter.next();
+    // A stop between runs: no new run starts (the leader decides for its group).
+    int64_t k = -1;
+    if (leader && !StopRequest::pending()) k = counter.next();
     broadcast_value(*group, k, 0);
+    if (k < 0) {
+      tally[2] += leader;
+      if (leader) out << "[group " << group_index << "] stop requested: no further run started\n" << std::flush;
+      break;
+    }
     if (k >= int64_t(pending.size())) break;
     const SweepRun& run = runs[size_t(pending[size_t(k)])];
     const std::string dir = run_dir_of(sweep_dir, run);
     const std::string who = "[group " + std::to_string(group_index) + "] run " + std::to_string(run.index) + " " + run.id;
+    // One writer per run: another sweep (or array task) on the same directory
+    // may hold it, or may have finished it since the list was made.
+    std::optional<RunLock> lock;
+    double verdict = 0;  // 0: ours, 1: held elsewhere, 2: done meanwhile
+    if (leader) {
+      std::string holder;
+      lock = RunLock::try_acquire(dir, &holder);
+      if (!lock) {
+        verdict = 1;
+        out << who << ": skipped, " << run_in_use_message(dir, holder) << "\n" << std::flush;
+      } else if (run_is_done(dir)) {
+        verdict = 2;
+        lock.reset();
+      }
+    }
+    broadcast_value(*group, verdict, 0);
+    if (verdict == 1) {
+      tally[3] += leader;
+      continue;
+    }
+    if (verdict == 2) continue;
     std::ofstream log;
     if (leader) {
-      fs::create_directories(dir);
       log.open(dir + "/log.txt", std::ios::app);
       out << who << describe(job, run) << ": started\n" << std::flush;
     }
@@ -92,13 +122,15 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
             << std::flush;
       break;
     }
+    test_hold("between_runs", run.index);
   }
-  world.allreduce_sum(std::span<double>(tally, 3));
+  world.allreduce_sum(std::span<double>(tally, 4));
   SweepOutcome o;
   o.completed = int64_t(tally[0]);
   o.failed = int64_t(tally[1]);
   o.skipped = skipped;
   o.interrupted = tally[2] > 0;
+  o.held_elsewhere = int64_t(tally[3]);
   return o;
 }
 

@@ -22,6 +22,7 @@ struct SweepOptions {
 struct SweepOutcome {
   int64_t completed = 0, failed = 0, skipped = 0;  // this invocation, over the whole world
   bool interrupted = false;                         // a stop signal: checkpoints written, rerun to resume
+  int64_t held_elsewhere = 0;                       // runs skipped: another job holds them
 };
 
 // How one run is trained; the default is train_run. Tests substitute a
