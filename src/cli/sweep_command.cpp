@@ -3,12 +3,14 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "core/stop_request.hpp"
+#include "core/test_hold.hpp"
 #include "dist/mpi_comm.hpp"
+#include "sweep/sweep_checks.hpp"
 #include "sweep/sweep_dir.hpp"
 #include "sweep/sweep_job.hpp"
 #include "sweep/sweep_runner.hpp"
 #include "sweep/sweep_summary.hpp"
-#include "core/stop_request.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -45,6 +47,15 @@ int sweep_command(const std::vector<std::string>& args) {
     ELM_CHECK(i >= 0 && i < int64_t(runs.size()), "--run-index ", i, " is outside the manifest of ", runs.size(),
               " runs (0..", runs.size() - 1, ")");
 
+  // Every run's inputs, before anything is written, run or queued.
+  if (!collect_only) {
+    const std::vector<std::string> problems = sweep_input_problems(runs);
+    if (!problems.empty()) {
+      for (const auto& p : problems) std::cerr << "elmrun sweep: " << job_path << ": " << p << "\n";
+      return 1;
+    }
+  }
+
   // Before MPI and the first run: a preemption signal that comes early is
   // recorded (and honoured at the first step) instead of killing the rank.
   StopRequest::install();
@@ -58,6 +69,7 @@ int sweep_command(const std::vector<std::string>& args) {
       return 0;
     }
     SweepOutcome outcome;
+    int64_t all_done = 0;
     if (!collect_only) {
       auto counter = session.make_work_counter();
       SweepOptions so;
@@ -65,6 +77,7 @@ int sweep_command(const std::vector<std::string>& args) {
       outcome = run_sweep(world, *counter, out_dir, job, runs, so, std::cout);
     }
     if (world.rank() == 0) {
+      test_hold("summary");
       const SweepSummary summary = collect_sweep(out_dir, job, runs);
       write_sweep_summary(summary, out_dir);
       int64_t done = 0;
@@ -72,10 +85,18 @@ int sweep_command(const std::vector<std::string>& args) {
       std::cout << "\n" << summary_table_text(summary) << "\n"
                 << done << "/" << runs.size() << " runs done; table in " << out_dir << "/summary.h5 and "
                 << out_dir << "/summary.csv\n";
-      if (outcome.interrupted) std::cout << "interrupted by a signal: rerun the same command to resume\n";
+      if (outcome.interrupted && done < int64_t(runs.size()))
+        std::cout << "interrupted by a signal: rerun the same command to resume\n";
+      if (outcome.held_elsewhere > 0)
+        std::cout << outcome.held_elsewhere << " run(s) skipped: held by another job (elmrun status " << out_dir
+                  << ")\n";
+      all_done = done == int64_t(runs.size()) ? 1 : 0;
     }
+    broadcast_value(world, all_done, 0);
     world.barrier();
-    return outcome.interrupted ? kExitInterrupted : 0;
+    // Interrupted with nothing left to do (the stop came between the last run
+    // and the summary) is a finished sweep.
+    return outcome.interrupted && !all_done ? kExitInterrupted : 0;
   });
 }
 
