@@ -122,6 +122,7 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
             << std::flush;
       break;
     }
+    lock.reset();
     test_hold("between_runs", run.index);
   }
   world.allreduce_sum(std::span<double>(tally, 4));
