@@ -16,6 +16,21 @@ wait_for_text() {
   done
 }
 
+# wait_for_file PATH SECONDS [PID]: waits until PATH (a path or a glob) names
+# a non-empty file; fails after SECONDS, or as soon as process PID has ended
+# (the file then never comes). For files the code writes (a hold file, DONE,
+# status), never for log lines relayed through mpirun.
+wait_for_file() {
+  local path=$1 limit=$2 pid=${3:-} t=0 alive=1 f
+  while true; do
+    [ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || alive=0
+    for f in $path; do [ -s "$f" ] && return 0; done
+    [ $alive = 1 ] || fail "process $pid ended before $path was written"
+    sleep 0.05; t=$((t + 1))
+    [ $t -lt $((limit * 20)) ] || fail "waited ${limit}s for $path"
+  done
+}
+
 # Kills this shell's background jobs (for cleanup on exit).
 kill_background_jobs() {
   local pids
