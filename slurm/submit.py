@@ -9,7 +9,8 @@ prints the exact sbatch command; without --dry-run it submits and prints the
 job id. Array mode also submits a small job, started after every array task
 has ended (--dependency=afterany), that rewrites DIR/summary.{h5,csv} from
 all runs. --only-missing submits only the manifest rows without DONE.
-Errors are one line on stderr and a non-zero exit.
+Errors are one line on stderr (one per problem elmrun's --list finds in the
+runs' tasks and stores, before anything is written) and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -152,7 +153,9 @@ def write_manifest(elmrun, job, out, sets):
     env = dict(os.environ)
     for var in [v for v in env if v.startswith(("PMIX_", "PMI_", "OMPI_COMM_WORLD"))]:
         del env[var]  # not a rank of the caller's job
-    run_checked(cmd, "elmrun sweep --list", env)
+    # elmrun checks every run's task and store first and prints one line per
+    # problem: all of them are passed on, and nothing is written or queued.
+    run_checked(cmd, "elmrun sweep --list", env, all_lines=True)
     manifest = os.path.join(out, "manifest.tsv")
     rows = []
     try:
@@ -235,15 +238,17 @@ def fill(template_path, values):
     return re.sub(r"\{\{([A-Z_]+)\}\}", lambda m: values[m.group(1)], text)
 
 
-def run_checked(cmd, what, env=None):
-    """Runs cmd; its stdout, or SubmitError with the last line it printed."""
+def run_checked(cmd, what, env=None, all_lines=False):
+    """Runs cmd; its stdout, or SubmitError with the last line it printed
+    (all_lines: every line of its stderr, one error line each)."""
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     except OSError as e:
         raise SubmitError(f"{cmd[0]}: {e.strerror}") from None
     if done.returncode != 0:
         lines = (done.stderr.strip() or done.stdout.strip() or f"exit {done.returncode}").splitlines()
-        raise SubmitError(f"{what} failed: {lines[-1]}")
+        lines = [line for line in lines if line.strip()] if all_lines else lines[-1:]
+        raise SubmitError("\n".join(f"{what} failed: {line}" for line in lines))
     return done.stdout
 
 
@@ -354,7 +359,8 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except SubmitError as e:
-        print(f"submit.py: {e}", file=sys.stderr)
+        for line in str(e).splitlines():
+            print(f"submit.py: {line}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

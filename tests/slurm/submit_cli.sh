@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # slurm/submit.py without a cluster (--dry-run and errors): the filled scripts
 # hold the resources, the preemption settings and no leftover placeholder;
-# --only-missing picks the rows without DONE; mistakes are one line, exit 1.
+# --only-missing picks the rows without DONE; mistakes are one line, exit 1
+# (missing stores: one line per problem, nothing written).
 source "$(dirname "$0")/../e2e/common.sh"
 scratch=$(mktemp -d /tmp/elm-slurm-cli-XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
@@ -78,4 +79,30 @@ check_error "must be shorter than --time" "$scratch/job.ini" --out "$out" --mode
 check_error "elmrun sweep --list failed" "$scratch/job.ini" --out "$out" --mode array --set model.bogus=1 --dry-run
 check_error "--throttle applies to --mode array" "$scratch/job.ini" --out "$out" --mode mpi --throttle 2 --dry-run
 check_error "no elmrun binary" "$scratch/job.ini" --out "$out" --mode array --elmrun "$scratch/none" --dry-run
+
+# Store paths that do not exist: elmrun sweep --list's line per problem (two
+# here, each shared by two runs), exit 1, nothing written (no DIR), in both modes.
+cat > "$scratch/stores.ini" <<EOT
+[sweep]
+name = stores
+config = base.ini
+[grid]
+task.store = $scratch/missing_a,$scratch/missing_b
+train.seed = 1,2
+EOT
+for mode in array mpi; do
+  set +e
+  "${submit[@]}" "$scratch/stores.ini" --out "$scratch/stores" --mode $mode --set task.name=listops \
+    --set model.num_input=15 --set model.num_output=10 --dry-run > "$scratch/s.out" 2> "$scratch/s.err"
+  rc=$?
+  set -e
+  [ $rc -eq 1 ] || fail "$mode: missing stores: exit $rc: $(cat "$scratch/s.out" "$scratch/s.err")"
+  [ "$(wc -l < "$scratch/s.err")" -eq 2 ] || fail "$mode: not one line per missing store: $(cat "$scratch/s.err")"
+  for m in missing_a missing_b; do
+    [ "$(grep -c "^submit.py: elmrun sweep --list failed: elmrun sweep: .*and 1 other run(s): .*$scratch/$m" \
+      "$scratch/s.err")" -eq 1 ] || fail "$mode: no line for $m: $(cat "$scratch/s.err")"
+  done
+  [ ! -s "$scratch/s.out" ] || fail "$mode: missing stores: printed $(cat "$scratch/s.out")"
+  [ ! -e "$scratch/stores" ] || fail "$mode: missing stores: wrote $(ls -R "$scratch/stores")"
+done
 echo "dry runs filled both templates; errors are one line"
