@@ -6,10 +6,14 @@
 # requeues the job, the second attempt resumes from the checkpoint and ends
 # bit-identical (checkpoint.h5, train/loss) to an uninterrupted run of the same
 # config on 2 ranks.
+# The signals arrive while the ranks are held at step 100 (ELM_TEST_HOLD, which
+# sbatch and srun pass on to the ranks; the test waits for the hold file the
+# ranks write), so the checkpoint is at step 100 on a slow and on a fast
+# machine alike. The requeued attempt resumes at step 100 and is not held again.
 source "$(dirname "$0")/lib.sh"
-# One 8000-step run on 2 ranks: the shared small job's base config, no grid,
+# One 400-step run on 2 ranks: the shared small job's base config, no grid,
 # no periodic checkpoints (the only one is the signal's).
-write_small_job "$scratch" 8000 2
+write_small_job "$scratch" 400 2
 cat > "$scratch/job.ini" <<EOT
 [sweep]
 name = preempt
@@ -19,14 +23,15 @@ EOT
 sets=(--set train.checkpoint_every=0)
 
 # preempt MODE: submits the one-run sweep to $scratch/MODE, signals it once
-# training has started and waits until the script has requeued it.
+# its ranks are held at step 100 and waits until the script has requeued it.
 preempt() {
   local mode=$1 out="$scratch/$1" job log
-  submit "$scratch/job.ini" --out "$out" --mode "$mode" --max-requeues 2 --no-collect-job "${sets[@]}"
+  ELM_TEST_HOLD=step@100 ELM_TEST_HOLD_FILE="$scratch/held_$mode" ELM_TEST_HOLD_SECONDS=120 \
+    submit "$scratch/job.ini" --out "$out" --mode "$mode" --max-requeues 2 --no-collect-job "${sets[@]}"
   job=${submitted[0]}
   log="$out/slurm/logs/elm-preempt_$job.out"
   [ "$mode" = mpi ] || log="$out/slurm/logs/elm-preempt_${job}_0.out"
-  wait_for_text "$out/runs/*/log.txt" 60 "step    100/"
+  wait_for_file "$scratch/held_$mode" 120
   scancel --batch --signal=USR2 "$job"
   scancel --signal=USR2 "$job"
   wait_for_text "$log" 60 "requeueing"
@@ -49,8 +54,10 @@ for mode in array mpi; do
   grep -q " attempt 2[: ]" "$log" || fail "$mode: no second attempt in $log"
   run=$(ls -d "$scratch/$mode"/runs/*)
   [ "$(basename "$run")" = "$(basename "$ref")" ] || fail "$mode: run id differs from the reference"
-  grep -q "stop requested (signal 12)" "$run/log.txt" || fail "$mode: no checkpoint on SIGUSR2 (the run finished first?)"
-  grep -q "resuming .* from step" "$run/log.txt" || fail "$mode: second attempt did not resume from the checkpoint"
+  grep -q "stop requested (signal 12) at step 100: checkpoint at step 100 " "$run/log.txt" ||
+    fail "$mode: no checkpoint at step 100 on SIGUSR2: $(grep -E "stop|resuming" "$run/log.txt")"
+  grep -q "resuming .* from step 100 " "$run/log.txt" || fail "$mode: second attempt did not resume from step 100"
+  [ "$(grep -c "^run:" "$run/log.txt")" -eq 2 ] || fail "$mode: not two attempts in $run/log.txt"
   [ -e "$run/DONE" ] || fail "$mode: run has no DONE"
   h5diff "$ref/checkpoint.h5" "$run/checkpoint.h5" || fail "$mode: parameters differ from the uninterrupted run"
   for d in train/loss train/grad_norm test/accuracy; do
