@@ -165,14 +165,48 @@ TEST(BatchPrefetcher, DeliversInOrderAhead) {
   EXPECT_THROW(pre.next(), ElmError);  // past the end
 }
 
+// Polls `done` until it holds; false after a minute (a hang, not slowness).
+template <class F>
+bool eventually(F done) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
 TEST(BatchPrefetcher, StaysWithinDepth) {
-  std::atomic<int64_t> made{0};
-  BatchPrefetcher<int64_t> pre([&](int64_t step) { return ++made, step; }, 0, 1000, 3);
+  // The worker makes step s only while fewer than `depth` made steps wait
+  // unconsumed: s < (next() calls begun) + depth, checked inside make() (the
+  // count is raised before each next(), so it is never behind the
+  // prefetcher's own). The test waits until the worker has filled the queue,
+  // so the checks below mean the same on a slow and on a fast machine; the
+  // pauses after that only give a worker that ignored the depth the time to
+  // overstep, they cannot fail a correct one.
+  constexpr int depth = 3;
+  std::atomic<int64_t> made{0}, asked{0}, overstep{-1};
+  BatchPrefetcher<int64_t> pre(
+      [&](int64_t step) {
+        int64_t none = -1;
+        if (step >= asked.load() + depth) overstep.compare_exchange_strong(none, step);  // the first one
+        ++made;
+        return step;
+      },
+      0, 1000, depth);
+  ASSERT_TRUE(eventually([&] { return made.load() >= depth; })) << "the worker did not fill the queue";
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_LE(made.load(), 3);
+  EXPECT_EQ(made.load(), depth) << "the worker made more than `depth` steps ahead";
+  ++asked;
   EXPECT_EQ(pre.next(), 0);
+  ASSERT_TRUE(eventually([&] { return made.load() >= depth + 1; })) << "the worker did not refill the queue";
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_LE(made.load(), 4);
+  EXPECT_EQ(made.load(), depth + 1);
+  for (int64_t step = 1; step < 200; ++step) {
+    ++asked;
+    EXPECT_EQ(pre.next(), step);
+  }
+  EXPECT_EQ(overstep.load(), -1) << "step " << overstep.load() << " was made more than " << depth << " steps ahead";
 }
 
 TEST(BatchPrefetcher, PropagatesTheWorkersException) {
