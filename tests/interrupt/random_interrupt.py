@@ -176,11 +176,11 @@ def read_status(run_dir):
         return {}
 
 
-def job_pids(pgid, out_dir):
+def job_pids(pgid, out_dir, ranks_only=False):
     """The launcher's process group, and the ranks wherever they run (srun's
     tasks are children of slurmstepd, outside that group)."""
-    pids = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout.split()
-    pids += subprocess.run(["pgrep", "-f", "elmrun .*" + out_dir + "( |$)"], capture_output=True, text=True).stdout.split()
+    pids = [] if ranks_only else subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout.split()
+    pids += subprocess.run(["pgrep", "-f", "^[^ ]*elmrun .*" + out_dir + "( |$)"], capture_output=True, text=True).stdout.split()
     return sorted({int(p) for p in pids} - {os.getpid()})
 
 
@@ -248,11 +248,19 @@ def run_case(driver, case, seed):
     t_sig = time.monotonic()
     if proc.poll() is None:
         if case["sig"] == "KILL":
-            for pid in job_pids(proc.pid, out):
+            # srun killed -9 would leave its allocation behind with nobody to
+            # release it: there the ranks die (a lost node) and srun sees it.
+            for pid in job_pids(proc.pid, out, ranks_only=case["launcher"] == "srun"):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+        elif case["sig"] == "TERM" and case["launcher"] == "srun":
+            # What Slurm does at a time limit or preemption: slurmstepd sends
+            # SIGTERM to the tasks (srun itself takes a SIGTERM as scancel and
+            # kills the step at once; docs/cluster.md).
+            for pid in job_pids(proc.pid, out, ranks_only=True):
+                os.kill(pid, signal.SIGTERM)
         else:
             proc.send_signal(getattr(signal, "SIG" + case["sig"]))
     # Until the run's state file leaves "running" (checkpoint complete or run
@@ -284,14 +292,18 @@ def run_case(driver, case, seed):
     # Trained steps this interruption cost: held at step N with a complete
     # checkpoint at M < N loses N - M (the target is 0 for a signal).
     lost = None
-    if held_step is not None and mode == "train":
-        st = read_status(out)
-        ckpt = int(st.get("checkpoint_step", 0)) if st.get("state") != "done" else held_step
-        if st.get("state") == "done" or os.path.exists(os.path.join(out, "DONE")):
-            ckpt = held_step
-        lost = max(0, held_step - ckpt)
-        if case["sig"] != "KILL" and lost > 0:
-            fail(f"{tag}: the stop lost {lost} trained step(s) (checkpoint at {ckpt}): " + open(log).read()[-600:])
+    if held_step is not None:
+        # The run that was held: the one directory neither done nor untouched.
+        held = [d for name, d in run_dirs(out, mode).items()
+                if name not in before and read_status(d).get("state") not in (None, "done")]
+        if held:
+            st = read_status(held[0])
+            ckpt = int(st.get("checkpoint_step", 0))
+            lost = max(0, held_step - ckpt)
+        elif any(os.path.exists(os.path.join(d, "DONE")) for d in run_dirs(out, mode).values()):
+            lost = 0
+        if case["sig"] != "KILL" and lost:
+            fail(f"{tag}: the stop lost {lost} trained step(s): " + open(log).read()[-600:])
     if case["sig"] != "KILL" and case["point"] != "delay":
         # A signal is honoured well within mpirun's 1 s grace after it reaches the ranks
         # (mpirun itself forwards SIGTERM only ~1 s after receiving it).
