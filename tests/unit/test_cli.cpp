@@ -11,16 +11,12 @@
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;
+using elm::test::elmrun;
 using elm::test::run_command;
 using elm::test::shell_quote;
 using elm::test::TempDir;
 
 namespace {
-
-std::string elmrun() {
-  const char* p = std::getenv("ELMRUN");
-  return p && *p ? p : elm::test::source_dir() + "/build/elmrun";
-}
 
 int line_count(const std::string& s) {
   int n = 0;

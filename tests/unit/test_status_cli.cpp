@@ -11,16 +11,12 @@
 #include "train/run_status.hpp"
 
 namespace fs = std::filesystem;
+using elm::test::elmrun;
 using elm::test::run_command;
 using elm::test::shell_quote;
 using elm::test::TempDir;
 
 namespace {
-
-std::string elmrun() {
-  const char* p = std::getenv("ELMRUN");
-  return p && *p ? p : elm::test::source_dir() + "/build/elmrun";
-}
 
 void write(const fs::path& path, const std::string& text) {
   fs::create_directories(path.parent_path());

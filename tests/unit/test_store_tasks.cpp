@@ -23,6 +23,7 @@
 namespace fs = std::filesystem;
 using elm::Batch;
 using elm::Split;
+using elm::test::elmrun;
 using elm::test::run_command;
 using elm::test::shell_quote;
 using elm::test::TempDir;
@@ -140,11 +141,6 @@ void expect_task_error(const elm::TaskConfig& cfg, const elm::ElmConfig& model, 
 // Dense [B, T, C] view of a spike batch.
 std::vector<float> dense(const Batch& b) {
   return std::get<elm::DenseInput>(elm::dense_from_any(b.x).data).data;
-}
-
-std::string elmrun() {
-  const char* p = std::getenv("ELMRUN");
-  return p && *p ? p : elm::test::source_dir() + "/build/elmrun";
 }
 
 }  // namespace

@@ -27,6 +27,11 @@ std::string shared_dir() {
   return source_dir() + "/../shared";
 }
 
+std::string elmrun() {
+  const char* p = std::getenv("ELMRUN");
+  return p && *p ? p : source_dir() + "/build/elmrun";
+}
+
 std::string converter_script() { return source_dir() + "/analysis/convert_torch_checkpoint.py"; }
 
 std::string torch_python() {

@@ -20,6 +20,9 @@ std::string torch_python();
 // What to do when torch_python() lacks its modules, for failure messages.
 std::string torch_python_hint();
 
+// The elmrun executable under test: $ELMRUN (ctest sets it), else build/elmrun.
+std::string elmrun();
+
 // Single-quoted for /bin/sh.
 std::string shell_quote(const std::string& s);
 

@@ -31,6 +31,7 @@
 
 namespace fs = std::filesystem;
 using namespace elm;
+using elm::test::elmrun;
 using elm::test::run_command;
 using elm::test::shell_quote;
 using elm::test::TempDir;
@@ -224,11 +225,6 @@ ElmConfig retrieval_model(int head_hidden) {
   m.num_memory = 3;
   m.head_hidden = head_hidden;
   return m;
-}
-
-std::string elmrun() {
-  const char* p = std::getenv("ELMRUN");
-  return p && *p ? p : elm::test::source_dir() + "/build/elmrun";
 }
 
 }  // namespace
