@@ -323,11 +323,15 @@ Ragged<int64_t> H5Reader::read_vlen_int(const std::string& d, int64_t start, int
   return read_vlen_as<int64_t>(d, start, count, H5T_NATIVE_INT64);
 }
 
-std::string temporary_name(const std::string& path) {
+std::string this_host() {
   char host[256] = "host";
   ::gethostname(host, sizeof host - 1);
   host[sizeof host - 1] = '\0';
-  return path + ".tmp-" + host + "-" + std::to_string(::getpid());
+  return host;
+}
+
+std::string temporary_name(const std::string& path) {
+  return path + ".tmp-" + this_host() + "-" + std::to_string(::getpid());
 }
 
 H5AtomicWriter::H5AtomicWriter(const std::string& path)

@@ -61,6 +61,8 @@ class H5Reader {
 // `<path>.tmp-<host>-<pid>`: unique across the nodes of a job that share a
 // directory (PIDs repeat between nodes).
 std::string temporary_name(const std::string& path);
+// This machine's host name (what temporary names, run locks and status files record).
+std::string this_host();
 
 // Writes to `<path>.tmp-<host>-<pid>` and renames onto `path` on commit(), so readers
 // never see a half-written file and a failure leaves the old file in place.

@@ -21,6 +21,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+
+#include "io/hdf5_io.hpp"  // this_host
 #include <vector>
 
 namespace elm {
@@ -73,6 +75,5 @@ std::vector<RunStateInfo> read_run_states(const std::vector<std::string>& run_di
 std::string describe_run_state(const RunStateInfo& info);
 
 double seconds_since_epoch();
-std::string this_host();
 
 }  // namespace elm
