@@ -140,6 +140,7 @@ StepTiming time_training_step(ElmModel& model, const InputBatch& x, TaskLoss los
   r.steps_timed = static_cast<int>(timed.steps);
   r.seconds_per_step = timed.seconds / static_cast<double>(timed.steps);
   r.branch_traces = elm.uses_branch_traces();
+  r.cpu_isa = cpu_isa_name(elm.isa());
   return r;
 }
 
@@ -168,6 +169,7 @@ BenchResult run_bench(const BenchWorkload& w, int threads, double min_seconds, i
   r.gflops = r.flop_per_step / (r.ms_per_step * 1e6);
   r.sample_steps_per_s = double(w.batch) * w.steps / (r.ms_per_step * 1e-3);
   r.branch_traces = t.branch_traces;
+  r.cpu_isa = t.cpu_isa;
   return r;
 }
 

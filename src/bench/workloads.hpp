@@ -36,6 +36,7 @@ struct BenchResult {
   double gflops = 0;
   double sample_steps_per_s = 0;
   bool branch_traces = false;
+  std::string cpu_isa;  // the kernel level the CPU model ran with
 };
 
 BenchResult run_bench(const BenchWorkload& w, int threads, double min_seconds, int min_steps);
@@ -56,6 +57,7 @@ struct StepTiming {
   int steps_timed = 0;
   double seconds_per_step = 0;
   bool branch_traces = false;
+  std::string cpu_isa;
 };
 StepTiming time_training_step(ElmModel& model, const InputBatch& x, TaskLoss loss, std::span<const int64_t> labels,
                               std::span<const float> target_spike, std::span<const float> target_soma,

@@ -149,9 +149,9 @@ int bench_command(const std::vector<std::string>& args) {
     const BenchResult r = run_bench(*w, threads, min_seconds, min_steps);
     std::printf(
         "workload=%s backend=cpu threads=%d batch=%d steps=%d ms_per_step=%.3f gflops=%.2f flop_per_step=%.4g "
-        "sample_steps_per_s=%.4g timed_steps=%d traces=%s\n",
+        "sample_steps_per_s=%.4g timed_steps=%d traces=%s cpu_isa=%s\n",
         r.name.c_str(), r.threads, w->batch, w->steps, r.ms_per_step, r.gflops, r.flop_per_step,
-        r.sample_steps_per_s, r.steps_timed, r.branch_traces ? "branch" : "synapse");
+        r.sample_steps_per_s, r.steps_timed, r.branch_traces ? "branch" : "synapse", r.cpu_isa.c_str());
     std::fflush(stdout);
   }
   return 0;

@@ -6,6 +6,7 @@
 
 #include "cli/commands.hpp"
 #include "build_config.hpp"
+#include "backend/cpu/cpu_isa.hpp"
 #include "core/error.hpp"
 
 namespace po = boost::program_options;
@@ -51,8 +52,14 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "--version") {
-    std::cout << "elmrun " << elm::kVersion << " (" << elm::kGitRevision << ")\n";
-    return 0;
+    try {
+      std::cout << "elmrun " << elm::kVersion << " (" << elm::kGitRevision << ")\n"
+                << "cpu kernels: " << elm::describe_cpu_isa() << "\n";
+      return 0;
+    } catch (const elm::ElmError& e) {
+      std::cerr << "elmrun: error: " << e.what() << "\n";
+      return 1;
+    }
   }
   const std::map<std::string, int (*)(const std::vector<std::string>&)> commands = {
       {"train", elm::train_command}, {"sweep", elm::sweep_command}, {"eval", elm::eval_command}, {"bench", elm::bench_command},

@@ -9,9 +9,13 @@
 //    released v1 models), the per-synapse traces sum to one trace per branch;
 //  - inputs stay compact: spike events and token ids touch only the synapses
 //    they feed (InputFanout), never a dense frame.
+//
+// The kernels are compiled once per instruction-set level (cpu_isa.hpp) and the
+// level is picked when the model is built: results differ between levels only
+// by float rounding (FMA contraction, vector width of the sums).
 #include <memory>
-#include <vector>
 
+#include "backend/cpu/cpu_isa.hpp"
 #include "backend/input_batch.hpp"
 #include "model/elm_config.hpp"
 #include "model/param_layout.hpp"
@@ -20,15 +24,22 @@
 namespace elm {
 
 template <class T>
+class CpuElmKernels;
+
+template <class T>
 class CpuElm {
  public:
+  // isa: the instruction-set level of the kernels; chosen_cpu_isa() (the best
+  // this CPU runs, or ELM_CPU_ISA) unless a caller picks one.
   CpuElm(const ElmConfig& config, const RoutingTable& routing, int threads = 1);
+  CpuElm(const ElmConfig& config, const RoutingTable& routing, int threads, CpuIsa isa);
   ~CpuElm();
   CpuElm(const CpuElm&) = delete;
   CpuElm& operator=(const CpuElm&) = delete;
 
   const ElmConfig& config() const { return config_; }
   const ParamLayout& layout() const { return layout_; }
+  CpuIsa isa() const { return isa_; }
 
   // y: [B, T, d_o]. The input must outlive the following backward().
   void forward(const T* params, const InputBatch& x, T* y);
@@ -37,32 +48,13 @@ class CpuElm {
   void backward(const T* dy, T* grad);
 
   // True when the branch-trace form is exact for these parameters.
-  bool uses_branch_traces() const { return branch_traces_; }
-
-  struct Chunk;  // per-thread workspace (samples [b0, b1))
+  bool uses_branch_traces() const;
 
  private:
-  void prepare(const T* params);
-  void forward_chunk(Chunk& c);
-  void backward_chunk(Chunk& c, const T* dy);
-
   ElmConfig config_;
   ParamLayout layout_;
-  RoutingTable routing_;
-  InputFanout fanout_;
-  std::vector<int32_t> synapse_branch_;  // branch of each synapse
-  int threads_;
-  bool branch_traces_ = true;
-
-  // Derived from the parameters at forward() time.
-  const T* params_ = nullptr;
-  const InputBatch* input_ = nullptr;
-  std::vector<T> w_eff_;          // relu(proto_w_s), masked
-  std::vector<T> trace_kappa_;    // per branch (branch traces) or per synapse
-  std::vector<T> kappa_m_, tau_m_, update_scale_, kappa_lambda_;
-  std::vector<std::vector<T>> weight_t_;  // MLP weights transposed, [in][out padded]
-  std::vector<std::vector<T>> weight_p_;  // MLP weights, [out][in padded]
-  std::vector<std::unique_ptr<Chunk>> chunks_;
+  CpuIsa isa_;
+  std::unique_ptr<CpuElmKernels<T>> kernels_;
 };
 
 extern template class CpuElm<float>;
