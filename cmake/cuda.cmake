@@ -20,9 +20,13 @@ if(NOT ELM_ENABLE_CUDA STREQUAL "OFF")
 endif()
 if(ELM_HAVE_CUDA)
   # No GPU is needed at build time: never "native" (fails without a device), and
-  # CUDA 13 rejects anything below sm_75.
+  # CUDA 13 rejects anything below sm_75. Machine code for the GPUs clusters
+  # have: sm_80 (A100; also runs on sm_86/sm_89: A40, A10, L40S, L4), sm_90
+  # (H100, H200), sm_100 (B200, GB200; also B300) and sm_120 (RTX PRO 6000
+  # Blackwell), plus compute_90 PTX that the driver compiles for newer GPUs.
+  # A device with none of these is named at start-up (backend/cuda/cuda_arch.hpp).
   if(NOT CMAKE_CUDA_ARCHITECTURES)
-    set(CMAKE_CUDA_ARCHITECTURES 80 90)
+    set(CMAKE_CUDA_ARCHITECTURES 80-real 90-real 100-real 120-real 90-virtual)
   endif()
   set(CMAKE_CUDA_SEPARABLE_COMPILATION OFF)
   enable_language(CUDA)

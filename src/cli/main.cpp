@@ -7,6 +7,7 @@
 #include "cli/commands.hpp"
 #include "build_config.hpp"
 #include "backend/cpu/cpu_isa.hpp"
+#include "backend/cuda/cuda_arch.hpp"
 #include "core/error.hpp"
 
 namespace po = boost::program_options;
@@ -55,6 +56,10 @@ int main(int argc, char** argv) {
     try {
       std::cout << "elmrun " << elm::kVersion << " (" << elm::kGitRevision << ")\n"
                 << "cpu kernels: " << elm::describe_cpu_isa() << "\n";
+#ifdef ELM_HAVE_CUDA
+      std::cout << "cuda architectures: "
+                << elm::cuda::describe_cuda_architectures(elm::cuda::built_cuda_architectures()) << "\n";
+#endif
       return 0;
     } catch (const elm::ElmError& e) {
       std::cerr << "elmrun: error: " << e.what() << "\n";

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <vector>
 
+#include "backend/cuda/cuda_arch.hpp"
 #include "backend/cuda/cuda_check.cuh"
 #include "backend/cuda/elm_kernels.cuh"
 #include "core/error.hpp"
@@ -36,6 +37,18 @@ std::string cuda_device_description(int device) {
   os << p.name << " (sm_" << p.major << p.minor << ", " << p.multiProcessorCount << " SMs, "
      << (p.totalGlobalMem >> 20) << " MiB)";
   return os.str();
+}
+
+void require_code_for_device(int device) {
+  const cudaError_t e = kernel_image_status();
+  if (e == cudaSuccess) return;
+  cudaGetLastError();  // not sticky, but leave no error behind for the next check
+  if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDeviceFunction) {
+    cudaDeviceProp p{};
+    CUDA_CHECK(cudaGetDeviceProperties(&p, device));
+    fail(cuda_no_code_message(device, p.name, p.major, p.minor, built_cuda_architectures()));
+  }
+  CUDA_CHECK(e);
 }
 
 namespace {
@@ -182,6 +195,7 @@ CudaElm::CudaElm(const ElmConfig& config, const RoutingTable& routing, const Cud
   std::string why;
   ELM_CHECK(cuda_device_usable(&why), why);
   CUDA_CHECK(cudaSetDevice(options.device));
+  require_code_for_device(options.device);
   cudaDeviceProp p{};
   CUDA_CHECK(cudaGetDeviceProperties(&p, options.device));
   s.limits.sm_count = p.multiProcessorCount;

@@ -19,6 +19,9 @@ namespace elm {
 bool cuda_device_usable(std::string* reason = nullptr);
 // "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs)"; throws ElmError without a device.
 std::string cuda_device_description(int device = 0);
+// Throws one line (cuda_no_code_message) when this binary has no code that the
+// current device, `device`, can run; called once when a CudaElm is built.
+void require_code_for_device(int device);
 
 struct CudaElmOptions {
   int device = 0;

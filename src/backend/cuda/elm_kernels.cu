@@ -259,6 +259,11 @@ __global__ void fill_kernel(float* p, int64_t n, float v) {
 
 }  // namespace
 
+cudaError_t kernel_image_status() {
+  cudaFuncAttributes attr{};
+  return cudaFuncGetAttributes(&attr, prepare_kernel);
+}
+
 void launch_prepare(const PrepareArgs& a, cudaStream_t st) {
   const int n = std::max({a.ds, a.dm, a.n_trace});
   prepare_kernel<<<blocks_for(n), kThreads, 0, st>>>(a);

@@ -75,6 +75,9 @@ struct PrepareArgs {
         *kappa_lambda = nullptr;
 };
 void launch_prepare(const PrepareArgs& a, cudaStream_t st);
+// cudaSuccess when this binary holds code the current device can run;
+// cudaErrorNoKernelImageForDevice (or InvalidDeviceFunction) when it does not.
+cudaError_t kernel_image_status();
 void launch_transpose(const float* w, int rows, int cols, float* wt, cudaStream_t st);
 
 // Compact input on the device.
