@@ -127,7 +127,8 @@ RunResult train_run_steps(const RunConfig& rc, const std::string& run_dir, const
   const double wall_before = rec.wall_seconds;
   log << "run: task " << task->name() << ", " << to_string(rc.model.variant) << " d_m=" << rc.model.num_memory
       << ", " << rec.parameter_count << " trainable parameters, " << tc.steps << " steps of batch " << tc.batch_size
-      << " on " << W << " rank(s) x " << tc.threads << " thread(s)\n";
+      << " on " << W << " rank(s) x " << tc.threads << " thread(s), cpu kernels " << cpu_isa_name(elm.isa())
+      << "\n";
 
   // DistributedSampler order: a permutation per epoch seeded by (seed, epoch),
   // this rank's B/W samples of each global batch, assembled ahead on a

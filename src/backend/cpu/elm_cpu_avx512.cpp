@@ -1,22 +1,9 @@
 // The CPU kernels for x86-64-v4 (AVX-512 F/BW/CD/DQ/VL; 64-byte vectors, one
 // 16-float column tile per register: 1.3-1.6x faster than 32-byte vectors on
-// the d_m = 100 workloads, BENCHMARKS.md). Only this file's own code gets the
-// target: see elm_cpu_impl.inc.
-#include "backend/cpu/elm_cpu_impl_headers.hpp"
-
+// the d_m = 100 workloads, BENCHMARKS.md).
 #if defined(__x86_64__)
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512cd,avx512dq,avx512vl,avx2,fma,bmi,bmi2,f16c,lzcnt,popcnt,movbe"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512cd,avx512dq,avx512vl,avx2,fma,bmi,bmi2,f16c,lzcnt,popcnt,movbe")
-#endif
 #define ELM_CPU_ISA_NS cpu_avx512
 #define ELM_CPU_VECTOR_BYTES 64
-#include "backend/cpu/elm_cpu_impl.inc"
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+#define ELM_CPU_TARGET "avx512f,avx512bw,avx512cd,avx512dq,avx512vl,avx2,fma,bmi,bmi2,f16c,lzcnt,popcnt,movbe"
+#include "backend/cpu/elm_cpu_level.inc"
 #endif

@@ -1,6 +1,6 @@
 #pragma once
-// Every header elm_cpu_impl.inc needs. A level's file includes this before it
-// opens its target region, so these declarations (and the std templates they
+// Every header elm_cpu_impl.inc needs. elm_cpu_level.inc includes this before
+// it opens the level's target region, so these declarations (and the std templates they
 // instantiate) stay compiled for the baseline and are shared by all levels.
 #include <algorithm>
 #include <cmath>
