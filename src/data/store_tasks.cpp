@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <set>
 
+#include "core/did_you_mean.hpp"
 #include "core/error.hpp"
 #include "core/key_values.hpp"
 #include "core/rng.hpp"
@@ -53,7 +54,8 @@ class TaskOptions {
       if (known_.count(k)) continue;
       std::string list;
       for (const auto& n : known_) list += (list.empty() ? "" : ", ") + n;
-      fail("config key 'task.", k, "' is not an option of task ", task_, " (options: ", list, ")");
+      fail("config key 'task.", k, "' is not an option of task ", task_,
+           did_you_mean(k, std::vector<std::string>(known_.begin(), known_.end())), " (options: ", list, ")");
     }
   }
 

@@ -1,5 +1,6 @@
 #include "data/synthetic_burst.hpp"
 
+#include "core/did_you_mean.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
 
@@ -19,7 +20,12 @@ SyntheticBurstOptions SyntheticBurstOptions::from_key_values(const KeyValues& kv
     else if (k == "valid_samples") o.valid_samples = parse_int(v, key, source);
     else if (k == "test_samples") o.test_samples = parse_int(v, key, source);
     else if (k == "seed") o.seed = uint64_t(parse_int(v, key, source));
-    else fail(source, ": unknown key '", key, "' for task synthetic_burst");
+    else {
+      const std::vector<std::string> known = {"classes",       "channels_per_class", "steps",         "burst_steps",
+                                              "burst_rate",    "noise_rate",         "train_samples", "valid_samples",
+                                              "test_samples",  "seed"};
+      fail(source, ": unknown key '", key, "' for task synthetic_burst", did_you_mean(k, known));
+    }
   }
   ELM_CHECK(o.classes >= 2, source, ": task.classes must be >= 2");
   ELM_CHECK(o.channels_per_class >= 1, source, ": task.channels_per_class must be >= 1");

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 
+#include "core/did_you_mean.hpp"
 #include "core/error.hpp"
 #include "core/key_values.hpp"
 
@@ -74,7 +75,7 @@ const std::map<std::string, Setter>& setters() {
     auto int_key = [&t](const char* name, int ElmConfig::*field) {
       t[name] = [field, name](ElmConfig& c, const std::string& v, const std::string& src) {
         int64_t x = parse_int(v, name, src);
-        ELM_CHECK(x >= -1 && x <= (1 << 30), src, ": key '", name, "': ", v, " is out of range");
+        ELM_CHECK(x >= -1 && x <= (1 << 30), src, ": key '", name, "': ", v, " is out of range [-1, ", 1 << 30, "]");
         c.*field = static_cast<int>(x < 0 ? 0 : x);
       };
     };
@@ -137,8 +138,12 @@ ElmConfig ElmConfig::from_key_values(const std::map<std::string, std::string>& k
     auto it = setters().find(k);
     if (it == setters().end()) {
       std::string known;
-      for (const auto& [name, _] : setters()) known += (known.empty() ? "" : ", ") + name;
-      fail(source, ": unknown model key '", k, "' (known: ", known, ")");
+      std::vector<std::string> names;
+      for (const auto& [name, _] : setters()) {
+        known += (known.empty() ? "" : ", ") + name;
+        names.push_back(name);
+      }
+      fail(source, ": unknown model key '", k, "'", did_you_mean(k, names), " (known: ", known, ")");
     }
     it->second(c, v, source);
   }

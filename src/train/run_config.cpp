@@ -4,6 +4,7 @@
 #include <boost/property_tree/ptree.hpp>
 #include <filesystem>
 
+#include "core/did_you_mean.hpp"
 #include "core/error.hpp"
 #include "dist/comm.hpp"
 #include <cstdio>
@@ -75,7 +76,18 @@ RunConfig RunConfig::from_key_values(const KeyValues& kv, const std::string& sou
     const auto dot = full.find('.');
     ELM_CHECK(dot != std::string::npos, source, ": key '", full, "' has no section");
     const std::string section = full.substr(0, dot), key = full.substr(dot + 1);
-    auto bad_key = [&]() { fail(source, ": unknown key '", full, "'"); };
+    auto bad_key = [&]() {
+      const std::vector<std::string> known =
+          section == "train" ? std::vector<std::string>{"steps", "batch_size", "seed", "threads", "log_every",
+                                                        "eval_every", "eval_simulations", "clip_norm",
+                                                        "checkpoint_every", "checksum_every", "train_samples",
+                                                        "valid_samples", "test_samples", "loss"}
+                             : std::vector<std::string>{"kind", "lr", "beta1", "beta2", "eps", "weight_decay",
+                                                        "schedule", "warmup_steps", "min_lr"};
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      fail(source, ": unknown key '", full, "'", did_you_mean(key, known), " (", section, " keys: ", list, ")");
+    };
     if (section == "model") {
       model_kv[key] = value;
     } else if (section == "task") {
@@ -110,7 +122,8 @@ RunConfig RunConfig::from_key_values(const KeyValues& kv, const std::string& sou
       else if (key == "min_lr") rc.schedule.min_lr = parse_double(value, full, source);
       else bad_key();
     } else {
-      fail(source, ": unknown section '", section, "' in key '", full, "' (sections: model, task, train, optim)");
+      fail(source, ": unknown section '", section, "' in key '", full, "'",
+           did_you_mean(section, {"model", "task", "train", "optim"}), " (sections: model, task, train, optim)");
     }
   }
   rc.model = ElmConfig::from_key_values(model_kv, source + " [model]");
