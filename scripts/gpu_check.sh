@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU checks of the CUDA backend, on a GPU machine, all output to one log:
-#   1. nvidia-smi, the packed build's manifest
+#   1. nvidia-smi, the packed build's manifest, elmrun --version
 #   2. elm_cuda_tests: every golden model case on the GPU, GPU against CPU on random
 #      configurations (both variants, routings, input kinds, learned tau, segments)
 #   3. elmrun bench --backend cuda on neuronio_dm15, pathfinder_dm150, pathx_dm150
@@ -42,6 +42,7 @@ step() {  # step TITLE COMMAND...: run with a timeout, output to the log and the
 
 step "device" nvidia-smi
 step "manifest" cat "$pack/MANIFEST"
+step "version" "$pack/run.sh" elmrun --version   # the CPU level and CUDA architectures of this binary
 step "cuda tests" "$pack/run.sh" elm_cuda_tests --gtest_color=no
 for w in "${workloads[@]}"; do
   step "bench cuda $w" "$pack/run.sh" elmrun bench --backend cuda --workload "$w" --min-seconds "$secs" --min-steps 2
