@@ -45,7 +45,8 @@ def parse_args(argv):
     p.add_argument("--gpus-per-node", type=int, default=0, help="GPUs per node, one rank per GPU [0: CPU ranks]")
     p.add_argument("--ntasks-per-node", type=int,
                    help="ranks per node (mpi; default: --gpus-per-node, else the job's ranks_per_run)")
-    p.add_argument("--cpus-per-task", type=int, default=1, help="CPU cores per rank [1]")
+    p.add_argument("--cpus-per-task", type=int, default=None,
+                   help="CPU cores per rank [the runs' largest train.threads]; fewer than that is refused")
     p.add_argument("--time", help="time limit per job or array task, HH:MM:SS or D-HH:MM:SS")
     p.add_argument("--partition", help="Slurm partition")
     p.add_argument("--account", help="Slurm account")
@@ -137,6 +138,9 @@ def read_job(path):
     return name, rpr
 
 
+DEPENDENCY = "--dependency=afterany:<array job id>"  # stands for the id in collect_cmd
+
+
 def find_elmrun(given):
     path = given or os.environ.get("ELMRUN") or os.path.join(os.path.dirname(HERE), "build", "elmrun")
     path = os.path.abspath(path)
@@ -180,7 +184,27 @@ def missing_indices(out, rows):
     return [i for i, run_id in rows if not os.path.exists(os.path.join(out, "runs", run_id, "DONE"))]
 
 
-def resources(a, rpr):
+def max_train_threads(job_path, sets):
+    """The largest train.threads among the sweep's runs, resolved as elmrun resolves
+    it: the last --set, else the [grid] axis, else [set], else the base config's
+    [train] section, else 1. Called after elmrun has validated every run."""
+    for s in reversed(sets):
+        key, _, value = s.partition("=")
+        if key.strip() == "train.threads":
+            return int(value.strip())
+    job = configparser.ConfigParser(inline_comment_prefixes=(";", "#"), interpolation=None, strict=False)
+    job.read(job_path)
+    if job.has_option("grid", "train.threads"):
+        return max(int(v) for v in job.get("grid", "train.threads").split(","))
+    if job.has_option("set", "train.threads"):
+        return int(job.get("set", "train.threads"))
+    config = job.get("sweep", "config", fallback="").strip()
+    base = configparser.ConfigParser(inline_comment_prefixes=(";", "#"), interpolation=None, strict=False)
+    base.read(os.path.join(os.path.dirname(job_path), config))
+    return int(base.get("train", "threads", fallback="1"))
+
+
+def resources(a, rpr, cpus):
     """#SBATCH lines for the allocation, and a description of the ranks."""
     lines = []
     if a.mode == "array":
@@ -201,7 +225,7 @@ def resources(a, rpr):
     if a.gpus_per_node and per_node != a.gpus_per_node:
         raise SubmitError(f"{per_node} rank(s) per node but --gpus-per-node {a.gpus_per_node}: "
                           "elmrun runs one rank per GPU")
-    lines.append(f"--cpus-per-task={a.cpus_per_task}")
+    lines.append(f"--cpus-per-task={cpus}")
     if a.gpus_per_node:
         # Every rank sees the node's GPUs (NCCL can then use peer links); elmrun
         # picks GPU = local rank mod device count.
@@ -290,9 +314,15 @@ def main(argv=None) -> int:
     log_dir = os.path.join(slurm_dir, "logs")
     for label, path in (("--out", out), ("the working directory", workdir)):
         no_space(label, path)
-    res_lines, ranks = resources(a, rpr)
+    resources(a, rpr, a.cpus_per_task or 1)  # its mistakes before anything is written
 
     rows = write_manifest(elmrun, job, out, a.set)
+    threads = max_train_threads(job, a.set)
+    if a.cpus_per_task is not None and a.cpus_per_task < threads:
+        raise SubmitError(f"--cpus-per-task {a.cpus_per_task} is fewer than the runs' train.threads = {threads}: "
+                          f"ask for {threads} cores per rank (or leave --cpus-per-task out), or lower train.threads")
+    cpus = a.cpus_per_task or threads
+    res_lines, ranks = resources(a, rpr, cpus)
     indices = [i for i, _ in rows]
     if a.only_missing:
         indices = missing_indices(out, rows)
@@ -327,13 +357,13 @@ def main(argv=None) -> int:
     os.replace(script + ".tmp", script)
 
     what = (f"{len(indices)} of {len(rows)} run(s)" + (f" (--array={values['ARRAY']})" if a.mode == "array" else "")
-            + f", {ranks} rank(s) per {'task' if a.mode == 'array' else 'job'}")
+            + f", {ranks} rank(s) per {'task' if a.mode == 'array' else 'job'} x {cpus} core(s)")
     cmd = ["sbatch", "--parsable", script]
     collect_cmd = None
     if a.mode == "array" and not a.no_collect_job:
         collect = " ".join(shlex.quote(x) for x in [elmrun, "sweep", job, "--out", out, "--collect"] +
                            [y for s in a.set for y in ("--set", s)])
-        collect_cmd = ["sbatch", "--parsable", "--dependency=afterany:{ARRAY_JOB_ID}", "--kill-on-invalid-dep=no",
+        collect_cmd = ["sbatch", "--parsable", DEPENDENCY, "--kill-on-invalid-dep=no",
                        f"--job-name={job_name}-collect", f"--chdir={workdir}", "--ntasks=1",
                        f"--output={log_dir}/%x_%j.out"]
         for opt, value in (("time", "00:10:00"), ("partition", a.partition), ("account", a.account)):
@@ -342,15 +372,20 @@ def main(argv=None) -> int:
         collect_cmd += ["--wrap", collect]
 
     print(f"submit.py: {what}; script {script}")
-    print(" ".join(shlex.quote(x) for x in cmd))
+    # Lines that can be pasted into a shell as they are: the summary job waits
+    # for the array through the id the first sbatch prints.
+    submit_line = " ".join(shlex.quote(x) for x in cmd)
     if collect_cmd:
-        print(" ".join(shlex.quote(x) for x in collect_cmd))
+        print(f"jid=$({submit_line})")
+        print(" ".join('--dependency=afterany:"$jid"' if x == DEPENDENCY else shlex.quote(x) for x in collect_cmd))
+    else:
+        print(submit_line)
     if a.dry_run:
         return 0
     job_id = sbatch(cmd)
     print(f"submitted job {job_id}")
     if collect_cmd:
-        collect_id = sbatch([x.replace("{ARRAY_JOB_ID}", job_id) for x in collect_cmd])
+        collect_id = sbatch([f"--dependency=afterany:{job_id}" if x == DEPENDENCY else x for x in collect_cmd])
         print(f"submitted summary job {collect_id} (after job {job_id})")
     return 0
 

@@ -7,7 +7,7 @@ write_small_job "$scratch" 300
 out="$scratch/sweep"
 submit "$scratch/job.ini" --out "$out" --mode array --throttle 2 --time 00:05:00 --signal-lead 30
 grep -q -- "--array=0-3%2" "$scratch/submit.out" || fail "unexpected array: $(cat "$scratch/submit.out")"
-grep -q "^sbatch --parsable $out/slurm/array-.*\.sbatch$" "$scratch/submit.out" || fail "no sbatch line: $(cat "$scratch/submit.out")"
+grep -q "^jid=\$(sbatch --parsable $out/slurm/array-.*\.sbatch)$" "$scratch/submit.out" || fail "no sbatch line: $(cat "$scratch/submit.out")"
 array=${submitted[0]} summary=${submitted[1]:-}
 [ -n "$summary" ] || fail "no summary job submitted"
 wait_jobs 120 "$array" "$summary"

@@ -30,11 +30,24 @@ out="$scratch/sweep"
 PATH=/nonexistent:$PATH "${submit[@]}" "$scratch/job.ini" --out "$out" --mode array --throttle 3 --time 01:00:00 \
   --partition gpu --account proj --gpus-per-node 2 --max-requeues 5 --signal-lead 90 --set train.steps=7 \
   --sbatch-option=--qos=long --dry-run > "$scratch/a.out"
-script=$(sed -n 's/^sbatch --parsable \(.*\.sbatch\)$/\1/p' "$scratch/a.out")
+script=$(sed -n 's/^jid=\$(sbatch --parsable \(.*\.sbatch\))$/\1/p' "$scratch/a.out")
 [ -f "$script" ] || fail "no script from: $(cat "$scratch/a.out")"
 [ "$(dirname "$script")" = "$out/slurm" ] || fail "script not in DIR/slurm: $script"
 [ "$(tail -n +2 "$out/manifest.tsv" | wc -l)" -eq 5 ] || fail "manifest.tsv not written"
-grep -q "afterany:{ARRAY_JOB_ID}" "$scratch/a.out" || fail "no summary job line"
+# The printed lines run as they are: the summary job gets the array's id.
+mkdir "$scratch/fakebin"
+cat > "$scratch/fakebin/sbatch" <<EOT
+#!/bin/bash
+echo "\$*" >> "$scratch/sbatch.calls"
+echo 4242
+EOT
+chmod +x "$scratch/fakebin/sbatch"
+grep -A1 '^jid=' "$scratch/a.out" > "$scratch/paste.sh"
+[ "$(wc -l < "$scratch/paste.sh")" -eq 2 ] || fail "no summary job line after the sbatch line: $(cat "$scratch/a.out")"
+PATH="$scratch/fakebin:$PATH" bash -eu "$scratch/paste.sh" > /dev/null || fail "printed lines do not run: $(cat "$scratch/paste.sh")"
+[ "$(sed -n 1p "$scratch/sbatch.calls")" = "--parsable $script" ] || fail "first sbatch: $(cat "$scratch/sbatch.calls")"
+sed -n 2p "$scratch/sbatch.calls" | grep -q -- "--parsable --dependency=afterany:4242 --kill-on-invalid-dep=no --job-name=elm-cli-collect" \
+  || fail "summary sbatch: $(cat "$scratch/sbatch.calls")"
 for line in "--array=0-4%3" "--signal=USR2@90" "--requeue" "--ntasks=2" "--gpus-per-node=2" "--time=01:00:00" \
   "--partition=gpu" "--account=proj" "--qos=long" "--output=$out/slurm/logs/%x_%A_%a.out" "--open-mode=append"; do
   grep -qx -- "#SBATCH $line" "$script" || fail "script lacks '#SBATCH $line'"
@@ -44,6 +57,9 @@ grep -qx "MAX_REQUEUES=5" "$script" || fail "MAX_REQUEUES not filled"
 grep -qx "SETS=(--set train.steps=7)" "$script" || fail "--set not passed on"
 ! grep -q "{{" "$script" || fail "placeholder left in $script"
 bash -n "$script" || fail "filled script is not valid bash"
+# bash < 4.4 under set -u: an empty "${A[@]}" is unbound, so every array expands guarded.
+unguarded() { sed -E 's/\$\{([A-Za-z_]+)\[@\]\+"\$\{\1\[@\]\}"\}//g' "$1" | grep -nE '\$\{[A-Za-z_]+\[@\]\}' | grep -vE '^[0-9]+:[[:space:]]*#' || true; }
+[ -z "$(unguarded "$script")" ] || fail "unguarded array expansion in $script: $(unguarded "$script")"
 
 # MPI mode with --only-missing: the rows without DONE become --run-index.
 for i in 0 3; do
@@ -58,6 +74,7 @@ grep -qx "RUN_INDICES=(1 2 4)   # empty: every unfinished run of the manifest" "
 grep -qx -- "#SBATCH --nodes=2" "$script" && grep -qx -- "#SBATCH --ntasks-per-node=4" "$script" || fail "mpi resources"
 grep -q 'srun --mpi=pmix' "$script" || fail "no srun --mpi=pmix"
 bash -n "$script" || fail "filled mpi script is not valid bash"
+[ -z "$(unguarded "$script")" ] || fail "unguarded array expansion in $script: $(unguarded "$script")"
 
 # Mistakes: one line on stderr, exit 1.
 check_error() {
@@ -79,6 +96,32 @@ check_error "must be shorter than --time" "$scratch/job.ini" --out "$out" --mode
 check_error "elmrun sweep --list failed" "$scratch/job.ini" --out "$out" --mode array --set model.bogus=1 --dry-run
 check_error "--throttle applies to --mode array" "$scratch/job.ini" --out "$out" --mode mpi --throttle 2 --dry-run
 check_error "no elmrun binary" "$scratch/job.ini" --out "$out" --mode array --elmrun "$scratch/none" --dry-run
+
+# Cores per rank follow train.threads (--set, grid, [set], base config):
+# asked for by default, and fewer than the runs use is refused.
+grep -qx -- "#SBATCH --cpus-per-task=1" "$(ls "$out"/slurm/array-*.sbatch | head -1)" || fail "default cores with 1 thread"
+cat > "$scratch/threads.ini" <<EOT
+[sweep]
+name = thr
+config = base.ini
+[grid]
+train.threads = 3
+train.seed = 1,2
+EOT
+cores() {  # cores the script of a dry run asks for
+  "${submit[@]}" "$scratch/threads.ini" --out "$scratch/thr" --mode array --dry-run "$@" > "$scratch/t.out"
+  sed -n 's/^#SBATCH --cpus-per-task=//p' "$(sed -n 's/^jid=\$(sbatch --parsable \(.*\.sbatch\))$/\1/p' "$scratch/t.out")"
+}
+[ "$(cores)" = 3 ] || fail "grid train.threads 3: cores $(cores)"
+grep -q "2 of 2 run(s) (--array=0-1), 1 rank(s) per task x 3 core(s)" "$scratch/t.out" || fail "summary: $(cat "$scratch/t.out")"
+[ "$(cores --set train.threads=2)" = 2 ] || fail "--set train.threads=2: cores $(cores --set train.threads=2)"
+[ "$(cores --cpus-per-task 8)" = 8 ] || fail "--cpus-per-task 8 not kept"
+check_error "--cpus-per-task 2 is fewer than the runs' train.threads = 3" "$scratch/threads.ini" --out "$scratch/thr" \
+  --mode array --cpus-per-task 2 --dry-run
+sed -i 's/^\[train\]$/[train]\nthreads = 4/' "$scratch/base.ini"
+[ "$(cores --set train.threads=1)" = 1 ] || fail "--set wins over the grid"
+sed -i '/^train.threads/d' "$scratch/threads.ini"
+[ "$(cores)" = 4 ] || fail "base config's train.threads = 4: cores $(cores)"
 
 # Store paths that do not exist: elmrun sweep --list's line per problem (two
 # here, each shared by two runs), exit 1, nothing written (no DIR), in both modes.
