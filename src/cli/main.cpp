@@ -37,7 +37,7 @@ static void usage(std::ostream& os) {
         "  sweep   train every run of a grid over config keys (MPI groups, resumable)\n"
         "  eval    run a checkpoint on data and report loss and metrics\n"
         "  bench   time training steps on the workloads of shared/docs/benchmarks.md\n"
-        "  prep    convert a raw data set (NeuronIO, SHD, LRA) into the dataset store\n"
+        "  prep    convert a raw data set (NeuronIO, SHD, the LRA tasks, Fashion-MNIST) into the dataset store\n"
         "  status  one line per run of a sweep or run directory: done, failed, running, stale, interrupted,\n"
         "          not started; totals and the --array= of what remains\n";
 }
