@@ -353,7 +353,7 @@ def plot_throughput(frame, axes, out_dir):
     ax.bar(range(len(done)), done["mean_sample_steps_per_s"], color="tab:blue")
     ax.set_xticks(range(len(done)), [f"#{i}" for i in done["index"]], fontsize="small",
                   rotation=90 if len(done) > 20 else 0)
-    ax.set_ylabel("mean train sample-steps/s")
+    ax.set_ylabel("train sample-steps/s (total / total time)")
     ax.set_xlabel("run (manifest index)")
     ax.grid(True, axis="y", alpha=0.3)
     return save(fig, out_dir, "throughput.png"), ""

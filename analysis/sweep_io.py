@@ -353,6 +353,15 @@ def _attr(attrs, name, default=None):
     return value
 
 
+def _total_rate(rates) -> float:
+    """Total sample-steps over total time, from per-step rates of equal work per
+    step (batch x sequence length): their harmonic mean. The plain mean would
+    overstate a run whose steps vary in time."""
+    rates = np.asarray(rates, dtype=float).ravel()
+    rates = rates[np.isfinite(rates) & (rates > 0)]
+    return float(rates.size / np.sum(1.0 / rates)) if rates.size else math.nan
+
+
 def _finite_mean(values) -> float:
     values = np.asarray(values, dtype=float).ravel()
     values = values[np.isfinite(values)]
@@ -404,7 +413,7 @@ def _read_results_file(f) -> RunResults:
         steps = f["train/loss"].shape[0]
     r.steps_completed = float(steps) if steps is not None else math.nan
     if "train/sample_steps_per_s" in f:
-        r.mean_sample_steps_per_s = _finite_mean(f["train/sample_steps_per_s"][()])
+        r.mean_sample_steps_per_s = _total_rate(f["train/sample_steps_per_s"][()])
     return r
 
 
