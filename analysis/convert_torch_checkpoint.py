@@ -331,6 +331,9 @@ def convert(src, out, config_arg=None, variant_arg=None):
         if isinstance(e, (OSError, ValueError, RuntimeError)):
             raise ConvertError(out, f"cannot write: {e}")
         raise
+    n_values = sum(a.size for a in arrays.values())
+    print(f"{PROG}: wrote {out}: {variant} model, num_memory={cfg.get('num_memory')}, "
+          f"{len(arrays)} float tensors ({n_values} values), from {pt}")
 
 
 def one_line(text):

@@ -98,6 +98,10 @@ def test_hostile_checkpoints_are_refused(tmp_path, torch_mod):
         assert len(line) == 1 and expect in line[0], (name, r.stderr)
         assert not os.path.exists(path + ".h5")
     assert os.path.isfile(str(tmp_path / "valid.pt.h5")), r.stderr
+    # Only the valid file says what it wrote.
+    wrote = r.stdout.splitlines()
+    assert len(wrote) == 1 and wrote[0].startswith(f"convert_torch_checkpoint: wrote {tmp_path / 'valid.pt.h5'}: "), \
+        r.stdout
     assert [n for n in os.listdir(tmp_path) if ".tmp" in n] == []
     time.sleep(0.3)  # a command started in the background would have touched its marker by now
     assert os.listdir(markers) == []

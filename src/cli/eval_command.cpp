@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -38,6 +39,24 @@ int eval_data_file(const ElmModel& model, const std::string& data_path, int thre
   elm.forward(model.params.data(), x, y.data());
   std::printf("eval on %s: B=%d T=%d (%s input)\n", data_path.c_str(), B, T,
               sparse ? "spike-event" : "dense");
+  // A reference case (golden and shared/pretrained files) holds the outputs the
+  // reference implementation computed: agreement with those is the check that
+  // means something; the metrics of a few random-input samples do not.
+  if (r.has("output")) {
+    const auto ref = r.read_float("output");
+    ELM_CHECK(ref.size() == int64_t(y.size()), data_path, ": 'output' has ", ref.size(), " values, the model gives ",
+              y.size(), " ([B, T, d_o] = [", B, ", ", T, ", ", d_o, "])");
+    double max_diff = 0, max_abs = 0;
+    for (size_t q = 0; q < y.size(); ++q) {
+      max_diff = std::max(max_diff, std::fabs(double(y[q]) - double(ref.data[q])));
+      max_abs = std::max(max_abs, std::fabs(double(ref.data[q])));
+    }
+    std::printf("reference output: largest |difference| %.3g (largest |output| %.3g): %s\n", max_diff, max_abs,
+                max_diff <= 1e-4 * std::max(1.0, max_abs) ? "matches the reference"
+                                                          : "DIFFERS from the reference");
+    std::printf("(a reference case of %d sample(s): the metrics below check the code, they are not the "
+                "model's evaluation)\n", B);
+  }
   if (r.has("targets/target_spike")) {
     auto spike = r.read_float("targets/target_spike");
     auto soma = r.read_float("targets/target_soma");

@@ -110,10 +110,20 @@ TEST(Cli, EvalOfAGoldenCaseReportsTheReferenceLoss) {
   ASSERT_EQ(r.status, 0) << r.stderr_text;
   std::ifstream in(log);
   std::string line;
-  double got = NAN;
-  while (std::getline(in, line))
+  double got = NAN, diff = NAN;
+  bool matches = false;
+  const std::string ref_prefix = "reference output: largest |difference| ";
+  while (std::getline(in, line)) {
     if (line.rfind("loss=", 0) == 0) got = std::stod(line.substr(5));
+    if (line.rfind(ref_prefix, 0) == 0) {
+      diff = std::stod(line.substr(ref_prefix.size()));
+      matches = line.find(": matches the reference") != std::string::npos;
+    }
+  }
   EXPECT_NEAR(got, loss, 1e-4 * std::abs(loss) + 1e-5);
+  // The file's own `output` is compared too, and the largest difference printed.
+  EXPECT_LT(diff, 1e-4);
+  EXPECT_TRUE(matches);
 }
 
 TEST(Cli, BenchPrintsMsPerStep) {
