@@ -7,6 +7,7 @@
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "io/hdf5_io.hpp"
+#include "io/output_dir.hpp"
 #include "model/elm_model.hpp"
 #include "train/classification_metrics.hpp"
 #include "train/loss.hpp"
@@ -22,6 +23,7 @@ namespace {
 // targets of one loss (targets/labels or targets/target_spike + target_soma),
 // the layout of the golden and pretrained reference files.
 int eval_data_file(const ElmModel& model, const std::string& data_path, int threads, const std::string& out_path) {
+  if (!out_path.empty()) make_parent_dir(out_path, "--out");  // before the work, not after it
   H5Reader r(data_path);
   auto input = r.read_float("input");
   ELM_CHECK(input.shape.size() == 3, data_path, ": 'input' must be [B, T, n_in], got rank ", input.shape.size());

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "core/error.hpp"
+#include "io/output_dir.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -337,8 +338,7 @@ std::string temporary_name(const std::string& path) {
 H5AtomicWriter::H5AtomicWriter(const std::string& path)
     : path_(path), tmp_path_(temporary_name(path)) {
   quiet();
-  auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
+  make_parent_dir(path, "file");
   try {
     file_ = H5::H5File(tmp_path_, H5F_ACC_TRUNC);
   } catch (const H5::Exception& e) {

@@ -12,6 +12,7 @@
 #include <map>
 
 #include "core/error.hpp"
+#include "io/output_dir.hpp"
 #include "train/run_status.hpp"
 
 namespace fs = std::filesystem;
@@ -73,7 +74,7 @@ bool remote_holder_alive(const std::string& run_dir, const std::map<std::string,
 }  // namespace
 
 std::optional<RunLock> RunLock::try_acquire(const std::string& run_dir, std::string* holder) {
-  fs::create_directories(run_dir);
+  make_output_dir(run_dir, "run directory");
   const std::string path = run_dir + "/LOCK";
   for (int attempt = 0; attempt < 20; ++attempt) {
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);

@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "core/test_hold.hpp"
 #include "data/neuronio_task.hpp"
+#include "io/output_dir.hpp"
 #include "data/store/batch_prefetcher.hpp"
 #include "data/store/sharded_sampler.hpp"
 #include "data/store_tasks.hpp"
@@ -97,7 +98,7 @@ RunResult train_run_steps(const RunConfig& rc, const std::string& run_dir, const
   RunRecord rec;
   int64_t start_step = 0;
   if (writer) {
-    fs::create_directories(run_dir);
+    make_output_dir(run_dir, "run directory");
     remove_leftover_temporaries(run_dir);  // of writers killed mid-file; this run is ours now
     fs::remove(fs::path(run_dir) / "FAILED");  // a new attempt
   }

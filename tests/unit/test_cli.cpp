@@ -126,6 +126,24 @@ TEST(Cli, EvalOfAGoldenCaseReportsTheReferenceLoss) {
   EXPECT_TRUE(matches);
 }
 
+TEST(Cli, OutputPathsThatCannotBeMadeAreOneLineBeforeTheWork) {
+  TempDir tmp("elm-cli");
+  const std::string file = tmp.file("a_file");
+  std::ofstream(file) << "x";
+  const std::string golden = elm::test::shared_dir() + "/golden/v1_dense_small.h5";
+  // A directory below a regular file can never be made (also as root).
+  auto train = run_command(elmrun() + " train --out " + shell_quote(file + "/run"));
+  expect_one_line_error(train, "run directory " + file + "/run: cannot create the directory");
+  EXPECT_EQ(train.stderr_text.find("filesystem error"), std::string::npos) << train.stderr_text;
+  const std::string log = tmp.file("eval.txt");
+  auto eval = run_command("(" + elmrun() + " eval -m " + shell_quote(golden) + " -d " + shell_quote(golden) +
+                          " --out " + shell_quote(file + "/y.h5") + " > " + shell_quote(log) + ")");
+  expect_one_line_error(eval, "--out " + file + "/y.h5: " + file + ": cannot create the directory");
+  std::ifstream in(log);
+  const std::string printed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(printed.find("eval on"), std::string::npos) << "the model ran before the check: " << printed;
+}
+
 TEST(Cli, BenchPrintsMsPerStep) {
   TempDir tmp("elm-cli");
   const std::string log = tmp.file("bench.txt");
