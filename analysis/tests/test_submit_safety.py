@@ -6,6 +6,7 @@ with one line before anything is written; values that may hold such text (--part
 scontrol, executes nothing of theirs."""
 
 import os
+import re
 import shlex
 import subprocess
 
@@ -60,6 +61,15 @@ def test_hostile_job_name_option_is_refused(tmp_path):
     assert not (tmp_path / "sweep").exists()
 
 
+def submitted_script(stdout):
+    """The script of the printed sbatch line (array mode prints it as jid=$(sbatch ... SCRIPT))."""
+    for line in stdout.splitlines():
+        m = re.fullmatch(r"(?:jid=\$\()?sbatch --parsable ('/.*'|/\S*)\)?", line)
+        if m:
+            return shlex.split(m.group(1))[0]
+    raise AssertionError(f"no sbatch line in: {stdout}")
+
+
 def markers_under(root):
     return [os.path.join(d, f) for d, _, files in os.walk(root) for f in files if f == "MARK"]
 
@@ -74,7 +84,7 @@ def test_placeholders_and_shell_text_in_values_stay_inert(tmp_path, mode):
     r = submit([job, "--out", out, "--mode", mode, "--partition", "p" + inject, "--account", "a" + inject,
                 "--sbatch-option=--comment=" + inject, "--dry-run"], str(work))
     assert r.returncode == 0, r.stderr
-    script = [shlex.split(line)[2] for line in r.stdout.splitlines() if line.startswith("sbatch --parsable '/")][0]
+    script = submitted_script(r.stdout)
     text = open(script).read()
     for line in (f"#SBATCH --partition=p{inject}", f"#SBATCH --account=a{inject}", f"#SBATCH --comment={inject}",
                  f"#SBATCH --chdir={work}"):
