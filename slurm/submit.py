@@ -116,15 +116,21 @@ def check_job_name(source, value):
                           "only, not starting with . or -: it becomes an #SBATCH line and log file names)")
 
 
-def read_job(path):
-    """(sweep name, ranks_per_run) from the job file's [sweep] section."""
-    if not os.path.isfile(path):
-        raise SubmitError(f"{path}: no such job file")
+def read_ini(path):
+    """An INI file as elmrun reads it (';' and '#' start inline comments); SubmitError on bad syntax."""
     cp = configparser.ConfigParser(inline_comment_prefixes=(";", "#"), interpolation=None, strict=False)
     try:
         cp.read(path)
     except configparser.Error as e:
         raise SubmitError(f"{path}: {str(e).splitlines()[0]}") from None
+    return cp
+
+
+def read_job(path):
+    """(sweep name, ranks_per_run) from the job file's [sweep] section."""
+    if not os.path.isfile(path):
+        raise SubmitError(f"{path}: no such job file")
+    cp = read_ini(path)
     if not cp.has_section("sweep"):
         raise SubmitError(f"{path}: no [sweep] section")
     name = cp.get("sweep", "name", fallback=os.path.splitext(os.path.basename(path))[0]).strip()
@@ -192,15 +198,13 @@ def max_train_threads(job_path, sets):
         key, _, value = s.partition("=")
         if key.strip() == "train.threads":
             return int(value.strip())
-    job = configparser.ConfigParser(inline_comment_prefixes=(";", "#"), interpolation=None, strict=False)
-    job.read(job_path)
+    job = read_ini(job_path)
     if job.has_option("grid", "train.threads"):
         return max(int(v) for v in job.get("grid", "train.threads").split(","))
     if job.has_option("set", "train.threads"):
         return int(job.get("set", "train.threads"))
     config = job.get("sweep", "config", fallback="").strip()
-    base = configparser.ConfigParser(inline_comment_prefixes=(";", "#"), interpolation=None, strict=False)
-    base.read(os.path.join(os.path.dirname(job_path), config))
+    base = read_ini(os.path.join(os.path.dirname(job_path), config))
     return int(base.get("train", "threads", fallback="1"))
 
 

@@ -41,4 +41,10 @@ std::string did_you_mean(std::string_view given, const std::vector<std::string>&
   return n.empty() ? "" : " (did you mean '" + n + "'?)";
 }
 
+std::string join_names(const std::vector<std::string>& names) {
+  std::string s;
+  for (const auto& n : names) (s += s.empty() ? "" : ", ") += n;
+  return s;
+}
+
 }  // namespace elm

@@ -17,4 +17,7 @@ std::string nearest_name(std::string_view given, const std::vector<std::string>&
 // " (did you mean 'X'?)" or "".
 std::string did_you_mean(std::string_view given, const std::vector<std::string>& known);
 
+// "a, b, c": the known names, for the list an error prints after the hint.
+std::string join_names(const std::vector<std::string>& names);
+
 }  // namespace elm

@@ -108,9 +108,9 @@ NeuronioTaskOptions NeuronioTaskOptions::from_key_values(const KeyValues& kv, co
       o.cache_mb = parse_int(v, key, source);
       ELM_CHECK(o.cache_mb >= 0, source, ": task.cache_mb must be >= 0, got ", o.cache_mb);
     } else {
-      fail(source, ": unknown key '", key, "' for task neuronio",
-           did_you_mean(k, {"store", "window", "windows_per_epoch", "seed", "cache_mb"}),
-           " (known: store, window, windows_per_epoch, seed, cache_mb)");
+      const std::vector<std::string> known = {"store", "window", "windows_per_epoch", "seed", "cache_mb"};
+      fail(source, ": unknown key '", key, "' for task neuronio", did_you_mean(k, known), " (known: ",
+           join_names(known), ")");
     }
   }
   ELM_CHECK(!o.store.empty(), source, ": task neuronio needs task.store (the directory holding train.h5, valid.h5, test.h5)");

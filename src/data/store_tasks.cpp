@@ -52,10 +52,9 @@ class TaskOptions {
   void finish() const {
     for (const auto& [k, v] : kv_) {
       if (known_.count(k)) continue;
-      std::string list;
-      for (const auto& n : known_) list += (list.empty() ? "" : ", ") + n;
-      fail("config key 'task.", k, "' is not an option of task ", task_,
-           did_you_mean(k, std::vector<std::string>(known_.begin(), known_.end())), " (options: ", list, ")");
+      const std::vector<std::string> known(known_.begin(), known_.end());
+      fail("config key 'task.", k, "' is not an option of task ", task_, did_you_mean(k, known), " (options: ",
+           join_names(known), ")");
     }
   }
 

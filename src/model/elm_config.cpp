@@ -137,13 +137,9 @@ ElmConfig ElmConfig::from_key_values(const std::map<std::string, std::string>& k
   for (const auto& [k, v] : kv) {
     auto it = setters().find(k);
     if (it == setters().end()) {
-      std::string known;
       std::vector<std::string> names;
-      for (const auto& [name, _] : setters()) {
-        known += (known.empty() ? "" : ", ") + name;
-        names.push_back(name);
-      }
-      fail(source, ": unknown model key '", k, "'", did_you_mean(k, names), " (known: ", known, ")");
+      for (const auto& [name, _] : setters()) names.push_back(name);
+      fail(source, ": unknown model key '", k, "'", did_you_mean(k, names), " (known: ", join_names(names), ")");
     }
     it->second(c, v, source);
   }

@@ -49,8 +49,8 @@ SweepJob read_sweep_job(const std::string& path, const std::vector<std::string>&
         ELM_CHECK(r >= 1 && r <= 65536, path, ": sweep.ranks_per_run must be >= 1, got ", r);
         job.ranks_per_run = int(r);
       } else {
-        fail(path, ": unknown key 'sweep.", key, "'", did_you_mean(key, {"name", "config", "ranks_per_run"}),
-             " (keys: name, config, ranks_per_run)");
+        const std::vector<std::string> known = {"name", "config", "ranks_per_run"};
+        fail(path, ": unknown key 'sweep.", key, "'", did_you_mean(key, known), " (keys: ", join_names(known), ")");
       }
     } else if (section == "set") {
       ELM_CHECK(key.find('.') != std::string::npos, path, ": [set] key '", key, "' must be section.key");
@@ -59,8 +59,9 @@ SweepJob read_sweep_job(const std::string& path, const std::vector<std::string>&
       ELM_CHECK(key.find('.') != std::string::npos, path, ": grid axis '", key, "' must be section.key");
       job.axes.push_back({key, split_values(value, key, path)});
     } else {
-      fail(path, ": unknown section [", section, "]", did_you_mean(section, {"sweep", "set", "grid"}),
-           " (sections: sweep, set, grid)");
+      const std::vector<std::string> known = {"sweep", "set", "grid"};
+      fail(path, ": unknown section [", section, "]", did_you_mean(section, known), " (sections: ", join_names(known),
+           ")");
     }
   }
   ELM_CHECK(!config.empty(), path, ": key 'sweep.config' (the base task config) is required");

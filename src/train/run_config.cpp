@@ -84,9 +84,8 @@ RunConfig RunConfig::from_key_values(const KeyValues& kv, const std::string& sou
                                                         "valid_samples", "test_samples", "loss"}
                              : std::vector<std::string>{"kind", "lr", "beta1", "beta2", "eps", "weight_decay",
                                                         "schedule", "warmup_steps", "min_lr"};
-      std::string list;
-      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      fail(source, ": unknown key '", full, "'", did_you_mean(key, known), " (", section, " keys: ", list, ")");
+      fail(source, ": unknown key '", full, "'", did_you_mean(key, known), " (", section, " keys: ", join_names(known),
+           ")");
     };
     if (section == "model") {
       model_kv[key] = value;
@@ -122,8 +121,9 @@ RunConfig RunConfig::from_key_values(const KeyValues& kv, const std::string& sou
       else if (key == "min_lr") rc.schedule.min_lr = parse_double(value, full, source);
       else bad_key();
     } else {
-      fail(source, ": unknown section '", section, "' in key '", full, "'",
-           did_you_mean(section, {"model", "task", "train", "optim"}), " (sections: model, task, train, optim)");
+      const std::vector<std::string> known = {"model", "task", "train", "optim"};
+      fail(source, ": unknown section '", section, "' in key '", full, "'", did_you_mean(section, known),
+           " (sections: ", join_names(known), ")");
     }
   }
   rc.model = ElmConfig::from_key_values(model_kv, source + " [model]");
