@@ -109,6 +109,9 @@ run_step() {
     *) if [[ $rc -eq 0 ]]; then verdict="PASS: exit 0"; else verdict="FAIL: exit $rc"; fi ;;
   esac
   [[ $rc -eq 124 || $rc -eq 137 ]] && verdict="FAIL: killed at the step's limit of ${limit}s"
+  if [[ "$verdict" == FAIL* && $kind != gtest ]]; then  # the error is usually the last line
+    verdict+=": $(grep -v '^[[:space:]]*$' "$out" | tail -n 1 | cut -c1-160)"
+  fi
   [[ "$verdict" == FAIL* ]] && tail -n 5 "$out"
   say "=== $title: exit $rc, $((SECONDS - t0))s: $verdict"
   note "${verdict%%:*}" "$title" "$((SECONDS - t0))s ${verdict#*: }"
