@@ -8,13 +8,24 @@
 #   golden/   the golden reference cases (shared/golden)
 #   analysis/ the PyTorch port and its timing script (the GPU peer)
 #   run.sh    wrapper: run.sh PROGRAM ARGS... with LD_LIBRARY_PATH set
+# The finished pack is checked (check_pack in gpu_check_lib.sh: every file
+# gpu_check needs, every library resolved inside it, under 60 MiB); --tar also
+# writes OUT_DIR.tar.gz, which scripts/gpu_check.sh takes as it is.
 #
-# usage: scripts/gpu_pack.sh [--cuda-libs] BUILD_DIR OUT_DIR
+# usage: scripts/gpu_pack.sh [--cuda-libs] [--tar] BUILD_DIR OUT_DIR
 set -euo pipefail
 cuda_libs=0
-if [[ "${1:-}" == "--cuda-libs" ]]; then cuda_libs=1; shift; fi
+tar_too=0
+while [[ "${1:-}" == --* ]]; do
+  case $1 in
+    --cuda-libs) cuda_libs=1 ;;
+    --tar) tar_too=1 ;;
+    *) echo "gpu_pack: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
 if [[ $# -ne 2 ]]; then
-  echo "usage: $0 [--cuda-libs] BUILD_DIR OUT_DIR" >&2
+  echo "usage: $0 [--cuda-libs] [--tar] BUILD_DIR OUT_DIR" >&2
   exit 2
 fi
 build=$(cd "$1" && pwd)
@@ -74,4 +85,15 @@ chmod +x "$out/run.sh"
   echo "binaries: $(cd "$out/bin" && ls | tr '\n' ' ')"
   echo "libraries: $(cd "$out/lib" && ls | tr '\n' ' ')"
 } > "$out/MANIFEST"
+source "$src/scripts/gpu_check_lib.sh"
+# --cuda-libs packs cuBLAS (hundreds of MiB): over the transfer limit by design.
+if ! problems=$(check_pack "$out" "$([[ $cuda_libs -eq 1 ]] && echo 4096 || echo 60)"); then
+  echo "gpu_pack: $out is incomplete:" >&2
+  echo "$problems" >&2
+  exit 1
+fi
 du -sh "$out" | awk '{print "gpu_pack: " $2 " (" $1 ")"}'
+if [[ $tar_too -eq 1 ]]; then
+  tar -czf "$out.tar.gz" -C "$(dirname "$out")" "$(basename "$out")"
+  du -sh "$out.tar.gz" | awk '{print "gpu_pack: " $2 " (" $1 ")"}'
+fi

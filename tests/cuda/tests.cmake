@@ -11,3 +11,13 @@ if(ELM_HAVE_CUDA)
   target_compile_options(elm_cuda_tests PRIVATE -O2)
   gtest_discover_tests(elm_cuda_tests DISCOVERY_MODE PRE_TEST TEST_PREFIX "cuda." PROPERTIES LABELS gpu)
 endif()
+
+# scripts/gpu_check.sh on this machine, without a GPU: its reading of gtest
+# output (a skipped GPU test fails the check) and a dry run on a pack of this build.
+if(ELM_HAVE_CUDA)
+  add_test(NAME cuda.gpu_check_lib COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/gpu_check_lib_test.sh)
+  add_test(NAME cuda.gpu_check_dry_run COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/gpu_check_dry_run_test.sh)
+  set_tests_properties(cuda.gpu_check_dry_run PROPERTIES ENVIRONMENT "ELM_BUILD_DIR=${CMAKE_BINARY_DIR}"
+    SKIP_RETURN_CODE 77 TIMEOUT 120)
+  set_tests_properties(cuda.gpu_check_lib cuda.gpu_check_dry_run PROPERTIES LABELS gpu_check)
+endif()
