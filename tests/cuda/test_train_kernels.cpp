@@ -2,7 +2,7 @@
 // functions it mirrors, on random data of realistic sizes:
 //  - optimizer: adam/adamw/adamax x 5 steps, weight decay 0 and not, n not a
 //    multiple of the block size: parameters and both state buffers bit-identical;
-//  - sum of squares within double rounding of grad_norm^2; clipping with the
+//  - sum of squares within 1e-10 of grad_norm^2 (another summation order); clipping with the
 //    host factor (clip_scale) bit-identical to clip_grad_norm;
 //  - last-step cross-entropy (C = 2, 10, 20) and NeuronIO (8 x 500) losses
 //    within 1e-6 relative, dy within 1e-6 of the largest entry, entries the
@@ -161,7 +161,7 @@ TEST(TrainKernels, SumSquaresMatchesGradNormAndClippingIsBitIdentical) {
     cuda::launch_sum_squares(dg.get(), n, dsum.get(), nullptr);
     const double dev_sum = dsum.download()[0];
     const double cpu_norm = grad_norm(g);
-    expect_rel(dev_sum, cpu_norm * cpu_norm, 1e-12, "sum of squares of " + std::to_string(n));
+    expect_rel(dev_sum, cpu_norm * cpu_norm, 1e-10, "sum of squares of " + std::to_string(n));
     // Deterministic: the same bits again.
     cuda::launch_sum_squares(dg.get(), n, dsum.get(), nullptr);
     EXPECT_EQ(std::bit_cast<uint64_t>(dsum.download()[0]), std::bit_cast<uint64_t>(dev_sum));
