@@ -1,6 +1,7 @@
 #pragma once
 // Gradient-norm clipping as torch.nn.utils.clip_grad_norm_ (L2, one norm over
 // all parameters, which here live in one flat buffer).
+#include <optional>
 #include <span>
 
 namespace elm {
@@ -13,5 +14,10 @@ double grad_norm(std::span<const float> grads);
 // gradients) is returned with the gradients left untouched, so the caller can
 // skip the step or stop; torch would instead multiply everything by nan.
 double clip_grad_norm(std::span<float> grads, double max_norm);
+
+// The float factor clip_grad_norm multiplies the gradients by for a norm
+// computed elsewhere (the GPU path), or nothing when they stay as they are
+// (factor >= 1, or a non-finite norm). Throws for a max_norm that is not > 0.
+std::optional<float> clip_scale(double norm, double max_norm);
 
 }  // namespace elm

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backend/step_math.hpp"
 #include "core/error.hpp"
 
 namespace elm {
@@ -16,10 +17,7 @@ T last_step_cross_entropy(const T* y, int batch, int steps, int classes, const i
               classes, ")");
     const T* logits = y + (int64_t(b) * steps + steps - 1) * classes;
     T* g = dy + (int64_t(b) * steps + steps - 1) * classes;
-    const T mx = *std::max_element(logits, logits + classes);
-    T sum = 0;
-    for (int k = 0; k < classes; ++k) sum += std::exp(logits[k] - mx);
-    const T log_z = mx + std::log(sum);
+    const T log_z = step_math::log_sum_exp(logits, classes);
     total += double(log_z - logits[labels[b]]);
     for (int k = 0; k < classes; ++k) g[k] = std::exp(logits[k] - log_z) / T(batch);
     g[labels[b]] -= T(1) / T(batch);
@@ -35,9 +33,8 @@ T neuronio_loss(const T* y, int batch, int steps, int outputs, const T* target_s
   double bce = 0, mse = 0;
   for (int64_t r = 0; r < n; ++r) {
     const T x = y[r * outputs], s = target_spike[r];
-    // Stable BCE with logits: max(x,0) - x*s + log(1 + exp(-|x|)).
-    bce += double(std::max(x, T(0)) - x * s + std::log1p(std::exp(-std::abs(x))));
-    const T sig = T(1) / (T(1) + std::exp(-x));
+    bce += double(step_math::bce_with_logits(x, s));
+    const T sig = step_math::sigmoid(x);
     dy[r * outputs] = T(0.5) * (sig - s) / T(n);
     const T d = y[r * outputs + 1] - target_soma[r];
     mse += double(d) * double(d);

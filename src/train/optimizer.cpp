@@ -1,6 +1,5 @@
 #include "train/optimizer.hpp"
 
-#include <algorithm>
 #include <cmath>
 
 #include "core/error.hpp"
@@ -8,62 +7,42 @@
 namespace elm {
 namespace {
 
-// torch's exp_avg.lerp_(grad, w) for a float tensor: the scalar weight is
-// float, and the formula switches sides at 0.5 for accuracy.
-inline float lerp(float self, float end, float w) {
-  return w < 0.5f ? self + w * (end - self) : end - (end - self) * (1.0f - w);
+void adam_update(const step_math::OptimizerStepScalars& s, std::span<float> p, std::span<const float> g,
+                 float* exp_avg, float* exp_avg_sq) {
+  for (std::size_t i = 0; i < p.size(); ++i) step_math::adam_element(s, p[i], g[i], exp_avg[i], exp_avg_sq[i]);
 }
 
-struct Hyper {
-  float one_minus_beta1;
-  float beta2;
-  float one_minus_beta2;
-  float eps;
-  float weight_decay;  // L2 term for adam/adamax
-};
-
-// Python computes the scalars in double; torch casts them to float when it
-// applies them to a float tensor, so do the same here.
-Hyper hyper_of(const OptimizerConfig& c) {
-  return {static_cast<float>(1.0 - c.beta1), static_cast<float>(c.beta2),
-          static_cast<float>(1.0 - c.beta2), static_cast<float>(c.eps),
-          static_cast<float>(c.weight_decay)};
-}
-
-void adam_update(std::span<float> p, std::span<const float> g, float* exp_avg,
-                 float* exp_avg_sq, const Hyper& h, bool l2, double lr,
-                 const OptimizerConfig& c, int64_t step) {
-  const double t = static_cast<double>(step);
-  const double bias_correction1 = 1.0 - std::pow(c.beta1, t);
-  const double bias_correction2 = 1.0 - std::pow(c.beta2, t);
-  const float neg_step_size = static_cast<float>(-(lr / bias_correction1));
-  const float bc2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    float grad = g[i];
-    if (l2) grad = grad + h.weight_decay * p[i];
-    exp_avg[i] = lerp(exp_avg[i], grad, h.one_minus_beta1);
-    exp_avg_sq[i] = exp_avg_sq[i] * h.beta2 + h.one_minus_beta2 * grad * grad;
-    const float denom = std::sqrt(exp_avg_sq[i]) / bc2_sqrt + h.eps;
-    p[i] = p[i] + neg_step_size * exp_avg[i] / denom;
-  }
-}
-
-void adamax_update(std::span<float> p, std::span<const float> g, float* exp_avg,
-                   float* exp_inf, const Hyper& h, double lr,
-                   const OptimizerConfig& c, int64_t step) {
-  const double bias_correction = 1.0 - std::pow(c.beta1, static_cast<double>(step));
-  const float neg_clr = static_cast<float>(-(lr / bias_correction));
-  const bool l2 = c.weight_decay != 0.0;
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    float grad = g[i];
-    if (l2) grad = grad + h.weight_decay * p[i];
-    exp_avg[i] = lerp(exp_avg[i], grad, h.one_minus_beta1);
-    exp_inf[i] = std::max(exp_inf[i] * h.beta2, std::fabs(grad) + h.eps);
-    p[i] = p[i] + neg_clr * exp_avg[i] / exp_inf[i];
-  }
+void adamax_update(const step_math::OptimizerStepScalars& s, std::span<float> p, std::span<const float> g,
+                   float* exp_avg, float* exp_inf) {
+  for (std::size_t i = 0; i < p.size(); ++i) step_math::adamax_element(s, p[i], g[i], exp_avg[i], exp_inf[i]);
 }
 
 }  // namespace
+
+step_math::OptimizerStepScalars optimizer_step_scalars(const OptimizerConfig& c, double lr, int64_t step) {
+  step_math::OptimizerStepScalars s;
+  s.kind = parse_optimizer_kind(c.kind);
+  // Python computes the scalars in double; torch casts them to float when it
+  // applies them to a float tensor, so do the same here.
+  s.one_minus_beta1 = static_cast<float>(1.0 - c.beta1);
+  s.beta2 = static_cast<float>(c.beta2);
+  s.one_minus_beta2 = static_cast<float>(1.0 - c.beta2);
+  s.eps = static_cast<float>(c.eps);
+  const bool decay = c.weight_decay != 0.0;
+  s.weight_decay = static_cast<float>(c.weight_decay);
+  // adam/adamax: L2 term in the gradient; adamw: decoupled decay first, as torch.optim.AdamW.
+  s.l2 = decay && s.kind != OptimizerKind::adamw;
+  s.decoupled = decay && s.kind == OptimizerKind::adamw;
+  s.keep = s.decoupled ? static_cast<float>(1.0 - lr * c.weight_decay) : 1.0f;
+  const double t = static_cast<double>(step);
+  const double bias_correction1 = 1.0 - std::pow(c.beta1, t);
+  s.neg_step_size = static_cast<float>(-(lr / bias_correction1));
+  if (s.kind != OptimizerKind::adamax) {
+    const double bias_correction2 = 1.0 - std::pow(c.beta2, t);
+    s.bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
+  }
+  return s;
+}
 
 OptimizerKind parse_optimizer_kind(std::string_view kind) {
   if (kind == "adam") return OptimizerKind::adam;
@@ -136,27 +115,11 @@ void Optimizer::step(std::span<float> params, std::span<const float> grads, doub
             "optimizer state holds ", exp_avg_.size(), "/", second_.size(),
             " entries but the model has ", params.size(), " parameters");
   ++step_count_;
-  const Hyper h = hyper_of(config_);
-  switch (kind_) {
-    case OptimizerKind::adam:
-      adam_update(params, grads, exp_avg_.data(), second_.data(), h,
-                  config_.weight_decay != 0.0, lr, config_, step_count_);
-      break;
-    case OptimizerKind::adamw: {
-      // Decoupled decay first, as torch.optim.AdamW does.
-      if (config_.weight_decay != 0.0) {
-        const float keep = static_cast<float>(1.0 - lr * config_.weight_decay);
-        for (float& p : params) p = p * keep;
-      }
-      adam_update(params, grads, exp_avg_.data(), second_.data(), h, false, lr,
-                  config_, step_count_);
-      break;
-    }
-    case OptimizerKind::adamax:
-      adamax_update(params, grads, exp_avg_.data(), second_.data(), h, lr, config_,
-                    step_count_);
-      break;
-  }
+  const step_math::OptimizerStepScalars s = optimizer_step_scalars(config_, lr, step_count_);
+  if (kind_ == OptimizerKind::adamax)
+    adamax_update(s, params, grads, exp_avg_.data(), second_.data());
+  else
+    adam_update(s, params, grads, exp_avg_.data(), second_.data());
 }
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config) {

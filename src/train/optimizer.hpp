@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "backend/step_math.hpp"
+
 namespace elm {
 
 struct OptimizerConfig {
@@ -25,10 +27,14 @@ struct OptimizerConfig {
 // Throws ElmError naming the offending field or value.
 void validate(const OptimizerConfig& config);
 
-enum class OptimizerKind { adam, adamw, adamax };
-
+// OptimizerKind lives in backend/step_math.hpp (the device kernels use it too).
 OptimizerKind parse_optimizer_kind(std::string_view kind);
 std::string_view to_string(OptimizerKind kind);
+
+// The float scalars of step number `step` (1 for the first) at learning rate
+// lr, computed in double from the config as torch does: what Optimizer::step
+// and the CUDA optimizer kernel apply per element (step_math.hpp).
+step_math::OptimizerStepScalars optimizer_step_scalars(const OptimizerConfig& config, double lr, int64_t step);
 
 // State is kept as plain float vectors so that checkpoints can save and
 // restore it verbatim:

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backend/step_math.hpp"
 #include "core/error.hpp"
 
 namespace elm {
@@ -49,9 +50,8 @@ T two_tower_head(const ParamLayout& layout, const T* params, const T* y, int pai
     const int64_t label = labels[b];
     ELM_CHECK(label >= 0 && label < C, "two_tower_head: label ", label, " outside 0..", C - 1);
     // Cross-entropy with a stable log-sum-exp.
-    const T zmax = *std::max_element(z, z + C);
-    T sum = 0;
-    for (int c = 0; c < C; ++c) sum += std::exp(z[c] - zmax);
+    const T zmax = z[step_math::argmax_of(z, C)];
+    const T sum = step_math::sum_exp_shifted(z, C, zmax);
     loss += double(zmax + std::log(sum) - z[label]);
     if (!backprop) continue;
     // dL/dz = (softmax - onehot) / B.
