@@ -256,6 +256,11 @@ __global__ void finish_partials_kernel(FinishArgs a) {
   a.gproto[i] = dtau * a.tau_span * sig * (1.0f - sig);
 }
 
+__global__ void check_branch_tau_kernel(const float* tau, int ds, int k, int* flag) {
+  const int q = blockIdx.x * blockDim.x + threadIdx.x;
+  if (q < ds && tau[q] != tau[(q / k) * k]) *flag = 1;
+}
+
 __global__ void fill_kernel(float* p, int64_t n, float v) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) p[i] = v;
@@ -355,6 +360,11 @@ void launch_wgrad_mask(const float* dws, const float* proto, const uint8_t* vali
 
 void launch_finish_partials(const FinishArgs& a, cudaStream_t st) {
   finish_partials_kernel<<<blocks_for((2 + a.d_o) * a.dm + a.d_o), kThreads, 0, st>>>(a);
+  CUDA_CHECK_LAUNCH();
+}
+
+void launch_check_branch_tau(const float* tau, int ds, int k, int* flag, cudaStream_t st) {
+  check_branch_tau_kernel<<<blocks_for(ds), kThreads, 0, st>>>(tau, ds, k, flag);
   CUDA_CHECK_LAUNCH();
 }
 
