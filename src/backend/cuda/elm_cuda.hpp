@@ -68,7 +68,8 @@ class CudaElm {
   // (initialisation, checkpoint load, broadcast from another rank): the
   // non-trainable parameters may have changed. A forward() that finds tau_s
   // changed without this call throws an ElmError (detected on the device,
-  // reported by a later forward() or synchronize()).
+  // reported by a later forward() or synchronize(), and from then on: results
+  // computed since are not to be trusted).
   void params_changed();
 
   // Waits for the device (kernels run asynchronously on the backend's stream).
