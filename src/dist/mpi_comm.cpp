@@ -137,6 +137,19 @@ int mpi_local_rank(Comm& comm) {
   return local;
 }
 
+NodeRanks mpi_world_node_ranks() {
+  int world_rank = 0;
+  check_mpi(MPI_Comm_rank(MPI_COMM_WORLD, &world_rank), "Comm_rank");
+  MPI_Comm node;
+  check_mpi(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world_rank, MPI_INFO_NULL, &node),
+            "Comm_split_type");
+  NodeRanks r;
+  MPI_Comm_rank(node, &r.local_rank);
+  MPI_Comm_size(node, &r.local_ranks);
+  MPI_Comm_free(&node);
+  return r;
+}
+
 std::unique_ptr<WorkCounter> make_mpi_work_counter(Comm& comm) {
   auto* mpi = dynamic_cast<MpiComm*>(&comm);
   if (!mpi) return std::make_unique<LocalWorkCounter>();

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "dist/comm.hpp"
+#include "dist/gpu_assignment.hpp"
 
 namespace elm {
 
@@ -26,6 +27,11 @@ class MpiSession {
 // This rank's index among the ranks of `comm` on the same node
 // (MPI_Comm_split_type shared memory); 0 for a non-MPI Comm.
 int mpi_local_rank(Comm& comm);
+
+// This rank's place among ALL the job's ranks on its node (MPI_COMM_WORLD split
+// by shared memory), whatever communicator it later trains in: what decides
+// its GPU (gpu_assignment.hpp). Needs MPI initialised (an MpiSession).
+NodeRanks mpi_world_node_ranks();
 
 // A counter held by rank 0 of `comm`, incremented with MPI_Fetch_and_op, so any
 // rank can take the next number without the others' participation.

@@ -1,13 +1,14 @@
 #pragma once
-// The NCCL implementation of Comm for device buffers (the CUDA backend's flat
-// gradient): one NCCL communicator per MPI communicator, GPU = local rank
-// (MPI_Comm_split_type shared) mod the device count, the unique id broadcast
-// over MPI. Collectives take DEVICE pointers; an NCCL error or a peer that
-// stops answering aborts the communicator and the job instead of hanging.
-// Built only with CUDA and NCCL (library elm_nccl, ELM_HAVE_NCCL).
+// The NCCL implementation of DeviceComm (the CUDA backend's flat gradient):
+// one NCCL communicator per MPI communicator, the unique id broadcast over MPI,
+// created non-blocking so that every wait can time out. An NCCL error or a
+// peer that stops answering aborts the communicator and the job instead of
+// hanging. Built only with CUDA and NCCL (library elm_nccl, ELM_HAVE_NCCL).
 #include <memory>
 
 #include "dist/comm.hpp"
+#include "dist/device_comm.hpp"
+#include "dist/gpu_assignment.hpp"
 
 namespace elm {
 
@@ -16,10 +17,15 @@ struct NcclOptions {
 };
 
 // `mpi` must be an MPI communicator (MpiSession's world or a split of it); it
-// stays in use for barriers and host-side agreement and must outlive the result.
-std::unique_ptr<Comm> make_nccl_comm(Comm& mpi, const NcclOptions& options = {});
+// carries the unique id and must outlive the result. `device` is this rank's
+// GPU (gpu_for_this_rank); every call of the result runs on it and leaves the
+// caller's current device as it was.
+std::unique_ptr<DeviceComm> make_nccl_comm(Comm& mpi, int device, const NcclOptions& options = {});
 
-// The device this rank uses: local rank on its node mod the visible device count.
-int nccl_device_for_rank(Comm& mpi);
+// The GPU this rank drives: gpu_for_rank() of its node placement (from
+// mpi_world_node_ranks(), or node_ranks_from_env()), the device count the CUDA
+// runtime reports and CUDA_VISIBLE_DEVICES. ElmError of one line when the node
+// has more ranks than GPUs (or no GPU at all).
+int gpu_for_this_rank(const NodeRanks& node);
 
 }  // namespace elm

@@ -1,6 +1,8 @@
 // Host-side logic of the CUDA backend: these tests run without a GPU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "backend/cuda/cuda_plan.hpp"
 #include "backend/cuda/elm_cuda.hpp"
 #include "bench/cuda_bench.hpp"
@@ -110,6 +112,40 @@ TEST(CudaPlan, MemoryEstimates) {
                                              choose_launch_shape(dims_of("neuronio_dm15"), h100()), InputKind::Spikes,
                                              false, 1000);
   EXPECT_GE(syn.traces, size_t(2) * 8 * 500 * 4500 * 4);  // per-synapse traces are materialised
+}
+
+// Rows summed by the blocks of grid row y, as wgrad_synapse_kernel walks them.
+int64_t rows_of_block_row(const WgradSynapseGrid& g, int64_t rows, int y) {
+  int64_t n = 0;
+  for (int64_t chunk = y; chunk < g.chunks; chunk += g.blocks_y)
+    n += std::min(rows, (chunk + 1) * g.chunk_rows) - chunk * g.chunk_rows;
+  return n;
+}
+
+TEST(CudaPlan, WgradSynapseGridStaysWithinTheHardwareLimit) {
+  // Per-synapse traces at B*T above 65535 * 256 = 16.7M rows put more chunks
+  // than the 65535 blocks grid.y allows: the launch failed.
+  for (const int64_t rows : {int64_t(1), int64_t(255), int64_t(256), int64_t(257), int64_t(64) * 16384,
+                             int64_t(kMaxGridY) * 256, int64_t(kMaxGridY) * 256 + 1, int64_t(64) * 16384 * 20,
+                             int64_t(64) * 16384 * 64 + 77}) {
+    SCOPED_TRACE(rows);
+    const WgradSynapseGrid g = plan_wgrad_synapse(rows, 1000, 256);
+    EXPECT_EQ(g.blocks_x, 4);
+    EXPECT_GE(g.blocks_y, 1);
+    EXPECT_LE(g.blocks_y, kMaxGridY);
+    EXPECT_GE(int64_t(g.blocks_y) * g.chunk_rows * ((g.chunks + g.blocks_y - 1) / g.blocks_y), rows);
+    // Every row summed exactly once over the block rows.
+    int64_t covered = 0;
+    for (int y = 0; y < g.blocks_y; ++y) covered += rows_of_block_row(g, rows, y);
+    EXPECT_EQ(covered, rows);
+  }
+  // Up to the limit each chunk keeps a block row of its own (the launch as before).
+  const WgradSynapseGrid small = plan_wgrad_synapse(int64_t(3) * 40, 24, 256);
+  EXPECT_EQ(small.blocks_y, 1);
+  EXPECT_EQ(small.chunks, 1);
+  const WgradSynapseGrid at_limit = plan_wgrad_synapse(int64_t(kMaxGridY) * 256, 24, 256);
+  EXPECT_EQ(at_limit.blocks_y, kMaxGridY);
+  EXPECT_EQ(at_limit.chunks, kMaxGridY);
 }
 
 TEST(CudaBenchProjection, PaperSchedules) {

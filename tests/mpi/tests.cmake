@@ -2,7 +2,8 @@
 # (platform-notes.md: as root mpirun needs the two OMPI_ALLOW variables, and
 # more ranks than cores needs --oversubscribe).
 add_executable(elm_mpi_tests ${CMAKE_CURRENT_SOURCE_DIR}/mpi/test_data_parallel.cpp
-  ${CMAKE_CURRENT_SOURCE_DIR}/mpi/test_sweep_schedule.cpp ${CMAKE_CURRENT_SOURCE_DIR}/mpi/mpi_test_main.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/mpi/test_sweep_schedule.cpp ${CMAKE_CURRENT_SOURCE_DIR}/mpi/test_node_ranks.cpp
+  ${CMAKE_CURRENT_SOURCE_DIR}/mpi/mpi_test_main.cpp
   ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_support.cpp)
 target_include_directories(elm_mpi_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit ${CMAKE_CURRENT_SOURCE_DIR}/mpi)
 target_link_libraries(elm_mpi_tests PRIVATE elm elm_mpi GTest::gtest)

@@ -104,6 +104,15 @@ ScanPlan plan_scan(int64_t channels, int steps) {
   return p;
 }
 
+WgradSynapseGrid plan_wgrad_synapse(int64_t rows, int ds, int threads) {
+  ELM_ASSERT(rows >= 0 && ds > 0 && threads > 0);
+  WgradSynapseGrid g;
+  g.blocks_x = (ds + threads - 1) / threads;
+  g.chunks = (rows + g.chunk_rows - 1) / g.chunk_rows;
+  g.blocks_y = int(std::clamp<int64_t>(g.chunks, 1, kMaxGridY));
+  return g;
+}
+
 MemoryEstimate estimate_memory(const RecurrenceDims& d, const SegmentPlan& seg, const LaunchShape& shape,
                                InputKind kind, bool branch_traces, int64_t events) {
   MemoryEstimate m;

@@ -76,6 +76,17 @@ struct ScanPlan {
 };
 ScanPlan plan_scan(int64_t channels, int steps);
 
+// Grid of the per-synapse w_s gradient: x covers the synapses, y the chunks of
+// chunk_rows (B*T) rows. The hardware allows at most 65535 blocks in y, so
+// with more chunks each block row y takes chunks y, y + blocks_y, ...
+struct WgradSynapseGrid {
+  int blocks_x = 0, blocks_y = 0;
+  int64_t chunks = 0;
+  int chunk_rows = 256;
+};
+inline constexpr int kMaxGridY = 65535;
+WgradSynapseGrid plan_wgrad_synapse(int64_t rows, int ds, int threads);
+
 enum class InputKind { Dense, Spikes, Tokens };
 
 // Device memory of one CudaElm forward+backward, bytes (buffers it allocates,

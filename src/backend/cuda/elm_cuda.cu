@@ -8,6 +8,7 @@
 
 #include "backend/cuda/cuda_arch.hpp"
 #include "backend/cuda/cuda_check.cuh"
+#include "backend/cuda/device_guard.cuh"
 #include "backend/cuda/elm_kernels.cuh"
 #include "core/error.hpp"
 
@@ -103,6 +104,14 @@ struct CudaElm::Impl {
   Buf<float> w_eff, trace_kappa, tau_m, kappa_m, update_scale, kappa_lambda, wt;
   std::vector<float> host_trace_tau;
 
+  // v1 branch-trace decision (see decide_branch_traces): for which parameter
+  // buffer and version it was made, and a flag in mapped host memory that a
+  // check kernel raises if the tau_s it relied on changed behind its back.
+  const float* branch_decided_for = nullptr;
+  uint64_t branch_decided_version = 0, params_version = 1;
+  int* tau_changed_flag = nullptr;      // host address
+  int* tau_changed_flag_dev = nullptr;  // the same int as the device addresses it
+
   // Input.
   DeviceInput input;
   bool have_input = false;
@@ -186,6 +195,18 @@ struct CudaElm::Impl {
   }
 };
 
+namespace {
+
+// True when every synapse of a branch has the branch's first tau_s: then
+// per-branch traces are exact (the sum of equal-decay traces is one trace).
+bool branch_traces_exact(const float* tau, int ds, int k) {
+  for (int q = 0; q < ds; ++q)
+    if (tau[q] != tau[(q / k) * k]) return false;
+  return true;
+}
+
+}  // namespace
+
 CudaElm::CudaElm(const ElmConfig& config, const RoutingTable& routing, const CudaElmOptions& options)
     : impl_(std::make_unique<Impl>(config, routing, options)) {
   Impl& s = *impl_;
@@ -194,7 +215,11 @@ CudaElm::CudaElm(const ElmConfig& config, const RoutingTable& routing, const Cud
   ELM_CHECK(!s.config.has_head(), "CUDA backend: the two-tower head is computed outside the ELM backend");
   std::string why;
   ELM_CHECK(cuda_device_usable(&why), why);
-  CUDA_CHECK(cudaSetDevice(options.device));
+  int count = 0;
+  CUDA_CHECK(cudaGetDeviceCount(&count));
+  ELM_CHECK(options.device >= 0 && options.device < count, "CUDA backend: device ", options.device,
+            " does not exist (", count, " visible)");
+  DeviceGuard on(options.device);
   require_code_for_device(options.device);
   cudaDeviceProp p{};
   CUDA_CHECK(cudaGetDeviceProperties(&p, options.device));
@@ -232,14 +257,24 @@ CudaElm::CudaElm(const ElmConfig& config, const RoutingTable& routing, const Cud
   for (Buf<float>* b : {&s.tau_m, &s.kappa_m, &s.update_scale, &s.kappa_lambda}) b->ensure(s.dm);
   s.wt.ensure(mlp_weight_floats(RecurrenceDims::of(c, 1, 1), false));
   s.dws.ensure(s.ds);
+  CUDA_CHECK(cudaHostAlloc(&s.tau_changed_flag, sizeof(int), cudaHostAllocMapped));
+  *s.tau_changed_flag = 0;
+  CUDA_CHECK(cudaHostGetDevicePointer(reinterpret_cast<void**>(&s.tau_changed_flag_dev), s.tau_changed_flag, 0));
   CUDA_CHECK(cudaStreamSynchronize(s.stream));
 }
 
 CudaElm::~CudaElm() {
   if (!impl_) return;
-  cudaStreamSynchronize(impl_->stream);
-  if (impl_->cublas) cublasDestroy(impl_->cublas);
-  if (impl_->stream) cudaStreamDestroy(impl_->stream);
+  try {
+    DeviceGuard on(impl_->options.device);
+    cudaStreamSynchronize(impl_->stream);
+    if (impl_->cublas) cublasDestroy(impl_->cublas);
+    if (impl_->stream) cudaStreamDestroy(impl_->stream);
+    if (impl_->tau_changed_flag) cudaFreeHost(impl_->tau_changed_flag);
+    impl_.reset();  // the device buffers, freed while their device is current
+  } catch (const std::exception&) {
+    // The device cannot be made current: a destructor must not throw.
+  }
 }
 
 const ElmConfig& CudaElm::config() const { return impl_->config; }
@@ -247,9 +282,54 @@ const ParamLayout& CudaElm::layout() const { return impl_->layout; }
 bool CudaElm::uses_branch_traces() const { return impl_->branch; }
 const SegmentPlan& CudaElm::segment_plan() const { return impl_->seg; }
 const LaunchShape& CudaElm::launch_shape() const { return impl_->shape; }
-void CudaElm::synchronize() { CUDA_CHECK(cudaStreamSynchronize(impl_->stream)); }
+int CudaElm::device() const { return impl_->options.device; }
+void CudaElm::params_changed() { ++impl_->params_version; }
+
+void CudaElm::synchronize() {
+  DeviceGuard on(impl_->options.device);
+  CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
+  check_branch_decision();
+}
+
+void CudaElm::check_branch_decision() const {
+  // A plain read of mapped host memory: no synchronisation, so a change is
+  // seen once the check kernel of a later forward() has run.
+  const volatile int* flag = impl_->tau_changed_flag;
+  ELM_CHECK(*flag == 0, "CUDA backend: tau_s changed in the parameter buffer after a forward() without "
+                        "CudaElm::params_changed(); per-branch traces were used for unequal tau_s");
+}
+
+void CudaElm::decide_branch_traces(const float* d_params, const float* host_trace_tau) {
+  Impl& s = *impl_;
+  if (!s.v1) {
+    s.branch = true;  // v2 has one tau_b per branch
+    return;
+  }
+  // tau_s is not trainable: it changes only when the caller writes the whole
+  // parameter buffer (initialisation, checkpoint, broadcast from rank 0), which
+  // it announces with params_changed(). So the decision is made once per
+  // (buffer, version) instead of copying tau_s to the host and synchronising
+  // in every forward(), which stalled the stream each training step. A
+  // device-side check of every forward that used branch traces raises
+  // tau_changed_flag if the values no longer allow them (a missed
+  // params_changed()); the flag is read without synchronising.
+  if (host_trace_tau) {
+    s.branch = branch_traces_exact(host_trace_tau, s.ds, s.k);
+  } else if (d_params != s.branch_decided_for || s.params_version != s.branch_decided_version) {
+    s.host_trace_tau.resize(s.ds);
+    CUDA_CHECK(cudaMemcpyAsync(s.host_trace_tau.data(), d_params + s.layout.trace_tau(), s.ds * sizeof(float),
+                               cudaMemcpyDeviceToHost, s.stream));
+    CUDA_CHECK(cudaStreamSynchronize(s.stream));
+    s.branch = branch_traces_exact(s.host_trace_tau.data(), s.ds, s.k);
+  }
+  // forward_host() refills one buffer with new values each call: never a cache hit later.
+  s.branch_decided_for = host_trace_tau ? nullptr : d_params;
+  s.branch_decided_version = s.params_version;
+  if (s.branch) launch_check_branch_tau(d_params + s.layout.trace_tau(), s.ds, s.k, s.tau_changed_flag_dev, s.stream);
+}
 
 void CudaElm::upload_input(const InputBatch& x) {
+  DeviceGuard on(impl_->options.device);
   Impl& s = *impl_;
   ELM_CHECK(x.channels == s.n_in, "input has ", x.channels, " channels, the model expects ", s.n_in);
   x.validate();
@@ -285,9 +365,13 @@ void CudaElm::upload_input(const InputBatch& x) {
   s.forward_done = false;
 }
 
-void CudaElm::forward(const float* d_params, float* d_y) {
+void CudaElm::forward(const float* d_params, float* d_y) { forward_impl(d_params, d_y, nullptr); }
+
+void CudaElm::forward_impl(const float* d_params, float* d_y, const float* host_params) {
+  DeviceGuard on(impl_->options.device);
   Impl& s = *impl_;
   ELM_CHECK(s.have_input, "CudaElm::forward: no input uploaded");
+  check_branch_decision();
   const ElmConfig& c = s.config;
   const int B = s.input.B, T = s.input.T;
   const int64_t rows = int64_t(B) * T;
@@ -295,16 +379,7 @@ void CudaElm::forward(const float* d_params, float* d_y) {
   s.params = d_params;
 
   // Per-branch traces are exact when every synapse of a branch has the same tau_s.
-  if (s.v1) {
-    s.host_trace_tau.resize(s.ds);
-    CUDA_CHECK(cudaMemcpyAsync(s.host_trace_tau.data(), d_params + s.layout.trace_tau(), s.ds * sizeof(float),
-                               cudaMemcpyDeviceToHost, st));
-    CUDA_CHECK(cudaStreamSynchronize(st));
-    s.branch = true;
-    for (int q = 0; q < s.ds && s.branch; ++q) s.branch = s.host_trace_tau[q] == s.host_trace_tau[(q / s.k) * s.k];
-  } else {
-    s.branch = true;
-  }
+  decide_branch_traces(d_params, host_params ? host_params + s.layout.trace_tau() : nullptr);
 
   PrepareArgs pa;
   pa.params = d_params;
@@ -393,6 +468,7 @@ void CudaElm::forward(const float* d_params, float* d_y) {
 }
 
 void CudaElm::backward(const float* d_dy, float* d_grad) {
+  DeviceGuard on(impl_->options.device);
   Impl& s = *impl_;
   ELM_CHECK(s.forward_done, "CudaElm::backward() called before forward()");
   const ElmConfig& c = s.config;
@@ -501,18 +577,20 @@ void CudaElm::backward(const float* d_dy, float* d_grad) {
 }
 
 void CudaElm::forward_host(const float* params, const InputBatch& x, float* y) {
+  DeviceGuard on(impl_->options.device);
   Impl& s = *impl_;
   const size_t np = size_t(s.layout.num_params());
   s.host_params.upload(params, np, s.stream);
   upload_input(x);
   const size_t ny = size_t(x.batch) * x.steps * s.d_o;
   s.host_y.ensure(ny);
-  forward(s.host_params.get(), s.host_y.get());
+  forward_impl(s.host_params.get(), s.host_y.get(), params);
   CUDA_CHECK(cudaMemcpyAsync(y, s.host_y.get(), ny * sizeof(float), cudaMemcpyDeviceToHost, s.stream));
   CUDA_CHECK(cudaStreamSynchronize(s.stream));
 }
 
 void CudaElm::backward_host(const float* dy, float* grad) {
+  DeviceGuard on(impl_->options.device);
   Impl& s = *impl_;
   ELM_CHECK(s.forward_done && s.params == s.host_params.get(),
             "CudaElm::backward_host() needs a forward_host() before it");
@@ -524,17 +602,44 @@ void CudaElm::backward_host(const float* dy, float* grad) {
   CUDA_CHECK(cudaStreamSynchronize(s.stream));
 }
 
-DeviceFloats::DeviceFloats(size_t n) : n_(n) { CUDA_CHECK(cudaMalloc(&p_, std::max<size_t>(n, 1) * sizeof(float))); }
+namespace {
+int current_device() {
+  int d = 0;
+  CUDA_CHECK(cudaGetDevice(&d));
+  return d;
+}
+}  // namespace
 
-DeviceFloats::~DeviceFloats() {
-  if (p_) cudaFree(p_);
+DeviceFloats::DeviceFloats(size_t n) : DeviceFloats(n, current_device()) {}
+
+DeviceFloats::DeviceFloats(size_t n, int device) : n_(n), device_(device) {
+  DeviceGuard on(device_);
+  CUDA_CHECK(cudaMalloc(&p_, std::max<size_t>(n, 1) * sizeof(float)));
+}
+
+DeviceFloats::~DeviceFloats() { release(); }
+
+void DeviceFloats::release() noexcept {
+  if (!p_) return;
+  // cudaFree of another device's pointer works under unified addressing, but
+  // it synchronises the current device: free it on its own.
+  int previous = 0;
+  if (cudaGetDevice(&previous) == cudaSuccess && previous != device_ && cudaSetDevice(device_) == cudaSuccess) {
+    cudaFree(p_);
+    cudaSetDevice(previous);
+  } else {
+    cudaFree(p_);
+  }
+  p_ = nullptr;
+  n_ = 0;
 }
 
 DeviceFloats& DeviceFloats::operator=(DeviceFloats&& o) noexcept {
   if (this != &o) {
-    if (p_) cudaFree(p_);
+    release();
     p_ = o.p_;
     n_ = o.n_;
+    device_ = o.device_;
     o.p_ = nullptr;
     o.n_ = 0;
   }
@@ -543,14 +648,19 @@ DeviceFloats& DeviceFloats::operator=(DeviceFloats&& o) noexcept {
 
 void DeviceFloats::upload(const float* host, size_t n) {
   ELM_ASSERT(n <= n_);
+  DeviceGuard on(device_);
   CUDA_CHECK(cudaMemcpy(p_, host, n * sizeof(float), cudaMemcpyHostToDevice));
 }
 
 void DeviceFloats::download(float* host, size_t n) const {
   ELM_ASSERT(n <= n_);
+  DeviceGuard on(device_);
   CUDA_CHECK(cudaMemcpy(host, p_, n * sizeof(float), cudaMemcpyDeviceToHost));
 }
 
-void DeviceFloats::zero() { CUDA_CHECK(cudaMemset(p_, 0, n_ * sizeof(float))); }
+void DeviceFloats::zero() {
+  DeviceGuard on(device_);
+  CUDA_CHECK(cudaMemset(p_, 0, n_ * sizeof(float)));
+}
 
 }  // namespace elm

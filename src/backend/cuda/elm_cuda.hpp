@@ -24,13 +24,16 @@ std::string cuda_device_description(int device = 0);
 void require_code_for_device(int device);
 
 struct CudaElmOptions {
-  int device = 0;
+  int device = 0;  // every call of the CudaElm runs on this device, whatever device is current
   int segment_len = 0;                          // BPTT segment (checkpoint interval); 0: from the budget
   size_t segment_budget_bytes = size_t(256) << 20;  // activation record of one segment
   int group = 0;                                // samples per block (1 or 4); 0: automatic
   bool weights_in_smem = true;                  // false: MLP weights always read from global memory
 };
 
+// Every public call makes options.device current for its duration and then
+// restores the caller's current device, so a process may hold CudaElms on
+// several GPUs and change the current device between calls.
 class CudaElm {
  public:
   CudaElm(const ElmConfig& config, const RoutingTable& routing, const CudaElmOptions& options = {});
@@ -40,11 +43,14 @@ class CudaElm {
 
   const ElmConfig& config() const;
   const ParamLayout& layout() const;
+  int device() const;  // the CUDA device it runs on (options.device)
 
   // Copies the compact input to the device (kept until the next upload).
   void upload_input(const InputBatch& x);
   // Device pointers: params [layout().num_params()], y [B, T, d_o]. The params
-  // must stay unchanged until the following backward().
+  // must stay unchanged until the following backward(). The fixed (not
+  // trainable) parameters, tau_s among them, are read to the host only on the
+  // first forward() with a buffer and after params_changed().
   void forward(const float* d_params, float* d_y);
   void forward(const float* d_params, const InputBatch& x, float* d_y) {
     upload_input(x);
@@ -58,6 +64,14 @@ class CudaElm {
   void forward_host(const float* params, const InputBatch& x, float* y);
   void backward_host(const float* dy, float* grad);
 
+  // Call after writing the parameter buffer other than by an optimizer step
+  // (initialisation, checkpoint load, broadcast from another rank): the
+  // non-trainable parameters may have changed. A forward() that finds tau_s
+  // changed without this call throws an ElmError (detected on the device,
+  // reported by a later forward() or synchronize(), and from then on: results
+  // computed since are not to be trusted).
+  void params_changed();
+
   // Waits for the device (kernels run asynchronously on the backend's stream).
   void synchronize();
 
@@ -69,29 +83,39 @@ class CudaElm {
   struct Impl;
 
  private:
+  void forward_impl(const float* d_params, float* d_y, const float* host_params);
+  // Sets Impl::branch for this forward; host_trace_tau: the values on the host already (forward_host).
+  void decide_branch_traces(const float* d_params, const float* host_trace_tau);
+  void check_branch_decision() const;
   std::unique_ptr<Impl> impl_;
 };
 
 // Owned device memory of floats, for callers without CUDA headers (bench, tests).
+// Lives on one device: the current one when constructed without `device`;
+// copies and frees run on it whatever device is current at the time.
 class DeviceFloats {
  public:
   DeviceFloats() = default;
-  explicit DeviceFloats(size_t n);
+  explicit DeviceFloats(size_t n);  // on the current device
+  DeviceFloats(size_t n, int device);
   ~DeviceFloats();
-  DeviceFloats(DeviceFloats&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr, o.n_ = 0; }
+  DeviceFloats(DeviceFloats&& o) noexcept : p_(o.p_), n_(o.n_), device_(o.device_) { o.p_ = nullptr, o.n_ = 0; }
   DeviceFloats& operator=(DeviceFloats&& o) noexcept;
   DeviceFloats(const DeviceFloats&) = delete;
   DeviceFloats& operator=(const DeviceFloats&) = delete;
   float* data() { return p_; }
   const float* data() const { return p_; }
   size_t size() const { return n_; }
+  int device() const { return device_; }
   void upload(const float* host, size_t n);    // n <= size()
   void download(float* host, size_t n) const;  // n <= size()
   void zero();
 
  private:
+  void release() noexcept;
   float* p_ = nullptr;
   size_t n_ = 0;
+  int device_ = 0;
 };
 
 }  // namespace elm

@@ -205,15 +205,19 @@ __global__ void wgrad_gather_kernel(DeviceRouting rt, const float* G, int db, fl
   dws[s] = rt.valid[s] ? G[size_t(rt.index[s]) * db + s / rt.k] : 0.0f;
 }
 
-constexpr int kRowsPerBlock = 256;
-
-__global__ void wgrad_synapse_kernel(const float* adj, const float* xs, int64_t rows, int ds, float* dws) {
+// Block row y sums the chunks y, y + gridDim.y, ... (plan_wgrad_synapse caps
+// gridDim.y at the hardware's 65535), each chunk into its own atomicAdd as when
+// every chunk had a block of its own.
+__global__ void wgrad_synapse_kernel(const float* adj, const float* xs, int64_t rows, int ds, int64_t chunks,
+                                     int chunk_rows, float* dws) {
   const int s = blockIdx.x * blockDim.x + threadIdx.x;
   if (s >= ds) return;
-  const int64_t r0 = int64_t(blockIdx.y) * kRowsPerBlock, r1 = min(rows, r0 + kRowsPerBlock);
-  float acc = 0.0f;
-  for (int64_t r = r0; r < r1; ++r) acc = fmaf(adj[r * ds + s], xs[r * ds + s], acc);
-  atomicAdd(&dws[s], acc);
+  for (int64_t chunk = blockIdx.y; chunk < chunks; chunk += gridDim.y) {
+    const int64_t r0 = chunk * chunk_rows, r1 = min(rows, r0 + chunk_rows);
+    float acc = 0.0f;
+    for (int64_t r = r0; r < r1; ++r) acc = fmaf(adj[r * ds + s], xs[r * ds + s], acc);
+    atomicAdd(&dws[s], acc);
+  }
 }
 
 __global__ void wgrad_mask_kernel(const float* dws, const float* proto, const uint8_t* valid, int ds, float* g) {
@@ -250,6 +254,11 @@ __global__ void finish_partials_kernel(FinishArgs a) {
   if (!a.v1) dtau += dkl * a.kappa_lambda[i] * a.delta_t * a.lambda / (tau * tau);
   const float sig = 1.0f / (1.0f + expf(-a.proto[i]));
   a.gproto[i] = dtau * a.tau_span * sig * (1.0f - sig);
+}
+
+__global__ void check_branch_tau_kernel(const float* tau, int ds, int k, int* flag) {
+  const int q = blockIdx.x * blockDim.x + threadIdx.x;
+  if (q < ds && tau[q] != tau[(q / k) * k]) *flag = 1;
 }
 
 __global__ void fill_kernel(float* p, int64_t n, float v) {
@@ -337,8 +346,9 @@ void launch_wgrad_gather(const DeviceRouting& r, const float* G, int db, float* 
 }
 
 void launch_wgrad_synapse(const float* adj, const float* xs, int64_t rows, int ds, float* dws, cudaStream_t st) {
-  const dim3 grid(blocks_for(ds), unsigned((rows + kRowsPerBlock - 1) / kRowsPerBlock));
-  wgrad_synapse_kernel<<<grid, kThreads, 0, st>>>(adj, xs, rows, ds, dws);
+  const WgradSynapseGrid g = plan_wgrad_synapse(rows, ds, kThreads);
+  wgrad_synapse_kernel<<<dim3(unsigned(g.blocks_x), unsigned(g.blocks_y)), kThreads, 0, st>>>(
+      adj, xs, rows, ds, g.chunks, g.chunk_rows, dws);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -350,6 +360,11 @@ void launch_wgrad_mask(const float* dws, const float* proto, const uint8_t* vali
 
 void launch_finish_partials(const FinishArgs& a, cudaStream_t st) {
   finish_partials_kernel<<<blocks_for((2 + a.d_o) * a.dm + a.d_o), kThreads, 0, st>>>(a);
+  CUDA_CHECK_LAUNCH();
+}
+
+void launch_check_branch_tau(const float* tau, int ds, int k, int* flag, cudaStream_t st) {
+  check_branch_tau_kernel<<<blocks_for(ds), kThreads, 0, st>>>(tau, ds, k, flag);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -145,4 +145,8 @@ void launch_finish_partials(const FinishArgs& a, cudaStream_t st);
 
 void launch_fill(float* p, int64_t n, float v, cudaStream_t st);
 
+// Sets *flag (host-mapped memory, its device address) to 1 when some synapse's tau differs from
+// its branch's first (tau [ds], branches of k): per-branch traces no longer exact.
+void launch_check_branch_tau(const float* tau, int ds, int k, int* flag, cudaStream_t st);
+
 }  // namespace elm::cuda
