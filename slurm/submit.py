@@ -42,7 +42,8 @@ def parse_args(argv):
     p.add_argument("--mode", required=True, choices=("array", "mpi"),
                    help="array: one array task per run; mpi: one job, all ranks under one srun, groups of ranks_per_run")
     p.add_argument("--nodes", type=int, default=1, help="nodes per job (array: per task) [1]")
-    p.add_argument("--gpus-per-node", type=int, default=0, help="GPUs per node, one rank per GPU [0: CPU ranks]")
+    p.add_argument("--gpus-per-node", type=int, default=0,
+                   help="GPUs per node, one rank per GPU (the runs need train.backend=cuda) [0: CPU ranks]")
     p.add_argument("--ntasks-per-node", type=int,
                    help="ranks per node (mpi; default: --gpus-per-node, else the job's ranks_per_run)")
     p.add_argument("--cpus-per-task", type=int, default=None,
@@ -190,22 +191,43 @@ def missing_indices(out, rows):
     return [i for i, run_id in rows if not os.path.exists(os.path.join(out, "runs", run_id, "DONE"))]
 
 
-def max_train_threads(job_path, sets):
-    """The largest train.threads among the sweep's runs, resolved as elmrun resolves
-    it: the last --set, else the [grid] axis, else [set], else the base config's
-    [train] section, else 1. Called after elmrun has validated every run."""
+def run_values(job_path, sets, key, default):
+    """The values a section.key takes among the sweep's runs, resolved as elmrun
+    resolves it: the last --set, else the [grid] axis (each value), else [set],
+    else the base config's section, else default."""
     for s in reversed(sets):
-        key, _, value = s.partition("=")
-        if key.strip() == "train.threads":
-            return int(value.strip())
+        k, _, value = s.partition("=")
+        if k.strip() == key:
+            return [value.strip()]
     job = read_ini(job_path)
-    if job.has_option("grid", "train.threads"):
-        return max(int(v) for v in job.get("grid", "train.threads").split(","))
-    if job.has_option("set", "train.threads"):
-        return int(job.get("set", "train.threads"))
+    if job.has_option("grid", key):
+        return [v.strip() for v in job.get("grid", key).split(",")]
+    if job.has_option("set", key):
+        return [job.get("set", key).strip()]
     config = job.get("sweep", "config", fallback="").strip()
     base = read_ini(os.path.join(os.path.dirname(job_path), config))
-    return int(base.get("train", "threads", fallback="1"))
+    section, _, name = key.partition(".")
+    return [base.get(section, name, fallback=default).strip()]
+
+
+def max_train_threads(job_path, sets):
+    """The largest train.threads among the sweep's runs. Called after elmrun has validated every run."""
+    return max(int(v) for v in run_values(job_path, sets, "train.threads", "1"))
+
+
+def check_backend(job_path, sets, gpus_per_node):
+    """GPUs asked for only where the runs train on them (train.backend, default cpu), and the
+    reverse. Other values are left to elmrun's own check."""
+    backends = set(run_values(job_path, sets, "train.backend", "cpu"))
+    if gpus_per_node and "cpu" in backends:
+        which = "the runs train" if backends == {"cpu"} else "some runs train"
+        raise SubmitError(f"--gpus-per-node {gpus_per_node} but {which} on the CPU (train.backend = cpu), "
+                          "so the GPUs would sit idle: add --set train.backend=cuda (or leave --gpus-per-node out)")
+    if not gpus_per_node and "cuda" in backends:
+        which = "the runs train" if backends == {"cuda"} else "some runs train"
+        raise SubmitError(f"{which} on a GPU (train.backend = cuda) but --gpus-per-node is 0, so the ranks would "
+                          "get no GPU: pass --gpus-per-node G (GPUs per node, one rank each), or "
+                          "--set train.backend=cpu")
 
 
 def resources(a, rpr, cpus):
@@ -225,15 +247,27 @@ def resources(a, rpr, cpus):
         if ranks % rpr:
             raise SubmitError(f"{ranks} ranks ({a.nodes} node(s) x {per_node}) are not a multiple of "
                               f"ranks_per_run = {rpr}")
-        lines += [f"--nodes={a.nodes}", f"--ntasks-per-node={per_node}"]
+        lines.append(f"--nodes={a.nodes}")
+        if a.gpus_per_node:
+            lines.append(f"--ntasks={ranks}")  # --gpus-per-task needs an explicit task count
+        lines.append(f"--ntasks-per-node={per_node}")
     if a.gpus_per_node and per_node != a.gpus_per_node:
         raise SubmitError(f"{per_node} rank(s) per node but --gpus-per-node {a.gpus_per_node}: "
                           "elmrun runs one rank per GPU")
     lines.append(f"--cpus-per-task={cpus}")
     if a.gpus_per_node:
-        # Every rank sees the node's GPUs (NCCL can then use peer links); elmrun
-        # picks GPU = local rank mod device count.
-        lines.append(f"--gpus-per-node={a.gpus_per_node}")
+        # One GPU per rank. --gpus-per-task alone would also bind each task to
+        # its GPU (it implies --gpu-bind=per_task:1; sbatch(1)), and where
+        # ConstrainDevices is on that puts every task in a cgroup with only its
+        # own device: NCCL then cannot see its neighbours' GPUs, finds no NVLink
+        # and silently falls back to copies through host memory (NVIDIA/nccl#1066:
+        # "NCCL needs to see all GPUs on the same node for all NVLink detection
+        # to work properly"; CUDA IPC between such tasks fails too,
+        # open-mpi/ompi#11949). So the binding is turned off explicitly: every
+        # rank sees the job's GPUs on its node and elmrun takes GPU = local rank.
+        # (Under a per-task binding elmrun runs as well, each rank on its one
+        # visible device 0.)
+        lines += ["--gpus-per-task=1", "--gpu-bind=none"]
     for opt, value in (("time", a.time), ("partition", a.partition), ("account", a.account)):
         if value:
             no_space(f"--{opt}", value)
@@ -319,6 +353,7 @@ def main(argv=None) -> int:
     for label, path in (("--out", out), ("the working directory", workdir)):
         no_space(label, path)
     resources(a, rpr, a.cpus_per_task or 1)  # its mistakes before anything is written
+    check_backend(job, a.set, a.gpus_per_node)
 
     rows = write_manifest(elmrun, job, out, a.set)
     threads = max_train_threads(job, a.set)

@@ -28,7 +28,7 @@ out="$scratch/sweep"
 
 # Array mode: manifest written, script filled, exact sbatch line printed, nothing submitted.
 PATH=/nonexistent:$PATH "${submit[@]}" "$scratch/job.ini" --out "$out" --mode array --throttle 3 --time 01:00:00 \
-  --partition gpu --account proj --gpus-per-node 2 --max-requeues 5 --signal-lead 90 --set train.steps=7 \
+  --partition gpu --account proj --max-requeues 5 --signal-lead 90 --set train.steps=7 \
   --sbatch-option=--qos=long --dry-run > "$scratch/a.out"
 script=$(sed -n 's/^jid=\$(sbatch --parsable \(.*\.sbatch\))$/\1/p' "$scratch/a.out")
 [ -f "$script" ] || fail "no script from: $(cat "$scratch/a.out")"
@@ -48,7 +48,7 @@ PATH="$scratch/fakebin:$PATH" bash -eu "$scratch/paste.sh" > /dev/null || fail "
 [ "$(sed -n 1p "$scratch/sbatch.calls")" = "--parsable $script" ] || fail "first sbatch: $(cat "$scratch/sbatch.calls")"
 sed -n 2p "$scratch/sbatch.calls" | grep -q -- "--parsable --dependency=afterany:4242 --kill-on-invalid-dep=no --job-name=elm-cli-collect" \
   || fail "summary sbatch: $(cat "$scratch/sbatch.calls")"
-for line in "--array=0-4%3" "--signal=USR2@90" "--requeue" "--ntasks=2" "--gpus-per-node=2" "--time=01:00:00" \
+for line in "--array=0-4%3" "--signal=USR2@90" "--requeue" "--ntasks=2" "--time=01:00:00" \
   "--partition=gpu" "--account=proj" "--qos=long" "--output=$out/slurm/logs/%x_%A_%a.out" "--open-mode=append"; do
   grep -qx -- "#SBATCH $line" "$script" || fail "script lacks '#SBATCH $line'"
 done
@@ -91,6 +91,12 @@ check_error() {
 check_error "no such job file" "$scratch/nope.ini" --out "$out" --mode array --dry-run
 check_error "not a multiple of ranks_per_run" "$scratch/job.ini" --out "$out" --mode mpi --ntasks-per-node 3 --dry-run
 check_error "elmrun runs one rank per GPU" "$scratch/job.ini" --out "$out" --mode array --gpus-per-node 1 --dry-run
+# GPUs and train.backend go together (the GPU scripts' #SBATCH lines:
+# analysis/tests/test_submit_gpus.py).
+check_error "so the GPUs would sit idle: add --set train.backend=cuda" "$scratch/job.ini" --out "$out" --mode array \
+  --gpus-per-node 2 --dry-run
+check_error "but --gpus-per-node is 0, so the ranks would get no GPU" "$scratch/job.ini" --out "$out" --mode mpi \
+  --set train.backend=cuda --dry-run
 check_error "is not a Slurm time" "$scratch/job.ini" --out "$out" --mode array --time 2h --dry-run
 check_error "must be shorter than --time" "$scratch/job.ini" --out "$out" --mode array --time 00:05:00 --dry-run
 check_error "elmrun sweep --list failed" "$scratch/job.ini" --out "$out" --mode array --set model.bogus=1 --dry-run
