@@ -10,8 +10,10 @@ if(NOT ELM_ENABLE_CUDA STREQUAL "OFF")
     file(GLOB ELM_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/backend/cuda/*.cu)
     if(ELM_CUDA_SOURCES)
       set(ELM_HAVE_CUDA ON)
-      # Device-side parts of the bench (src/bench/*.cu) belong to the same library.
-      file(GLOB ELM_CUDA_BENCH_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/bench/*.cu)
+      # Device-side parts of the bench and the trainer (src/bench/*.cu, src/train/*.cu) and the
+      # device all-reduce step (no NCCL or MPI in it) belong to the same library.
+      file(GLOB ELM_CUDA_BENCH_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/bench/*.cu ${CMAKE_SOURCE_DIR}/src/train/*.cu
+        ${CMAKE_SOURCE_DIR}/src/dist/device_comm.cu)
       list(APPEND ELM_CUDA_SOURCES ${ELM_CUDA_BENCH_SOURCES})
     endif()
   elseif(ELM_ENABLE_CUDA STREQUAL "ON")
@@ -53,6 +55,9 @@ if(ELM_HAVE_CUDA)
   # elm_cuda uses the model code of `elm` (layout, routing, config) and `elm`
   # links elm_cuda: a cycle of static libraries, which CMake repeats on the link line.
   target_link_libraries(elm_cuda INTERFACE $<LINK_ONLY:elm>)
+  # The trainer (elm) reaches the CUDA backend (elm_cuda), which needs the host
+  # planning code (elm) again: three passes over the pair on the link line.
+  set_property(TARGET elm_cuda PROPERTY LINK_INTERFACE_MULTIPLICITY 3)
 
   # NCCL has no CMake package: the shared library and header under the toolkit.
   find_library(ELM_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib64)

@@ -132,7 +132,8 @@ steps() {
       --min-seconds "$secs" --min-steps 2
   done
   # --- further GPU steps go here, one line each, e.g.:
-  # run_step cmd   "train gpu vs cpu" 90 "$pack/run.sh" elmrun ...   (a short GPU training run against a CPU run)
+  run_step cmd "train gpu vs cpu" 120 "$pack/scripts/gpu_train_check.sh" "$pack/data/fashion-mnist" \
+    "$steps_dir/train_check" 200 "$pack/run.sh" elmrun
   # run_step gtest "nccl one rank"    60 "$pack/run.sh" elm_nccl_tests --gtest_color=no
   # ---
   if [[ "${SKIP_TORCH:-0}" == 1 ]]; then

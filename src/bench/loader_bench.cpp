@@ -266,13 +266,13 @@ LoaderBenchResult run_loader_bench(const std::string& task_name, const LoaderBen
   // ---- loader: make_train_batch, one step after another -------------------------
   RngStream rng(rc.train.seed + 101, 0x6c6f6164ULL);
   {
-    const Batch warm = make_train_batch(*task, random_indices(rng, r.batch, n_train), 0);
+    const Batch warm = task->make_train_batch(random_indices(rng, r.batch, n_train), 0, 0);
     r.steps = warm.x.steps;
   }
   double bytes = 0;
   const TimedLoop timed = time_until(o.min_batches, o.min_seconds, [&](int64_t n) {
     const std::vector<int64_t> idx = random_indices(rng, r.batch, n_train);
-    const Batch b = make_train_batch(*task, idx, n + 1);
+    const Batch b = task->make_train_batch(idx, n + 1, 0);
     bytes += batch_bytes(b);
   });
   r.loader_batches = static_cast<int>(timed.steps);
@@ -292,7 +292,7 @@ LoaderBenchResult run_loader_bench(const std::string& task_name, const LoaderBen
   if (r.trainer_batch < r.batch)
     r.note = "trainer timed on " + std::to_string(r.trainer_batch) + " of the batch's " + std::to_string(r.batch) +
              " samples (CPU step linear in the batch)";
-  const Batch tb = make_train_batch(*task, random_indices(rng, r.trainer_batch, n_train), 0);
+  const Batch tb = task->make_train_batch(random_indices(rng, r.trainer_batch, n_train), 0, 0);
   ElmModel model = ElmModel::initialized(rc.model, rc.train.seed);
   const TaskLoss loss = rc.train.loss == "neuronio" ? TaskLoss::Neuronio : TaskLoss::LastStepCrossEntropy;
   const int threads = o.threads > 0 ? o.threads : rc.train.threads;

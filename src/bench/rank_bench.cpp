@@ -5,65 +5,48 @@
 #include <cstdio>
 
 #include "bench/bench_clock.hpp"
-#include "backend/cpu/elm_cpu.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
-#include "train/loss.hpp"
+#include "train/cpu_step_backend.hpp"
+#include "train/train_step.hpp"
 
 namespace elm {
 
 namespace {
 
-// The trainer's step on this rank's share of the global batch.
+// The trainer's step (train_step) on this rank's share of the global batch.
 struct DataParallelStep {
   DataParallelStep(const BenchWorkload& w, int local_batch, int rank, int threads)
-      : model(ElmModel::initialized(w.model, 1)),
-        elm(model.config, model.routing, threads),
-        loss(w.loss) {
+      : model(ElmModel::initialized(w.model, 1)), backend(w.model, model.routing, w.loss, optim(), threads) {
     BenchWorkload local = w;
     local.batch = local_batch;
-    x = make_bench_input(local, 2 + uint64_t(rank));
-    B = local_batch;
-    T = w.steps;
-    C = w.model.num_output;
-    labels.resize(size_t(B));
-    spike.resize(size_t(B) * T);
-    soma.resize(spike.size());
+    batch.x = make_bench_input(local, 2 + uint64_t(rank));
+    const int B = local_batch, T = w.steps, C = w.model.num_output;
+    batch.labels.resize(size_t(B));
+    batch.target_spike.resize(size_t(B) * T);
+    batch.target_soma.resize(batch.target_spike.size());
     RngStream rng(3, 7 + uint64_t(rank));
-    for (auto& l : labels) l = int64_t(rng.below(uint64_t(C)));
-    for (size_t i = 0; i < spike.size(); ++i) {
-      spike[i] = rng.uniform() < 0.01 ? 1.0f : 0.0f;
-      soma[i] = float(rng.normal());
+    for (auto& l : batch.labels) l = int64_t(rng.below(uint64_t(C)));
+    for (size_t i = 0; i < batch.target_spike.size(); ++i) {
+      batch.target_spike[i] = rng.uniform() < 0.01 ? 1.0f : 0.0f;
+      batch.target_soma[i] = float(rng.normal());
     }
+    backend.set_params(model.params);
+    settings.lr = 1e-4;
+  }
+  static OptimizerConfig optim() {
     OptimizerConfig oc;
     oc.lr = 1e-4;
-    opt = make_optimizer(oc);
-    y.resize(size_t(B) * T * C);
-    dy.resize(y.size());
-    buffer.resize(size_t(model.layout.num_trainable()) + 2);
+    return oc;
   }
+  size_t reduce_floats() const { return size_t(model.layout.num_trainable()) + 2; }
 
-  void run(Comm& comm) {
-    const size_t n = size_t(model.layout.num_trainable());
-    elm.forward(model.params.data(), x, y.data());
-    const double l = loss == TaskLoss::Neuronio
-                         ? neuronio_loss(y.data(), B, T, C, spike.data(), soma.data(), dy.data())
-                         : last_step_cross_entropy(y.data(), B, T, C, labels.data(), dy.data());
-    elm.backward(dy.data(), buffer.data());
-    buffer[n] = float(l);
-    buffer[n + 1] = 0;
-    allreduce_step(comm, buffer, n);  // as the trainer's step
-    opt->step(std::span<float>(model.params.data(), n), std::span<const float>(buffer.data(), n), 1e-4);
-  }
+  void run(Comm& comm) { train_step(backend, batch, comm, settings); }
 
   ElmModel model;
-  CpuElm<float> elm;
-  TaskLoss loss;
-  InputBatch x;
-  int B = 0, T = 0, C = 0;
-  std::vector<int64_t> labels;
-  std::vector<float> spike, soma, y, dy, buffer;
-  std::unique_ptr<Optimizer> opt;
+  CpuStepBackend backend;
+  Batch batch;
+  StepSettings settings;
 };
 
 // Steps to time: enough for min_seconds judging by one warm step, decided by
@@ -96,7 +79,7 @@ RankBenchResult bench_size(Comm& comm, const BenchWorkload& w, int global_batch,
   r.sample_steps_per_s = double(global_batch) * w.steps / (r.ms_per_step * 1e-3);
 
   // The all-reduce alone, same buffer as the trainer's (one rank has none).
-  std::vector<float> buf(step.buffer.size(), 1.0f);
+  std::vector<float> buf(step.reduce_floats(), 1.0f);
   r.allreduce_bytes = int64_t(buf.size() * sizeof(float));
   if (W == 1) return r;
   comm.allreduce_sum(std::span<float>(buf));

@@ -3,12 +3,11 @@
 #include <chrono>
 
 #include "bench/bench_clock.hpp"
-#include "backend/cpu/elm_cpu.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "model/elm_model.hpp"
-#include "train/loss.hpp"
-#include "train/optimizer.hpp"
+#include "train/cpu_step_backend.hpp"
+#include "train/train_step.hpp"
 
 namespace elm {
 
@@ -113,34 +112,29 @@ StepTiming time_training_step(ElmModel& model, const InputBatch& x, TaskLoss los
                               std::span<const float> target_spike, std::span<const float> target_soma,
                               const OptimizerConfig& optim, int threads, double min_seconds, int min_steps) {
   const ElmConfig& c = model.config;
-  const int B = x.batch, T = x.steps, d_o = c.num_output;
+  const int B = x.batch, T = x.steps;
   if (loss == TaskLoss::Neuronio)
     ELM_CHECK(target_spike.size() == size_t(B) * T && target_soma.size() == size_t(B) * T,
               "time_training_step: NeuronIO targets must hold B*T values");
   else
     ELM_CHECK(labels.size() == size_t(B), "time_training_step: ", labels.size(), " labels for a batch of ", B);
-  CpuElm<float> elm(c, model.routing, threads);
-  const size_t ny = size_t(B) * T * d_o;
-  std::vector<float> y(ny), dy(ny), grad(model.layout.num_trainable());
-  auto opt = make_optimizer(optim);
-  const std::span<float> trainable(model.params.data(), model.layout.num_trainable());
-
-  auto one_step = [&] {
-    elm.forward(model.params.data(), x, y.data());
-    if (loss == TaskLoss::Neuronio)
-      neuronio_loss(y.data(), B, T, d_o, target_spike.data(), target_soma.data(), dy.data());
-    else
-      last_step_cross_entropy(y.data(), B, T, d_o, labels.data(), dy.data());
-    elm.backward(dy.data(), grad.data());
-    opt->step(trainable, grad, optim.lr);
-  };
+  CpuStepBackend backend(c, model.routing, loss, optim, threads);
+  backend.set_params(model.params);
+  Batch batch{x, std::vector<int64_t>(labels.begin(), labels.end()),
+              std::vector<float>(target_spike.begin(), target_spike.end()),
+              std::vector<float>(target_soma.begin(), target_soma.end())};
+  SerialComm serial;
+  StepSettings settings;
+  settings.lr = optim.lr;
+  auto one_step = [&] { train_step(backend, batch, serial, settings); };
   one_step();  // warm-up: allocations, page faults
   const TimedLoop timed = time_until(min_steps, min_seconds, [&](int64_t) { one_step(); });
+  backend.get_params(model.params);
   StepTiming r;
   r.steps_timed = static_cast<int>(timed.steps);
   r.seconds_per_step = timed.seconds / static_cast<double>(timed.steps);
-  r.branch_traces = elm.uses_branch_traces();
-  r.cpu_isa = cpu_isa_name(elm.isa());
+  r.branch_traces = backend.uses_branch_traces();
+  r.cpu_isa = cpu_isa_name(backend.isa());
   return r;
 }
 

@@ -6,13 +6,12 @@
 #include <vector>
 
 #include "backend/input_batch.hpp"
+#include "data/task.hpp"
 #include "model/elm_config.hpp"
 #include "model/elm_model.hpp"
 #include "train/optimizer.hpp"
 
 namespace elm {
-
-enum class TaskLoss { LastStepCrossEntropy, Neuronio };
 
 struct BenchWorkload {
   std::string name;
@@ -49,10 +48,10 @@ double step_flops(const BenchWorkload& w, const InputBatch& x, const ElmModel& m
 InputBatch make_bench_input(const BenchWorkload& w, uint64_t seed);
 
 // The timed training step shared by run_bench and the loader bench
-// (bench/loader_bench.hpp): CpuElm<float> forward on `x`, the loss (last-step
-// cross-entropy on `labels`, or the NeuronIO loss on target_spike/target_soma
-// [B*T]), BPTT, one optimizer step on model.params. One untimed warm-up step,
-// then steps until both min_steps and min_seconds are reached.
+// (bench/loader_bench.hpp): train_step on the CPU backend with `x`, the loss
+// (last-step cross-entropy on `labels`, or the NeuronIO loss on
+// target_spike/target_soma [B*T]), one optimizer step. One untimed warm-up
+// step, then steps until both min_steps and min_seconds are reached.
 struct StepTiming {
   int steps_timed = 0;
   double seconds_per_step = 0;

@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <iostream>
 
-#include "backend/cpu/elm_cpu.hpp"
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "io/hdf5_io.hpp"
@@ -12,6 +11,8 @@
 #include "train/classification_metrics.hpp"
 #include "train/loss.hpp"
 #include "train/neuronio_metrics.hpp"
+#include "train/run_config.hpp"
+#include "train/step_backend.hpp"
 
 namespace po = boost::program_options;
 
@@ -22,7 +23,8 @@ namespace {
 // Runs the model on an HDF5 data file holding `input` [B, T, n_in] and the
 // targets of one loss (targets/labels or targets/target_spike + target_soma),
 // the layout of the golden and pretrained reference files.
-int eval_data_file(const ElmModel& model, const std::string& data_path, int threads, const std::string& out_path) {
+int eval_data_file(const ElmModel& model, const std::string& data_path, const StepBackendOptions& where,
+                   const std::string& out_path) {
   if (!out_path.empty()) make_parent_dir(out_path, "--out");  // before the work, not after it
   H5Reader r(data_path);
   auto input = r.read_float("input");
@@ -36,11 +38,13 @@ int eval_data_file(const ElmModel& model, const std::string& data_path, int thre
   const auto& v = std::get<DenseInput>(dense.data).data;
   const bool sparse = std::count(v.begin(), v.end(), 0.0f) > int64_t(v.size()) * 3 / 4;
   const InputBatch x = sparse ? spikes_from_dense(dense) : dense;
-  CpuElm<float> elm(model.config, model.routing, threads);
-  std::vector<float> y(size_t(B) * T * d_o), dy(y.size());
-  elm.forward(model.params.data(), x, y.data());
-  std::printf("eval on %s: B=%d T=%d (%s input)\n", data_path.c_str(), B, T,
-              sparse ? "spike-event" : "dense");
+  const auto backend =
+      make_step_backend(model.config, model.routing, TaskLoss::LastStepCrossEntropy, OptimizerConfig{}, where);
+  backend->set_params(model.params);
+  std::vector<float> y, dy(size_t(B) * T * d_o);
+  backend->forward_outputs(x, y);
+  std::printf("eval on %s: B=%d T=%d (%s input, %s)\n", data_path.c_str(), B, T, sparse ? "spike-event" : "dense",
+              backend->description().c_str());
   // A reference case (golden and shared/pretrained files) holds the outputs the
   // reference implementation computed: agreement with those is the check that
   // means something; the metrics of a few random-input samples do not.
@@ -103,13 +107,16 @@ int eval_data_file(const ElmModel& model, const std::string& data_path, int thre
 int eval_command(const std::vector<std::string>& args) {
   po::options_description opts("elmrun eval: run a checkpoint on data and report loss and metrics");
   std::string checkpoint, data, out;
+  std::vector<std::string> sets;
   int threads = 1;
   opts.add_options()("help,h", "show this help")("checkpoint,m", po::value(&checkpoint)->required(),
                                                  "checkpoint .h5 (elmrun train, or converted from PyTorch)")(
       "data,d", po::value(&data)->required(),
       "HDF5 data file: 'input' [B,T,n_in] plus targets/labels or targets/target_spike+target_soma")(
       "threads,t", po::value(&threads)->default_value(1), "CPU threads")(
-      "out,o", po::value(&out), "write the outputs [B,T,d_o] to this HDF5 file");
+      "out,o", po::value(&out), "write the outputs [B,T,d_o] to this HDF5 file")(
+      "set", po::value(&sets)->composing(),
+      "train.backend=cpu|cuda or train.threads=N (as for train; repeatable)");
   if (std::find(args.begin(), args.end(), "--help") != args.end() ||
       std::find(args.begin(), args.end(), "-h") != args.end()) {
     std::cout << opts;
@@ -117,8 +124,16 @@ int eval_command(const std::vector<std::string>& args) {
   }
   parse_command_line(args, opts);
   ELM_CHECK(threads >= 1 && threads <= 256, "--threads must be in [1, 256]");
+  StepBackendOptions where;
+  where.threads = threads;
+  for (const auto& [key, value] : parse_overrides(sets)) {
+    if (key == "train.backend") where.kind = parse_backend_kind(value);
+    else if (key == "train.threads") where.threads = int(parse_int(value, key, "--set"));
+    else fail("--set ", key, ": eval takes train.backend and train.threads only");
+  }
+  ELM_CHECK(where.threads >= 1 && where.threads <= 256, "--set train.threads must be in [1, 256]");
   const ElmModel model = read_checkpoint(checkpoint);
-  return eval_data_file(model, data, threads, out);
+  return eval_data_file(model, data, where, out);
 }
 
 }  // namespace elm

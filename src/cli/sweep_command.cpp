@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "train/step_backend.hpp"
 #include "core/error.hpp"
 #include "core/stop_request.hpp"
 #include "core/test_hold.hpp"
@@ -55,6 +56,14 @@ int sweep_command(const std::vector<std::string>& args) {
       return 1;
     }
   }
+  // Where the runs compute, only where they will (the manifest and the summary
+  // are written on login nodes without a GPU).
+  if (!collect_only && !list)
+    for (const SweepRun& r : runs) {
+      StepBackendOptions where;
+      where.kind = parse_backend_kind(r.config.train.backend);
+      require_backend_usable(where);
+    }
 
   // Before MPI and the first run: a preemption signal that comes early is
   // recorded (and honoured at the first step) instead of killing the rank.

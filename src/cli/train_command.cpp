@@ -7,6 +7,7 @@
 #include "dist/mpi_comm.hpp"
 #include "core/stop_request.hpp"
 #include "train/run_lock.hpp"
+#include "train/step_backend.hpp"
 #include "train/train_state.hpp"
 #include "train/trainer.hpp"
 
@@ -35,6 +36,10 @@ int train_command(const std::vector<std::string>& args) {
     return 0;
   }
   const RunConfig rc = RunConfig::load(config_path, overrides);
+  // A GPU run that cannot start here says so before the run directory exists.
+  StepBackendOptions where;
+  where.kind = parse_backend_kind(rc.train.backend);
+  require_backend_usable(where);
   // Before MPI and the run: an early preemption signal is honoured at the first step.
   StopRequest::install();
   WorldSession session;

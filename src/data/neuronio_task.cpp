@@ -234,6 +234,12 @@ void append_window_events(SpikeInput& in, const Channel* channel, size_t n, int 
 
 }  // namespace
 
+Batch NeuronioTask::make_train_batch(std::span<const int64_t> indices, int64_t, int64_t epoch) const {
+  std::vector<int64_t> keys(indices.begin(), indices.end());
+  for (auto& k : keys) k = train_window_key(epoch, k);
+  return make_batch(Split::Train, keys);
+}
+
 Batch NeuronioTask::make_batch(Split split, std::span<const int64_t> indices) const {
   const int B = static_cast<int>(indices.size()), T = o_.window, C = shape_.channels;
   const int half = C / 2;

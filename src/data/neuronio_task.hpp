@@ -18,10 +18,11 @@
 //   (= [500, 5500) for T = 6000, window = 500, the reference's training windows).
 //   num_samples(Train) is task.windows_per_epoch (default 80000 = the reference's
 //   batches_per_epoch 10000 x batch 8). A window is a pure function of (seed, i):
-//   the trainer's per-epoch permutation of [0, windows_per_epoch) revisits the
-//   same windows every epoch; to draw fresh windows each epoch (as the reference's
-//   endless loader does), pass train_window_key(epoch, i) = epoch *
-//   windows_per_epoch + i instead of i; make_batch(Train) accepts any index >= 0.
+//   the trainer's per-epoch permutation of [0, windows_per_epoch) would revisit
+//   the same windows every epoch; make_train_batch draws fresh windows each epoch
+//   (as the reference's endless loader does) by reading index i of epoch e as
+//   train_window_key(e, i) = e * windows_per_epoch + i; make_batch(Train) accepts
+//   any index >= 0.
 // Valid / Test: a fixed grid, for a window loss comparable to the training loss:
 //   index i is simulation i / W at start 500 + (i % W) * window, W =
 //   floor((T - 500) / window) windows per simulation (11 for NeuronIO). The
@@ -121,6 +122,10 @@ class NeuronioTask : public Task {
   int num_output() const override { return 2; }
   int64_t num_samples(Split split) const override;
   Batch make_batch(Split split, std::span<const int64_t> indices) const override;
+  TaskLoss loss() const override { return TaskLoss::Neuronio; }
+  InputKind input_kind() const override { return InputKind::Spikes; }
+  // Fresh windows every epoch, as the reference's loader draws them.
+  Batch make_train_batch(std::span<const int64_t> indices, int64_t step, int64_t epoch) const override;
 
   // The window of a sample index (see the header comment).
   NeuronioWindow window_of(Split split, int64_t index) const;

@@ -155,7 +155,7 @@ struct ShdOptions {
   int64_t adding_train = 16000, adding_valid = 4000, adding_test = 16000;
 };
 
-class ShdTaskBase : public Task, public StepDependentTask {
+class ShdTaskBase : public Task {
  public:
   ShdTaskBase(std::string name, const ShdOptions& o) : name_(std::move(name)), o_(o) {
     steps_ = shd_num_steps(o.bin_ms);
@@ -163,10 +163,12 @@ class ShdTaskBase : public Task, public StepDependentTask {
   }
   std::string name() const override { return name_; }
   int num_input() const override { return kShdChannels; }
+  InputKind input_kind() const override { return InputKind::Spikes; }
   Batch make_batch(Split split, std::span<const int64_t> indices) const override {
     return build(split, indices, 0, false);
   }
-  Batch make_train_batch(std::span<const int64_t> indices, int64_t step) const override {
+  // Fresh input dropout (and SHD-Adding pairs) every step.
+  Batch make_train_batch(std::span<const int64_t> indices, int64_t step, int64_t) const override {
     return build(Split::Train, indices, step, o_.input_dropout > 0);
   }
 
@@ -352,6 +354,7 @@ class TokenStoreTask : public Task {
     }
   }
   std::string name() const override { return spec_.name; }
+  InputKind input_kind() const override { return InputKind::Tokens; }
   int num_input() const override { return spec_.image ? levels_ : spec_.store_vocabulary; }
   int num_output() const override { return spec_.classes; }
   int64_t num_samples(Split s) const override { return splits_[s].size(); }
@@ -406,7 +409,7 @@ class TokenStoreTask : public Task {
 // rows B..2B-1, each padded at the end with -1 (or truncated); labels [B].
 // num_output() is the tower's output (model.num_output, the latent size); the
 // pair's classes are num_classes().
-class RetrievalTask : public Task, public PairedTask {
+class RetrievalTask : public Task {
  public:
   static constexpr int kVocabulary = 256, kClasses = 2, kLength = 4000;
 
@@ -431,6 +434,8 @@ class RetrievalTask : public Task, public PairedTask {
   int num_input() const override { return kVocabulary; }
   int num_output() const override { return latent_; }
   int num_classes() const override { return kClasses; }
+  TaskLoss loss() const override { return TaskLoss::PairedCrossEntropy; }
+  InputKind input_kind() const override { return InputKind::Tokens; }
   int64_t num_samples(Split s) const override { return splits_[s].size(); }
 
   Batch make_batch(Split split, std::span<const int64_t> indices) const override {
@@ -482,6 +487,7 @@ class SyntheticListOpsTask : public Task {
     g_.validate("[task]");
   }
   std::string name() const override { return "synthetic_listops"; }
+  InputKind input_kind() const override { return InputKind::Tokens; }
   int num_input() const override { return kListOpsVocabularySize; }
   int num_output() const override { return kListOpsClasses; }
   int64_t num_samples(Split s) const override { return counts_[split_number(s)]; }
@@ -529,11 +535,6 @@ const TokenSpec* token_spec(const std::string& name) {
 
 const char* store_task_names() {
   return "synthetic_listops, shd, shd_adding, listops, text, retrieval, image, sfmnist, pathfinder, pathx";
-}
-
-Batch make_train_batch(const Task& task, std::span<const int64_t> indices, int64_t step) {
-  if (const auto* s = dynamic_cast<const StepDependentTask*>(&task)) return s->make_train_batch(indices, step);
-  return task.make_batch(Split::Train, indices);
 }
 
 std::unique_ptr<Task> make_store_task(const TaskConfig& config, const ElmConfig& model) {

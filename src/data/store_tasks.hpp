@@ -76,28 +76,6 @@ struct TaskConfig;
 inline constexpr uint64_t kDropoutStream = 0x64726f70ULL << 24;   // "drop"
 inline constexpr uint64_t kValidMaskStream = 0x76616c6964ULL;     // "valid"
 
-// A task whose training batches depend on the training step (fresh input
-// dropout or fresh SHD-Adding pairs every step).
-class StepDependentTask {
- public:
-  virtual ~StepDependentTask() = default;
-  virtual Batch make_train_batch(std::span<const int64_t> indices, int64_t step) const = 0;
-};
-
-// A task whose samples are pairs of sequences, classified by the two-tower model:
-// make_batch of B indices returns 2B input rows (first members, then second
-// members) and B labels of num_classes() classes. Task::num_output() is the
-// tower's output size.
-class PairedTask {
- public:
-  virtual ~PairedTask() = default;
-  virtual int num_classes() const = 0;
-};
-
-// The training batch of `step`: the task's step-dependent batch when it has one,
-// else task.make_batch(Split::Train, indices).
-Batch make_train_batch(const Task& task, std::span<const int64_t> indices, int64_t step);
-
 // The tasks of this file by task.name; nullptr for any other name. Checks the
 // options, opens the store and checks model.num_input / num_output / delta_t.
 std::unique_ptr<Task> make_store_task(const TaskConfig& config, const ElmConfig& model);

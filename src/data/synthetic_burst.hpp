@@ -26,6 +26,7 @@ class SyntheticBurstTask : public Task {
   std::string name() const override { return "synthetic_burst"; }
   int num_input() const override { return o_.classes * o_.channels_per_class; }
   int num_output() const override { return o_.classes; }
+  InputKind input_kind() const override { return InputKind::Spikes; }
   int64_t num_samples(Split split) const override;
   Batch make_batch(Split split, std::span<const int64_t> indices) const override;
 

@@ -10,6 +10,19 @@ namespace elm {
 
 const char* to_string(Split s) { return s == Split::Train ? "train" : s == Split::Valid ? "valid" : "test"; }
 
+const char* to_string(TaskLoss loss) {
+  switch (loss) {
+    case TaskLoss::LastStepCrossEntropy: return "last_step_ce";
+    case TaskLoss::Neuronio: return "neuronio";
+    case TaskLoss::PairedCrossEntropy: return "paired_ce";
+  }
+  return "?";
+}
+
+const char* to_string(InputKind kind) {
+  return kind == InputKind::Dense ? "dense" : kind == InputKind::Spikes ? "spikes" : "tokens";
+}
+
 std::unique_ptr<Task> make_task(const TaskConfig& config, const ElmConfig& model) {
   std::unique_ptr<Task> task;
   if (config.name == "synthetic_burst")

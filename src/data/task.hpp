@@ -15,6 +15,18 @@ namespace elm {
 enum class Split { Train, Valid, Test };
 const char* to_string(Split s);
 
+// What a training step computes from the model's outputs; the task declares it,
+// so no caller has to guess from the task's type.
+//   LastStepCrossEntropy  cross-entropy of the last step's num_output() logits
+//   Neuronio              0.5 BCE(spike) + 0.5 MSE(soma) over every step
+//   PairedCrossEntropy    two-tower head on 2B tower rows, num_classes() classes
+enum class TaskLoss { LastStepCrossEntropy, Neuronio, PairedCrossEntropy };
+const char* to_string(TaskLoss loss);
+
+// The compact form of a task's inputs (InputBatch::data).
+enum class InputKind { Dense, Spikes, Tokens };
+const char* to_string(InputKind kind);
+
 struct Batch {
   InputBatch x;
   std::vector<int64_t> labels;                    // classification: [B]
@@ -29,6 +41,20 @@ class Task {
   virtual int num_output() const = 0;
   virtual int64_t num_samples(Split split) const = 0;
   virtual Batch make_batch(Split split, std::span<const int64_t> indices) const = 0;
+
+  virtual TaskLoss loss() const { return TaskLoss::LastStepCrossEntropy; }
+  virtual InputKind input_kind() const = 0;
+  // Classes of the prediction: num_output() except for paired tasks, whose
+  // tower output feeds a classifier head.
+  virtual int num_classes() const { return num_output(); }
+  // The training batch of these sample indices at training step `step` of
+  // epoch `epoch`: tasks with training-only randomness (input dropout, fresh
+  // pairs or windows each step or epoch) override it; the same arguments give
+  // the same batch, however the global batch is split across ranks.
+  virtual Batch make_train_batch(std::span<const int64_t> indices, int64_t step, int64_t epoch) const {
+    (void)step, (void)epoch;
+    return make_batch(Split::Train, indices);
+  }
 };
 
 struct TaskConfig;

@@ -8,9 +8,6 @@
 #include "data/neuronio_task.hpp"
 #include "data/store/dataset_store.hpp"
 #include "data/store_tasks.hpp"
-#include "train/classification_metrics.hpp"
-#include "train/loss.hpp"
-#include "train/two_tower.hpp"
 
 namespace elm {
 
@@ -26,7 +23,7 @@ bool ranks_want_stop(Comm& comm, const EvalStopCheck& want_stop) {
   return flag > 0;
 }
 
-std::optional<EvalResult> classify_until_stop(CpuElm<float>& elm, const std::vector<float>& params, const Task& task,
+std::optional<EvalResult> classify_until_stop(StepBackend& backend, const Task& task,
                                               Split split, int batch_size, Comm& comm, int64_t limit,
                                               const EvalStopCheck* want_stop) {
   int64_t n = task.num_samples(split);
@@ -35,11 +32,6 @@ std::optional<EvalResult> classify_until_stop(CpuElm<float>& elm, const std::vec
   std::vector<int64_t> shard;
   for (int64_t i = r; i < n; i += W) shard.push_back(i);
   double loss_sum = 0, correct = 0;
-  std::vector<float> y, dy, last;
-  // Pairs (retrieval): the two-tower model's cross-entropy and accuracy.
-  const auto* paired = dynamic_cast<const PairedTask*>(&task);
-  std::unique_ptr<TwoTowerElm<float>> two_tower;
-  if (paired) two_tower = std::make_unique<TwoTowerElm<float>>(elm);
   // Every rank runs as many batches as rank 0 (whose shard is the largest), so
   // the per-batch stop agreement is a collective all of them reach.
   const size_t largest_shard = size_t((n + W - 1) / W);
@@ -47,22 +39,7 @@ std::optional<EvalResult> classify_until_stop(CpuElm<float>& elm, const std::vec
     if (want_stop && ranks_want_stop(comm, *want_stop)) return std::nullopt;
     if (b0 >= shard.size()) continue;
     const std::vector<int64_t> idx(shard.begin() + b0, shard.begin() + std::min(shard.size(), b0 + batch_size));
-    const Batch batch = task.make_batch(split, idx);
-    if (two_tower) {
-      const int pairs = int(batch.labels.size());
-      loss_sum += double(two_tower->forward(params.data(), batch.x, batch.labels)) * pairs;
-      correct += accuracy_from_logits(two_tower->logits(), batch.labels, size_t(paired->num_classes())) * pairs;
-      continue;
-    }
-    const int B = batch.x.batch, T = batch.x.steps, C = task.num_output();
-    y.resize(size_t(B) * T * C);
-    dy.resize(y.size());
-    elm.forward(params.data(), batch.x, y.data());
-    loss_sum += double(last_step_cross_entropy(y.data(), B, T, C, batch.labels.data(), dy.data())) * B;
-    last.resize(size_t(B) * C);
-    for (int b = 0; b < B; ++b)
-      std::copy_n(y.data() + (size_t(b) * T + T - 1) * C, C, last.data() + size_t(b) * C);
-    correct += accuracy_from_logits(last, batch.labels, C) * B;
+    backend.evaluate_batch(task.make_batch(split, idx), loss_sum, correct);
   }
   double sums[3] = {loss_sum, correct, double(shard.size())};
   comm.allreduce_sum(std::span<double>(sums, 3));
@@ -75,9 +52,9 @@ std::optional<EvalResult> classify_until_stop(CpuElm<float>& elm, const std::vec
 
 }  // namespace
 
-EvalResult evaluate_classification(CpuElm<float>& elm, const std::vector<float>& params, const Task& task,
+EvalResult evaluate_classification(StepBackend& backend, const Task& task,
                                    Split split, int batch_size, Comm& comm, int64_t limit) {
-  return *classify_until_stop(elm, params, task, split, batch_size, comm, limit, nullptr);
+  return *classify_until_stop(backend, task, split, batch_size, comm, limit, nullptr);
 }
 
 void broadcast_metrics(Comm& comm, Metrics& metrics, int root) {
@@ -97,28 +74,30 @@ void broadcast_metrics(Comm& comm, Metrics& metrics, int root) {
 
 namespace {
 
-std::optional<Metrics> evaluate_task_impl(CpuElm<float>& elm, const std::vector<float>& params, const Task& task,
+std::optional<Metrics> evaluate_task_impl(StepBackend& backend, const Task& task,
                                           Split split, int batch_size, int64_t max_simulations, Comm& comm,
                                           int64_t limit, const EvalStopCheck* want_stop) {
-  if (auto* nio = dynamic_cast<const NeuronioTask*>(&task)) {
+  if (task.loss() == TaskLoss::Neuronio) {
+    const auto& nio = static_cast<const NeuronioTask&>(task);
     // Rank 0 alone runs the protocol (its AUC needs every prediction); it
     // checks for a stop before each forward and tells the others.
     Metrics m;
     double stopped = 0;
     if (comm.rank() == 0) {
-      const StoreReader store(nio->store_path(split));
+      const StoreReader store(nio.store_path(split));
       NeuronioEvalOptions opts;
       opts.max_simulations = max_simulations;
-      const ElmConfig& cfg = elm.config();
       const NeuronioStoreShape shape = check_neuronio_store(store);
-      ELM_CHECK(cfg.num_input == shape.channels, store.path(), ": the model has ", cfg.num_input,
+      ELM_CHECK(task.num_input() == shape.channels, store.path(), ": the model has ", task.num_input(),
                 " inputs but the store has ", shape.channels, " channels");
+      std::vector<float> out;
       const NeuronioForward forward = [&](const InputBatch& x, std::span<const NeuronioWindow>, float* y) {
         if (want_stop && (*want_stop)()) throw EvalStopped{};
-        elm.forward(params.data(), x, y);
+        backend.forward_outputs(x, out);
+        std::copy(out.begin(), out.end(), y);
       };
       try {
-        const NeuronioEvalResult r = evaluate_neuronio_file(forward, cfg.num_output, store, opts);
+        const NeuronioEvalResult r = evaluate_neuronio_file(forward, task.num_output(), store, opts);
         m = r.metrics.named_values();
         m.emplace_back("simulations_kept", double(r.kept));
       } catch (const EvalStopped&) {
@@ -130,22 +109,22 @@ std::optional<Metrics> evaluate_task_impl(CpuElm<float>& elm, const std::vector<
     broadcast_metrics(comm, m, 0);
     return m;
   }
-  const auto r = classify_until_stop(elm, params, task, split, batch_size, comm, limit, want_stop);
+  const auto r = classify_until_stop(backend, task, split, batch_size, comm, limit, want_stop);
   if (!r) return std::nullopt;
   return Metrics{{"loss", r->loss}, {"accuracy", r->accuracy}, {"samples", double(r->samples)}};
 }
 
 }  // namespace
 
-Metrics evaluate_task(CpuElm<float>& elm, const std::vector<float>& params, const Task& task, Split split,
+Metrics evaluate_task(StepBackend& backend, const Task& task, Split split,
                       int batch_size, int64_t max_simulations, Comm& comm, int64_t limit) {
-  return *evaluate_task_impl(elm, params, task, split, batch_size, max_simulations, comm, limit, nullptr);
+  return *evaluate_task_impl(backend, task, split, batch_size, max_simulations, comm, limit, nullptr);
 }
 
-std::optional<Metrics> evaluate_task_until_stop(CpuElm<float>& elm, const std::vector<float>& params, const Task& task,
+std::optional<Metrics> evaluate_task_until_stop(StepBackend& backend, const Task& task,
                                                 Split split, int batch_size, int64_t max_simulations, Comm& comm,
                                                 int64_t limit, const EvalStopCheck& want_stop) {
-  return evaluate_task_impl(elm, params, task, split, batch_size, max_simulations, comm, limit, &want_stop);
+  return evaluate_task_impl(backend, task, split, batch_size, max_simulations, comm, limit, &want_stop);
 }
 
 }  // namespace elm

@@ -8,10 +8,10 @@
 #include <optional>
 #include <vector>
 
-#include "backend/cpu/elm_cpu.hpp"
 #include "data/task.hpp"
 #include "dist/comm.hpp"
 #include "train/run_record.hpp"
+#include "train/step_backend.hpp"
 
 namespace elm {
 
@@ -21,15 +21,16 @@ struct EvalResult {
   int64_t samples = 0;
 };
 
-// Mean last-step cross-entropy and accuracy over the first `limit` samples
-// of a split (limit <= 0: all).
-EvalResult evaluate_classification(CpuElm<float>& elm, const std::vector<float>& params, const Task& task,
+// Every function evaluates the backend's current parameters.
+// Mean cross-entropy and accuracy (last step, or the pairs' head) over the
+// first `limit` samples of a split (limit <= 0: all).
+EvalResult evaluate_classification(StepBackend& backend, const Task& task,
                                    Split split, int batch_size, Comm& comm, int64_t limit = 0);
 
 // The task's own evaluation: loss and accuracy for classification; for
 // NeuronIO, the reference protocol's metrics (max_simulations < 0: all),
 // computed on rank 0 and sent to the others (its AUC needs every prediction).
-Metrics evaluate_task(CpuElm<float>& elm, const std::vector<float>& params, const Task& task, Split split,
+Metrics evaluate_task(StepBackend& backend, const Task& task, Split split,
                       int batch_size, int64_t max_simulations, Comm& comm, int64_t limit = 0);
 
 // Asked between evaluation batches: true when this rank wants to stop (a
@@ -38,7 +39,7 @@ Metrics evaluate_task(CpuElm<float>& elm, const std::vector<float>& params, cons
 using EvalStopCheck = std::function<bool()>;
 
 // evaluate_task that gives up when a stop is wanted: nullopt on every rank.
-std::optional<Metrics> evaluate_task_until_stop(CpuElm<float>& elm, const std::vector<float>& params, const Task& task,
+std::optional<Metrics> evaluate_task_until_stop(StepBackend& backend, const Task& task,
                                                 Split split, int batch_size, int64_t max_simulations, Comm& comm,
                                                 int64_t limit, const EvalStopCheck& want_stop);
 

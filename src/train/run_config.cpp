@@ -7,6 +7,7 @@
 #include "core/did_you_mean.hpp"
 #include "core/error.hpp"
 #include "dist/comm.hpp"
+#include "train/step_backend.hpp"
 #include <cstdio>
 
 namespace elm {
@@ -81,7 +82,7 @@ RunConfig RunConfig::from_key_values(const KeyValues& kv, const std::string& sou
           section == "train" ? std::vector<std::string>{"steps", "batch_size", "seed", "threads", "log_every",
                                                         "eval_every", "eval_simulations", "clip_norm",
                                                         "checkpoint_every", "checksum_every", "train_samples",
-                                                        "valid_samples", "test_samples", "loss"}
+                                                        "valid_samples", "test_samples", "backend", "loss"}
                              : std::vector<std::string>{"kind", "lr", "beta1", "beta2", "eps", "weight_decay",
                                                         "schedule", "warmup_steps", "min_lr"};
       fail(source, ": unknown key '", full, "'", did_you_mean(key, known), " (", section, " keys: ", join_names(known),
@@ -107,6 +108,7 @@ RunConfig RunConfig::from_key_values(const KeyValues& kv, const std::string& sou
       else if (key == "train_samples") t.train_samples = parse_int(value, full, source);
       else if (key == "valid_samples") t.valid_samples = parse_int(value, full, source);
       else if (key == "test_samples") t.test_samples = parse_int(value, full, source);
+      else if (key == "backend") t.backend = value;
       else if (key == "loss") t.loss = value;
       else bad_key();
     } else if (section == "optim") {
@@ -140,8 +142,13 @@ RunConfig RunConfig::from_key_values(const KeyValues& kv, const std::string& sou
   ELM_CHECK(t.checksum_every >= 1, source, ": train.checksum_every must be >= 1");
   ELM_CHECK(t.train_samples >= 0 && t.valid_samples >= 0 && t.test_samples >= 0, source,
             ": train.train_samples, valid_samples and test_samples must be >= 0 (0: all)");
-  ELM_CHECK(t.loss == "last_step_ce" || t.loss == "neuronio", source, ": train.loss '", t.loss,
+  ELM_CHECK(t.loss.empty() || t.loss == "last_step_ce" || t.loss == "neuronio", source, ": train.loss '", t.loss,
             "' is not one of last_step_ce, neuronio");
+  try {
+    parse_backend_kind(t.backend);
+  } catch (const ElmError& e) {
+    fail(source, ": ", e.what());
+  }
   try {
     validate(rc.optim);
     rc.schedule.base_lr = rc.optim.lr;
@@ -157,8 +164,12 @@ RunConfig RunConfig::from_key_values(const KeyValues& kv, const std::string& sou
 
 std::string run_identity_json(const RunConfig& config) {
   KeyValues kv = config.resolved;
+  // Where and how fast a run computes is not what it computes: a run
+  // checkpointed on a GPU resumes on the CPU. train.loss only restates the task's loss.
   kv.erase("train.threads");
   kv.erase("train.log_every");
+  kv.erase("train.backend");
+  kv.erase("train.loss");
   return to_flat_json(kv);
 }
 

@@ -31,7 +31,9 @@ struct TrainConfig {
   int64_t checksum_every = 100;     // steps between cross-rank parameter checks
   // Use only the first N samples of a split (0: all): quick runs on a subset.
   int64_t train_samples = 0, valid_samples = 0, test_samples = 0;
-  std::string loss = "last_step_ce";  // last_step_ce | neuronio
+  std::string backend = "cpu";  // cpu | cuda (BackendKind): where the steps run
+  // Accepted for older configs and checked against the task, which decides the loss.
+  std::string loss;  // "" | last_step_ce | neuronio
 };
 
 struct RunConfig {
@@ -48,7 +50,8 @@ struct RunConfig {
 };
 
 // The keys that define what a run computes, as flat JSON: the resolved config
-// without those that cannot change its results (train.threads, train.log_every).
+// without those that cannot change its results (train.threads, train.log_every,
+// train.backend) or only restate the task (train.loss).
 std::string run_identity_json(const RunConfig& config);
 // 16 hex digits: FNV-1a 64 of run_identity_json; names the run's directory.
 std::string run_id(const RunConfig& config);

@@ -10,18 +10,14 @@
 
 #include "core/error.hpp"
 #include "core/test_hold.hpp"
-#include "data/neuronio_task.hpp"
 #include "io/output_dir.hpp"
 #include "data/store/batch_prefetcher.hpp"
 #include "data/store/sharded_sampler.hpp"
-#include "data/store_tasks.hpp"
 #include "model/elm_model.hpp"
-#include "train/grad_clip.hpp"
-#include "train/loss.hpp"
 #include "train/run_heartbeat.hpp"
 #include "core/stop_request.hpp"
 #include "train/train_state.hpp"
-#include "train/two_tower.hpp"
+#include "train/train_step.hpp"
 
 namespace fs = std::filesystem;
 
@@ -77,14 +73,21 @@ RunResult train_run_steps(const RunConfig& rc, const std::string& run_dir, const
   // Opens every split the run will read (store tasks check each header), so a
   // missing or foreign store fails the run before the first step.
   auto task = make_task(rc.task, rc.model);
-  const auto* neuronio = dynamic_cast<const NeuronioTask*>(task.get());
-  ELM_CHECK((tc.loss == "neuronio") == (neuronio != nullptr), "config key 'train.loss' is '", tc.loss, "' but task ",
-            task->name(), " needs ", neuronio ? "neuronio" : "last_step_ce");
+  const bool neuronio = task->loss() == TaskLoss::Neuronio;
+  ELM_CHECK(tc.loss.empty() || (tc.loss == "neuronio") == neuronio, "config key 'train.loss' is '", tc.loss,
+            "' but task ", task->name(), " trains with ", to_string(task->loss()),
+            " (the task decides the loss: remove the key)");
   ElmModel model = ElmModel::initialized(rc.model, tc.seed);
-  CpuElm<float> elm(model.config, model.routing, tc.threads);
-  // Retrieval: one tower on both documents of each pair, the classifier head on top.
-  std::unique_ptr<TwoTowerElm<float>> two_tower;
-  if (dynamic_cast<const PairedTask*>(task.get())) two_tower = std::make_unique<TwoTowerElm<float>>(elm);
+  // Where the steps run; a GPU that cannot take the run fails here, before
+  // anything is written.
+  StepBackendOptions where;
+  where.kind = parse_backend_kind(tc.backend);
+  where.threads = tc.threads;
+  where.device = options.device;
+  where.device_comm = options.device_comm;
+  const std::unique_ptr<StepBackend> backend =
+      make_step_backend(model.config, model.routing, task->loss(), rc.optim, where);
+  // The host's copy of the optimizer state, for checkpoints.
   auto opt = make_optimizer(rc.optim);
   LrSchedule schedule(rc.schedule);
   int64_t n_train = task->num_samples(Split::Train);
@@ -121,6 +124,8 @@ RunResult train_run_steps(const RunConfig& rc, const std::string& run_dir, const
         << " rank(s), now " << W << ")\n";
   }
   broadcast_values(comm, std::span<float>(model.params), 0);
+  backend->set_params(model.params);
+  backend->set_optimizer_state(*opt);
   heartbeat.set_step(start_step);
   rec.config = rc.resolved;
   rec.parameter_count = model.layout.num_trainable();
@@ -128,8 +133,7 @@ RunResult train_run_steps(const RunConfig& rc, const std::string& run_dir, const
   const double wall_before = rec.wall_seconds;
   log << "run: task " << task->name() << ", " << to_string(rc.model.variant) << " d_m=" << rc.model.num_memory
       << ", " << rec.parameter_count << " trainable parameters, " << tc.steps << " steps of batch " << tc.batch_size
-      << " on " << W << " rank(s) x " << tc.threads << " thread(s), cpu kernels " << cpu_isa_name(elm.isa())
-      << "\n";
+      << " on " << W << " rank(s), " << backend->description() << "\n";
 
   // DistributedSampler order: a permutation per epoch seeded by (seed, epoch),
   // this rank's B/W samples of each global batch, assembled ahead on a
@@ -140,12 +144,9 @@ RunResult train_run_steps(const RunConfig& rc, const std::string& run_dir, const
   auto make_batch_for_step = [&, order = std::move(sampler)](int64_t step) mutable {
     const int64_t epoch = step / steps_per_epoch;
     if (order.epoch() != epoch) order.set_epoch(epoch);
-    std::vector<int64_t> idx = order.batch(step % steps_per_epoch);
-    // NeuronIO draws fresh windows every epoch, as the reference's loader does.
-    if (neuronio)
-      for (auto& i : idx) i = neuronio->train_window_key(epoch, i);
-    // Step-dependent for tasks with training-only randomness (SHD input dropout, SHD-Adding pairs).
-    return make_train_batch(*task, idx, step);
+    // Step- or epoch-dependent for tasks with training-only randomness (SHD
+    // input dropout, SHD-Adding pairs, NeuronIO windows).
+    return task->make_train_batch(order.batch(step % steps_per_epoch), step, epoch);
   };
   BatchPrefetcher<Batch> prefetcher(make_batch_for_step, start_step, tc.steps);
 
@@ -153,6 +154,8 @@ RunResult train_run_steps(const RunConfig& rc, const std::string& run_dir, const
   auto save_state = [&](int64_t steps_done) {
     rec.wall_seconds = wall_before + std::chrono::duration<double>(clock::now() - t_start).count();
     rec.steps_completed = steps_done;
+    backend->get_params(model.params);
+    backend->get_optimizer_state(*opt);
     if (writer) save_checkpoint(run_dir, capture_train_state(steps_done, identity, model.params, *opt, rec));
     comm.barrier();  // nobody leaves before the checkpoint is complete
     checkpointed_step = steps_done;
@@ -186,7 +189,7 @@ RunResult train_run_steps(const RunConfig& rc, const std::string& run_dir, const
   // The validation after `steps_done` steps; false when a stop cut it short.
   auto validate = [&](int64_t steps_done) {
     test_hold("eval", steps_done);
-    const auto v = evaluate_task_until_stop(elm, model.params, *task, Split::Valid, tc.batch_size / W,
+    const auto v = evaluate_task_until_stop(*backend, *task, Split::Valid, tc.batch_size / W,
                                             tc.eval_simulations, comm, tc.valid_samples, want_stop);
     if (!v) return false;
     rec.eval_step.push_back(steps_done);
@@ -200,43 +203,27 @@ RunResult train_run_steps(const RunConfig& rc, const std::string& run_dir, const
       !validate(start_step))
     return interrupted("during the validation at step " + std::to_string(start_step));
 
-  const size_t n_grad = size_t(model.layout.num_trainable());
-  const std::span<float> trainable(model.params.data(), n_grad);
-  // The flat gradient buffer with two extra slots, so that one all-reduce per
-  // step also sums the loss and the ranks' stop requests.
-  std::vector<float> y, dy, reduce_buffer(n_grad + 2);
-  const std::span<float> grad(reduce_buffer.data(), n_grad);
+  StepSettings settings;
+  settings.clip_norm = tc.clip_norm;
+  int64_t step = start_step;
+  settings.want_stop = [&] {
+    test_hold("step", step + 1);
+    return StopRequest::pending() != 0 || step == options.stop_at_step;
+  };
   double window_loss = 0, window_time = 0;
   int64_t window_steps = 0;
-  for (int64_t step = start_step; step < tc.steps; ++step) {
+  for (; step < tc.steps; ++step) {
     const auto t0 = clock::now();
     const Batch batch = prefetcher.next();
-    const int B = batch.x.batch, T = batch.x.steps, C = task->num_output();
-    double local_loss = 0;
-    if (two_tower) {
-      local_loss = two_tower->forward(model.params.data(), batch.x, batch.labels);
-    } else {
-      y.resize(size_t(B) * T * C);
-      dy.resize(y.size());
-      elm.forward(model.params.data(), batch.x, y.data());
-      local_loss = neuronio ? neuronio_loss(y.data(), B, T, C, batch.target_spike.data(), batch.target_soma.data(),
-                                            dy.data())
-                            : last_step_cross_entropy(y.data(), B, T, C, batch.labels.data(), dy.data());
-    }
-    if (two_tower) two_tower->backward(grad.data());
-    else elm.backward(dy.data(), grad.data());
-    test_hold("step", step + 1);
-    reduce_buffer[n_grad] = float(local_loss);
-    reduce_buffer[n_grad + 1] = (StopRequest::pending() || step == options.stop_at_step) ? 1.0f : 0.0f;
-    allreduce_step(comm, reduce_buffer, n_grad);
-    const double loss = double(reduce_buffer[n_grad]) / W;
-    const bool stop = reduce_buffer[n_grad + 1] > 0;
+    const int T = batch.x.steps;
+    const double lr = schedule.lr_at(step);
+    settings.lr = lr;
+    const StepResult r = train_step(*backend, batch, comm, settings);
+    const double loss = r.loss, norm = r.grad_norm;
+    const bool stop = r.stop;
     if (!std::isfinite(loss)) return fail_run("loss is " + std::to_string(loss) + " at step " + std::to_string(step + 1));
-    const double norm = tc.clip_norm > 0 ? clip_grad_norm(grad, tc.clip_norm) : grad_norm(grad);
     if (!std::isfinite(norm))
       return fail_run("gradient norm is " + std::to_string(norm) + " at step " + std::to_string(step + 1));
-    const double lr = schedule.lr_at(step);
-    opt->step(trainable, grad, lr);
     const double dt = std::chrono::duration<double>(clock::now() - t0).count();
     rec.step_loss.push_back(loss);
     rec.step_lr.push_back(lr);
@@ -247,7 +234,10 @@ RunResult train_run_steps(const RunConfig& rc, const std::string& run_dir, const
     window_time += dt;
     ++window_steps;
     const bool last = step + 1 == tc.steps;
-    if ((step + 1) % tc.checksum_every == 0 || last || stop) check_ranks_agree(comm, model.params, step + 1);
+    if ((step + 1) % tc.checksum_every == 0 || last || stop) {
+      backend->get_params(model.params);
+      check_ranks_agree(comm, model.params, step + 1);
+    }
     if ((step + 1) % tc.log_every == 0 || last) {
       char line[256];
       std::snprintf(line, sizeof line, "step %6lld/%lld  loss %.4f  lr %.2e  grad_norm %.3g  %.3g sample-steps/s\n",
@@ -274,7 +264,7 @@ RunResult train_run_steps(const RunConfig& rc, const std::string& run_dir, const
   // the evaluation.
   if (checkpointed_step != tc.steps) save_state(tc.steps);
   test_hold("test_eval", tc.steps);
-  const auto test = evaluate_task_until_stop(elm, model.params, *task, Split::Test, tc.batch_size / W, -1, comm,
+  const auto test = evaluate_task_until_stop(*backend, *task, Split::Test, tc.batch_size / W, -1, comm,
                                              tc.test_samples, want_stop);
   if (!test) return interrupted("during the test evaluation");
   rec.test = *test;
@@ -284,6 +274,7 @@ RunResult train_run_steps(const RunConfig& rc, const std::string& run_dir, const
   std::snprintf(wall, sizeof wall, "%.1f", rec.wall_seconds);
   log << "test  " << metrics_text(rec.test) << ", wall time " << wall << " s\n";
   // From here on a signal waits: the run ends DONE within a few file writes.
+  backend->get_params(model.params);
   if (writer) {
     write_checkpoint(model, run_dir + "/checkpoint.h5");
     test_hold("results", tc.steps);

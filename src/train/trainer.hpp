@@ -1,5 +1,5 @@
 #pragma once
-// One training run: batches from a Task, the CPU backend, loss, clipping,
+// One training run: batches from a Task, the configured StepBackend, loss, clipping,
 // optimizer and schedule, data parallel over the ranks of `comm` (each rank
 // B/W samples of the global batch B, one all-reduce of the flat gradient
 // buffer per step). Rank 0 writes the run directory (docs/sweeps.md):
@@ -13,6 +13,7 @@
 #include "train/evaluate.hpp"
 #include "train/run_config.hpp"
 #include "train/run_record.hpp"
+#include "train/step_backend.hpp"
 
 namespace elm {
 
@@ -23,6 +24,10 @@ struct RunOptions {
   // A stop signal is honoured once the process has called StopRequest::install()
   // (the train and sweep commands do, before anything else).
   int64_t stop_at_step = -1;    // tests: act as if a stop signal arrived during this step (0-based)
+  // train.backend = cuda: the GPU of this process, and the ranks' all-reduce
+  // on device buffers (NCCL; nullptr: through `comm` via the host).
+  int device = 0;
+  DeviceComm* device_comm = nullptr;
 };
 
 enum class RunOutcome { completed, interrupted, diverged };

@@ -85,7 +85,8 @@ check "gpu_check benches every workload of workloads.cpp ($known)" test -n "$kno
 
 # A whole check on a fake pack: GPU tests all skip, benches print figures.
 pack=$scratch/pack
-mkdir -p "$pack/bin" "$pack/analysis" "$scratch/path"
+mkdir -p "$pack/bin" "$pack/analysis" "$pack/scripts" "$pack/data/fashion-mnist" "$scratch/path"
+printf '#!/bin/sh\necho "PASS: final loss within 1.0e-03 relative (2.0e-05)"\n' > "$pack/scripts/gpu_train_check.sh"
 echo "packed for the test" > "$pack/MANIFEST"
 cp "$scratch/skipped.log" "$pack/tests.log"
 cat > "$pack/run.sh" <<'RUN'
@@ -99,7 +100,7 @@ esac
 RUN
 printf '#!/bin/sh\necho "workload=$5 backend=torch-cuda ms_per_step=9.000"\n' > "$scratch/path/python-fake"
 printf '#!/bin/sh\necho "fake GPU"\n' > "$scratch/path/nvidia-smi"
-chmod +x "$pack/run.sh" "$scratch/path/"*
+chmod +x "$pack/run.sh" "$pack/scripts/gpu_train_check.sh" "$scratch/path/"*
 PATH="$scratch/path:$PATH" PYTHON=python-fake TIME_BUDGET=60 \
   bash "$src/scripts/gpu_check.sh" "$pack" "$scratch/out/check.log" > "$scratch/run.out" 2>&1
 rc=$?
@@ -109,8 +110,9 @@ check "... its summary names the skip reason" has "$summary" "FAIL  cuda tests"
 check "... and why" has "$summary" "CUDA driver version is insufficient"
 check "... the benches still pass with their figures" has "$summary" "ms_per_step=2.000"
 check "... cuda and torch side by side" grep -qE '^pathx_dm150 +2\.000 +9\.000 +4\.5x' "$scratch/out/summary.txt"
-check "... one summary line per step (3 + tests + 7 + 7)" \
-  test "$(grep -cE '^(PASS|FAIL|SKIP) ' "$scratch/out/summary.txt")" -eq 18
+check "... one summary line per step (3 + tests + 7 + training + 7)" \
+  test "$(grep -cE '^(PASS|FAIL|SKIP) ' "$scratch/out/summary.txt")" -eq 19
+check "... the GPU training check among them" grep -q "^PASS  train gpu vs cpu" "$scratch/out/summary.txt"
 check "... the log holds the test output" grep -q "GPU test skipped" "$scratch/out/check.log"
 cp "$scratch/passed.log" "$pack/tests.log"
 PATH="$scratch/path:$PATH" PYTHON=python-fake TIME_BUDGET=60 \

@@ -13,6 +13,7 @@
 #include "model/elm_model.hpp"
 #include "mpi_world.hpp"
 #include "test_support.hpp"
+#include "train/cpu_step_backend.hpp"
 #include "train/evaluate.hpp"
 #include "train/trainer.hpp"
 
@@ -126,11 +127,12 @@ TEST(DataParallel, EvaluationOverUnevenShardsEqualsOneRank) {
   const RunConfig rc = small_config(1);
   auto task = make_task(rc.task, rc.model);
   const ElmModel model = ElmModel::initialized(rc.model, 3);
-  CpuElm<float> elm(model.config, model.routing, 1);
+  CpuStepBackend backend(model.config, model.routing, task->loss(), rc.optim, 1);
+  backend.set_params(model.params);
   SerialComm alone;
   for (int64_t limit : {13, 37}) {  // not divisible by 2 or 4: uneven shards
-    const EvalResult d = evaluate_classification(elm, model.params, *task, Split::Valid, 4, world, limit);
-    const EvalResult s = evaluate_classification(elm, model.params, *task, Split::Valid, 4, alone, limit);
+    const EvalResult d = evaluate_classification(backend, *task, Split::Valid, 4, world, limit);
+    const EvalResult s = evaluate_classification(backend, *task, Split::Valid, 4, alone, limit);
     EXPECT_EQ(d.samples, limit);
     EXPECT_EQ(s.samples, limit);
     EXPECT_NEAR(d.loss, s.loss, 1e-6 * std::fabs(s.loss));  // batches differ: float sums in another order

@@ -184,3 +184,36 @@ TEST(Cli, NeuronioEndToEndOnTheSyntheticNeuron) {
                                     " --set train.loss=last_step_ce --out " + shell_quote(tmp.file("run2"))),
                         "train.loss");
 }
+
+TEST(Cli, CudaBackendThatCannotRunIsOneLineBeforeAnyOutput) {
+  // On a machine with a usable GPU the same commands train and evaluate there;
+  // without one (or in a build without CUDA) each is one line naming the key,
+  // and nothing is written.
+  TempDir tmp("elm-cli");
+  const std::string run = tmp.file("run"), sweep = tmp.file("sweep");
+  auto train = run_command(elmrun() + " train --set train.backend=cuda --set train.steps=3 --set train.eval_every=3" +
+                           " --out " + shell_quote(run));
+  if (train.status == 0) {
+    EXPECT_TRUE(std::filesystem::exists(run + "/DONE"));
+  } else {
+    expect_one_line_error(train, "train.backend = cuda");
+    EXPECT_FALSE(std::filesystem::exists(run)) << "a run directory was made for a run that could not start";
+  }
+  const std::string golden = elm::test::shared_dir() + "/golden/v1_dense_small.h5";
+  auto eval = run_command(elmrun() + " eval -m " + shell_quote(golden) + " -d " + shell_quote(golden) +
+                          " --set train.backend=cuda");
+  if (eval.status != 0) expect_one_line_error(eval, "train.backend = cuda");
+  expect_one_line_error(run_command(elmrun() + " eval -m " + shell_quote(golden) + " -d " + shell_quote(golden) +
+                                    " --set train.steps=3"),
+                        "--set train.steps");
+  const std::string job = tmp.file("job.ini");
+  std::ofstream(job) << "[sweep]\nname = gpu\nconfig = " << elm::test::source_dir() << "/configs/synthetic_burst.ini\n[set]\ntrain.backend = cuda\ntrain.steps = 2\n[grid]\nmodel.num_memory = 4, 5\n";
+  // The manifest alone is fine on a login node without a GPU.
+  EXPECT_EQ(run_command(elmrun() + " sweep " + shell_quote(job) + " --list --out " + shell_quote(sweep)).status, 0);
+  std::filesystem::remove_all(sweep);
+  auto sw = run_command(elmrun() + " sweep " + shell_quote(job) + " --out " + shell_quote(sweep));
+  if (sw.status != 0) {
+    EXPECT_NE(sw.stderr_text.find("train.backend = cuda"), std::string::npos) << sw.stderr_text;
+    EXPECT_FALSE(std::filesystem::exists(sweep));
+  }
+}

@@ -579,8 +579,8 @@ TEST(SfmnistTask, ConfigsLoadAndFitTheTask) {
     SCOPED_TRACE(file);
     const RunConfig rc = RunConfig::load(cfg + file, {"task.store=" + tmp.file("store")});
     EXPECT_EQ(rc.task.name, "sfmnist");
-    EXPECT_EQ(rc.train.loss, "last_step_ce");
     const auto task = make_task(rc.task, rc.model);
+    EXPECT_EQ(task->loss(), TaskLoss::LastStepCrossEntropy);
     EXPECT_EQ(task->make_batch(Split::Valid, std::vector<int64_t>{1}).x.steps, steps);
   }
 }

@@ -309,8 +309,8 @@ TEST(StoreTasks, ShdInputDropoutIsReproduciblePerStepAndTrainingOnly) {
   const auto task = elm::make_task({"shd", {{"store", tmp.file("shd")}, {"seed", "5"}}}, model_for(700, 20, 2));
   const std::vector<int64_t> idx = {4, 1, 3};
   const Batch full = task->make_batch(Split::Train, idx);
-  const Batch a = elm::make_train_batch(*task, idx, 7), a2 = elm::make_train_batch(*task, idx, 7);
-  const Batch c = elm::make_train_batch(*task, idx, 8);
+  const Batch a = task->make_train_batch(idx, 7, 0), a2 = task->make_train_batch(idx, 7, 0);
+  const Batch c = task->make_train_batch(idx, 8, 0);
   const auto df = dense(full), da = dense(a), da2 = dense(a2), dc = dense(c);
   EXPECT_EQ(da, da2) << "same step, same batch";
   EXPECT_NE(da, dc) << "another step draws another mask";
@@ -332,14 +332,14 @@ TEST(StoreTasks, ShdInputDropoutIsReproduciblePerStepAndTrainingOnly) {
   EXPECT_GT(kept, nonzero * 4 / 10);
   EXPECT_LT(kept, nonzero * 6 / 10);
   // A sample's mask does not depend on its batch neighbours (ranks split batches).
-  const Batch single = elm::make_train_batch(*task, std::vector<int64_t>{1}, 7);
+  const Batch single = task->make_train_batch(std::vector<int64_t>{1}, 7, 0);
   const auto ds = dense(single);
   const size_t row = size_t(500) * 700;
   EXPECT_TRUE(std::equal(ds.begin(), ds.end(), da.begin() + row));
   // make_batch (what evaluation calls) never drops: it equals a training batch with
   // input_dropout = 0.
   const auto off = elm::make_task({"shd", {{"store", tmp.file("shd")}, {"input_dropout", "0"}}}, model_for(700, 20, 2));
-  EXPECT_EQ(dense(elm::make_train_batch(*off, idx, 7)), df);
+  EXPECT_EQ(dense(off->make_train_batch(idx, 7, 0)), df);
 }
 
 TEST(StoreTasks, ShdAddingConcatenatesTwoDrawnSamplesAndSumsTheirDigits) {
@@ -372,7 +372,7 @@ TEST(StoreTasks, ShdAddingConcatenatesTwoDrawnSamplesAndSumsTheirDigits) {
   EXPECT_GE(labels.size(), 5u);
   // Training pairs change with the step (fresh pairs), deterministically.
   const auto step_pair_labels = [&](int64_t step) {
-    return elm::make_train_batch(*task, std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7}, step).labels;
+    return task->make_train_batch(std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7}, step, 0).labels;
   };
   EXPECT_EQ(step_pair_labels(3), step_pair_labels(3));
   std::vector<int64_t> expect;
@@ -382,7 +382,7 @@ TEST(StoreTasks, ShdAddingConcatenatesTwoDrawnSamplesAndSumsTheirDigits) {
     expect.push_back(one.labels[0] % 10 + one.labels[1] % 10);
   }
   EXPECT_EQ(step_pair_labels(3), expect);
-  EXPECT_NE(dense(elm::make_train_batch(*task, idx, 3)), dense(elm::make_train_batch(*task, idx, 4)));
+  EXPECT_NE(dense(task->make_train_batch(idx, 3, 0)), dense(task->make_train_batch(idx, 4, 0)));
 }
 
 // ---- bad input -----------------------------------------------------------------------

@@ -458,9 +458,9 @@ TEST(TwoTower, RetrievalBatchesAreTwoRowsPerPair) {
   EXPECT_EQ(task->name(), "retrieval");
   EXPECT_EQ(task->num_input(), 256);
   EXPECT_EQ(task->num_output(), 4);  // the tower's latent
-  const auto* paired = dynamic_cast<const PairedTask*>(task.get());
-  ASSERT_NE(paired, nullptr);
-  EXPECT_EQ(paired->num_classes(), 2);
+  EXPECT_EQ(task->loss(), TaskLoss::PairedCrossEntropy);
+  EXPECT_EQ(task->input_kind(), InputKind::Tokens);
+  EXPECT_EQ(task->num_classes(), 2);
   EXPECT_EQ(task->num_samples(Split::Train), 5);
   EXPECT_EQ(task->num_samples(Split::Test), 3);
   const std::vector<int64_t> idx = {3, 0, 2};
