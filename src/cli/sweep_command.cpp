@@ -1,7 +1,9 @@
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/gpu_ranks.hpp"
 #include "train/step_backend.hpp"
 #include "core/error.hpp"
 #include "core/stop_request.hpp"
@@ -83,6 +85,10 @@ int sweep_command(const std::vector<std::string>& args) {
       auto counter = session.make_work_counter();
       SweepOptions so;
       so.only_indices = indices;
+      if (std::any_of(runs.begin(), runs.end(), [](const SweepRun& r) { return r.config.train.backend == "cuda"; })) {
+        so.device = gpu_of_this_rank();
+        so.device_comm_for_group = [&so](Comm& group) { return device_comm_for(group, so.device); };
+      }
       outcome = run_sweep(world, *counter, out_dir, job, runs, so, std::cout);
     }
     if (world.rank() == 0) {

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "cli/commands.hpp"
+#include "cli/gpu_ranks.hpp"
 #include "core/error.hpp"
 #include "dist/mpi_comm.hpp"
 #include "core/stop_request.hpp"
@@ -65,6 +66,12 @@ int train_command(const std::vector<std::string>& args) {
       for (const char* f : {"DONE", "results.h5", "checkpoint.h5", "status"}) fs::remove(fs::path(out_dir) / f);
     world.barrier();
     RunOptions ro;
+    std::unique_ptr<DeviceComm> device_comm;
+    if (where.kind == BackendKind::Cuda) {
+      ro.device = gpu_of_this_rank();
+      device_comm = device_comm_for(world, ro.device);
+      ro.device_comm = device_comm.get();
+    }
     ro.comm = &world;
     ro.log = &std::cout;
     ro.resume = !overwrite;

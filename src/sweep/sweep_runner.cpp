@@ -57,6 +57,14 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
         << pending.size() << " to run on " << world.size() / rpr << " group(s) of " << rpr << " rank(s)\n"
         << std::flush;
 
+  // A GPU group's device all-reduce, made once for all its runs (every rank
+  // of the world sees the same list, so the groups agree on needing it).
+  std::unique_ptr<DeviceComm> device_comm;
+  const bool any_cuda = std::any_of(pending.begin(), pending.end(), [&](int64_t i) {
+    return runs[size_t(i)].config.train.backend == "cuda";
+  });
+  if (any_cuda && options.device_comm_for_group) device_comm = options.device_comm_for_group(*group);
+
   double tally[4] = {0, 0, 0, 0};  // completed, failed, interrupted, held by another job
   while (true) {
     // A stop between runs: no new run starts (the leader decides for its group).
@@ -102,6 +110,8 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
     ro.comm = group.get();
     ro.log = leader ? &log : nullptr;
     ro.stop_at_step = options.stop_at_step;
+    ro.device = options.device;
+    ro.device_comm = device_comm.get();
     const auto t0 = std::chrono::steady_clock::now();
     const RunResult res = trainer(run.config, dir, ro);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dist/comm.hpp"
+#include "dist/device_comm.hpp"
 #include "sweep/sweep_job.hpp"
 #include "train/trainer.hpp"
 
@@ -17,6 +18,10 @@ namespace elm {
 struct SweepOptions {
   std::vector<int64_t> only_indices;  // non-empty: just these manifest rows (Slurm array tasks)
   int64_t stop_at_step = -1;          // tests: simulated stop signal (see RunOptions)
+  // Runs with train.backend = cuda: this rank's GPU, and how a group of ranks
+  // gets its device all-reduce (collective over the group; may return nullptr).
+  int device = 0;
+  std::function<std::unique_ptr<DeviceComm>(Comm& group)> device_comm_for_group;
 };
 
 struct SweepOutcome {

@@ -305,6 +305,15 @@ class CudaStepBackend final : public StepBackend {
 
 }  // namespace
 
+int cuda_visible_device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
 void require_cuda_usable(int device) {
   std::string why;
   ELM_CHECK(cuda_device_usable(&why), "train.backend = cuda: ", why);

@@ -11,6 +11,8 @@ namespace elm {
 #ifdef ELM_HAVE_CUDA
 // require_backend_usable's CUDA half: a usable driver, `device` visible, code for it.
 void require_cuda_usable(int device);
+// The devices this process sees (CUDA_VISIBLE_DEVICES applied); 0 without a driver.
+int cuda_visible_device_count();
 std::unique_ptr<StepBackend> make_cuda_step_backend(const ElmConfig& config, const RoutingTable& routing,
                                                     TaskLoss loss, const OptimizerConfig& optim,
                                                     const StepBackendOptions& options);
