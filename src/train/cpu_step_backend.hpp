@@ -28,6 +28,7 @@ class CpuStepBackend final : public StepBackend {
   void get_optimizer_state(Optimizer& state) override;
 
   void stage(const Batch& batch) override { staged_.push_back(&batch); }
+  bool has_staged() const override { return !staged_.empty(); }
   void forward_backward() override;
   ReducedStep reduce(Comm& comm, bool want_stop) override;
   double clip_gradient(double max_norm) override;

@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -24,6 +25,7 @@
 #include "dist/device_comm.hpp"
 #include "train/cuda_step_backend.hpp"
 #include "train/grad_clip.hpp"
+#include "train/staging_plan.hpp"
 
 namespace elm {
 
@@ -73,6 +75,17 @@ class DeviceArray {
 };
 
 class CudaStepBackend final : public StepBackend {
+  // A staging slot: the batch's arrays in pinned host memory and on the device.
+  struct Slot {
+    StagingPlan plan;
+    std::byte* host = nullptr;
+    std::byte* device = nullptr;
+    size_t capacity = 0;
+    cudaEvent_t ready = nullptr;     // the copy to the device is done
+    cudaEvent_t consumed = nullptr;  // the step that read it is done
+  };
+  static constexpr size_t kSlots = 2;  // the step's batch and the next one
+
  public:
   CudaStepBackend(const ElmConfig& config, const RoutingTable& routing, TaskLoss loss, const OptimizerConfig& optim,
                   const StepBackendOptions& options)
@@ -93,6 +106,25 @@ class CudaStepBackend final : public StepBackend {
     second_.zero(n_grad_);
     sums_.zero(2);
     norm_sq_.zero(1);
+    CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
+    for (Slot& slot : slots_) {
+      CUDA_CHECK(cudaEventCreateWithFlags(&slot.ready, cudaEventDisableTiming));
+      CUDA_CHECK(cudaEventCreateWithFlags(&slot.consumed, cudaEventDisableTiming));
+    }
+  }
+  ~CudaStepBackend() override {
+    int caller = 0;
+    cudaGetDevice(&caller);
+    cudaSetDevice(device_);
+    cudaDeviceSynchronize();  // no copy or step may still use what is freed below
+    for (Slot& slot : slots_) {
+      if (slot.host) cudaFreeHost(slot.host);
+      if (slot.device) cudaFree(slot.device);
+      if (slot.ready) cudaEventDestroy(slot.ready);
+      if (slot.consumed) cudaEventDestroy(slot.consumed);
+    }
+    if (copy_stream_) cudaStreamDestroy(copy_stream_);
+    cudaSetDevice(caller);
   }
 
   BackendKind kind() const override { return BackendKind::Cuda; }
@@ -142,51 +174,81 @@ class CudaStepBackend final : public StepBackend {
     }
   }
 
+  // The batch goes into a free slot's pinned host buffer, then to the device
+  // on the copy stream; the step that reads it waits for that copy on the
+  // device, so a batch staged while the previous step computes (train_step's
+  // `next`) crosses the bus during that step.
   void stage(const Batch& batch) override {
     DeviceGuard on(device_);
+    ELM_CHECK(staged_.size() < kSlots, "stage(): ", kSlots, " batches are already waiting for forward_backward()");
     batch.x.validate();
-    elm_->upload_input(batch.x);
-    B_ = batch.x.batch;
-    T_ = batch.x.steps;
-    if (loss_ == TaskLoss::Neuronio) {
-      const size_t n = size_t(B_) * T_;
-      ELM_CHECK(batch.target_spike.size() == n && batch.target_soma.size() == n,
-                "NeuronIO batch: targets must hold B*T = ", n, " values");
-      spike_.upload(batch.target_spike.data(), n);
-      soma_.upload(batch.target_soma.data(), n);
-    } else {
-      upload_labels(batch.labels);
+    ELM_CHECK(batch.x.channels == config_.num_input, "batch has ", batch.x.channels, " input channels, the model ",
+              config_.num_input);
+    if (loss_ != TaskLoss::Neuronio) check_labels(batch);
+    const size_t k = next_slot_;
+    next_slot_ = (next_slot_ + 1) % kSlots;
+    Slot& slot = slots_[k];
+    slot.plan = plan_staging(batch, loss_);
+    // The slot's previous batch: its copy has left the pinned buffer, and
+    // (before the device buffer is reallocated) its step has read it.
+    CUDA_CHECK(cudaEventSynchronize(slot.ready));
+    if (slot.plan.total > slot.capacity) {
+      CUDA_CHECK(cudaEventSynchronize(slot.consumed));
+      if (slot.host) CUDA_CHECK(cudaFreeHost(slot.host));
+      if (slot.device) CUDA_CHECK(cudaFree(slot.device));
+      slot.host = nullptr;
+      slot.device = nullptr;
+      slot.capacity = 0;
+      CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&slot.host), slot.plan.total));
+      CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&slot.device), slot.plan.total));
+      slot.capacity = slot.plan.total;
     }
-    CUDA_CHECK(cudaStreamSynchronize(kStream));  // the batch's host memory may go after return
-    staged_ = true;
+    fill_staging(batch, slot.plan, slot.host);
+    CUDA_CHECK(cudaStreamWaitEvent(copy_stream_, slot.consumed, 0));
+    CUDA_CHECK(cudaMemcpyAsync(slot.device, slot.host, slot.plan.total, cudaMemcpyHostToDevice, copy_stream_));
+    CUDA_CHECK(cudaEventRecord(slot.ready, copy_stream_));
+    staged_.push_back(k);
   }
 
+  bool has_staged() const override { return !staged_.empty(); }
+
   void forward_backward() override {
-    ELM_CHECK(staged_, "forward_backward() without a staged batch");
-    staged_ = false;
+    ELM_CHECK(!staged_.empty(), "forward_backward() without a staged batch");
     DeviceGuard on(device_);
+    Slot& slot = slots_[staged_.front()];
+    staged_.pop_front();
+    const StagingPlan& p = slot.plan;
+    B_ = p.batch;
+    T_ = p.steps;
+    // The model waits for the copy on its stream; the loss kernels on theirs.
+    elm_->use_device_input(input_view(slot), slot.ready);
+    CUDA_CHECK(cudaStreamWaitEvent(kStream, slot.ready, 0));
+    const int32_t* labels = reinterpret_cast<const int32_t*>(slot.device + p.labels.offset);
     float* grad = reduce_.get();
     float* loss_slot = reduce_.get() + n_grad_;
     forward_into_y();
     if (loss_ == TaskLoss::PairedCrossEntropy) {
       const int pairs = B_ / 2;
       const auto& head = elm_->layout().head();
-      cuda::launch_two_tower_head_forward(head, params_.get(), y_.get(), pairs, T_, labels_.get(), logits_.get(),
-                                          loss_slot, kStream);
-      cuda::launch_two_tower_head_backward(head, params_.get(), y_.get(), pairs, T_, labels_.get(), dy_.get(),
-                                           nullptr, kStream);
+      cuda::launch_two_tower_head_forward(head, params_.get(), y_.get(), pairs, T_, labels, logits_.get(), loss_slot,
+                                          kStream);
+      cuda::launch_two_tower_head_backward(head, params_.get(), y_.get(), pairs, T_, labels, dy_.get(), nullptr,
+                                           kStream);
       elm_->backward(dy_.get(), grad);
       // The tower's backward overwrites the gradient; the head's part is added after it.
-      cuda::launch_two_tower_head_backward(head, params_.get(), y_.get(), pairs, T_, labels_.get(), nullptr, grad,
-                                           kStream);
-      return;
+      cuda::launch_two_tower_head_backward(head, params_.get(), y_.get(), pairs, T_, labels, nullptr, grad, kStream);
+    } else {
+      const int C = config_.num_output;
+      if (loss_ == TaskLoss::Neuronio)
+        cuda::launch_neuronio_loss(y_.get(), B_, T_, C, reinterpret_cast<const float*>(slot.device + p.spike.offset),
+                                   reinterpret_cast<const float*>(slot.device + p.soma.offset), dy_.get(), loss_slot,
+                                   kStream);
+      else
+        cuda::launch_last_step_ce(y_.get(), B_, T_, C, labels, dy_.get(), loss_slot, kStream);
+      elm_->backward(dy_.get(), grad);
     }
-    const int C = config_.num_output;
-    if (loss_ == TaskLoss::Neuronio)
-      cuda::launch_neuronio_loss(y_.get(), B_, T_, C, spike_.get(), soma_.get(), dy_.get(), loss_slot, kStream);
-    else
-      cuda::launch_last_step_ce(y_.get(), B_, T_, C, labels_.get(), dy_.get(), loss_slot, kStream);
-    elm_->backward(dy_.get(), grad);
+    // After everything that read the slot (the legacy stream orders after the model's stream).
+    CUDA_CHECK(cudaEventRecord(slot.consumed, kStream));
   }
 
   ReducedStep reduce(Comm& comm, bool want_stop) override {
@@ -229,9 +291,14 @@ class CudaStepBackend final : public StepBackend {
 
   void evaluate_batch(const Batch& batch, double& loss_sum, double& correct) override {
     ELM_CHECK(loss_ != TaskLoss::Neuronio, "evaluate_batch: the neuronio task is evaluated by its own protocol");
-    stage(batch);
-    staged_ = false;
     DeviceGuard on(device_);
+    batch.x.validate();
+    check_labels(batch);
+    elm_->upload_input(batch.x);  // apart from the training slots: a staged next batch stays as it is
+    B_ = batch.x.batch;
+    T_ = batch.x.steps;
+    labels32_.assign(batch.labels.begin(), batch.labels.end());
+    labels_.upload(labels32_.data(), labels32_.size());
     forward_into_y();
     CUDA_CHECK(cudaMemsetAsync(sums_.get(), 0, 2 * sizeof(double), kStream));
     if (loss_ == TaskLoss::PairedCrossEntropy)
@@ -243,6 +310,18 @@ class CudaStepBackend final : public StepBackend {
     sums_.download(s, 2);
     loss_sum += s[0];
     correct += s[1];
+  }
+
+  void require_fits(const Batch& batch) override {
+    const InputBatch& x = batch.x;
+    const size_t ny = size_t(x.batch) * x.steps * config_.num_output;
+    // Ours: parameters, gradient + 2, optimizer state, y and dy, targets.
+    const size_t own = sizeof(float) * (n_params_ + 3 * n_grad_ + 2 + 2 * ny + 2 * size_t(x.batch) * x.steps);
+    const size_t need = own + elm_->device_bytes_at_least(x);
+    const auto [free_bytes, total] = elm_->device_memory();
+    ELM_CHECK(need < free_bytes, "train.backend = cuda: a training step of ", x.batch, " rows x ", x.steps,
+              " steps needs at least ", need >> 20, " MiB on GPU ", device_, ", which has ", free_bytes >> 20,
+              " MiB free of ", total >> 20, ": lower train.batch_size or train on more ranks");
   }
 
   void forward_outputs(const InputBatch& x, std::vector<float>& y) override {
@@ -271,19 +350,45 @@ class CudaStepBackend final : public StepBackend {
     elm_->forward(params_.get(), y_.get());
   }
 
-  void upload_labels(const std::vector<int64_t>& labels) {
-    const int classes = loss_ == TaskLoss::PairedCrossEntropy ? elm_->layout().head().classes : config_.num_output;
-    const size_t expect = loss_ == TaskLoss::PairedCrossEntropy ? size_t(B_ / 2) : size_t(B_);
-    ELM_CHECK(labels.size() == expect, "batch of ", B_, " rows has ", labels.size(), " labels, expected ", expect);
-    labels32_.resize(labels.size());
-    for (size_t i = 0; i < labels.size(); ++i) {
-      // The kernels cannot throw: a bad label is caught here, as the CPU loss does.
-      ELM_CHECK(labels[i] >= 0 && labels[i] < classes, "label ", labels[i], " of sample ", i, " is outside [0, ",
-                classes, ")");
-      labels32_[i] = int32_t(labels[i]);
-    }
-    labels_.upload(labels32_.data(), labels32_.size());
+  // The kernels cannot throw: labels are checked here, as the CPU loss does.
+  void check_labels(const Batch& batch) const {
+    const bool paired = loss_ == TaskLoss::PairedCrossEntropy;
+    const int classes = paired ? elm_->layout().head().classes : config_.num_output;
+    const size_t expect = paired ? size_t(batch.x.batch / 2) : size_t(batch.x.batch);
+    ELM_CHECK(batch.labels.size() == expect, "batch of ", batch.x.batch, " rows has ", batch.labels.size(),
+              " labels, expected ", expect);
+    for (size_t i = 0; i < batch.labels.size(); ++i)
+      ELM_CHECK(batch.labels[i] >= 0 && batch.labels[i] < classes, "label ", batch.labels[i], " of sample ", i,
+                " is outside [0, ", classes, ")");
   }
+
+  static DeviceInputView input_view(const Slot& slot) {
+    const StagingPlan& p = slot.plan;
+    DeviceInputView v;
+    v.batch = p.batch;
+    v.steps = p.steps;
+    v.channels = p.channels;
+    const std::byte* d = slot.device;
+    switch (p.kind) {
+      case InputKind::Dense:
+        v.kind = DeviceInputView::Kind::Dense;
+        v.dense = reinterpret_cast<const float*>(d + p.dense.offset);
+        break;
+      case InputKind::Spikes:
+        v.kind = DeviceInputView::Kind::Spikes;
+        v.offsets = reinterpret_cast<const int64_t*>(d + p.offsets.offset);
+        v.channel = reinterpret_cast<const int32_t*>(d + p.channel.offset);
+        v.value = reinterpret_cast<const float*>(d + p.value.offset);
+        v.events = p.events;
+        break;
+      case InputKind::Tokens:
+        v.kind = DeviceInputView::Kind::Tokens;
+        v.ids = reinterpret_cast<const int32_t*>(d + p.ids.offset);
+        break;
+    }
+    return v;
+  }
+
 
   ElmConfig config_;
   TaskLoss loss_;
@@ -294,9 +399,12 @@ class CudaStepBackend final : public StepBackend {
   size_t n_params_ = 0, n_grad_ = 0;
   int64_t step_count_ = 0;
   int B_ = 0, T_ = 0;
-  bool staged_ = false;
+  Slot slots_[kSlots];
+  size_t next_slot_ = 0;
+  std::deque<size_t> staged_;  // slots waiting for forward_backward, oldest first
+  cudaStream_t copy_stream_ = nullptr;
   size_t dy_shape_ = 0;
-  DeviceArray<float> params_, reduce_, exp_avg_, second_, y_, dy_, logits_, spike_, soma_;
+  DeviceArray<float> params_, reduce_, exp_avg_, second_, y_, dy_, logits_;
   DeviceArray<int32_t> labels_;
   DeviceArray<double> sums_, norm_sq_;
   std::vector<int32_t> labels32_;

@@ -64,6 +64,7 @@ class StepBackend {
   // Queues a batch for forward_backward; it must stay valid until the
   // forward_backward that consumes it returns (a device backend copies it).
   virtual void stage(const Batch& batch) = 0;
+  virtual bool has_staged() const = 0;
   // Forward, the task's loss and backward on the oldest staged batch: this
   // rank's gradient, and its loss for reduce().
   virtual void forward_backward() = 0;
@@ -80,6 +81,10 @@ class StepBackend {
   virtual void evaluate_batch(const Batch& batch, double& loss_sum, double& correct) = 0;
   // The model's outputs y [B, T, d_o] on the host (the NeuronIO protocol).
   virtual void forward_outputs(const InputBatch& x, std::vector<float>& y) = 0;
+
+  // One line (ElmError) when a training step on batches like `batch` cannot
+  // fit where the backend computes (a GPU's free memory); nothing on the CPU.
+  virtual void require_fits(const Batch& batch) { (void)batch; }
 };
 
 // Throws one line saying why `options` cannot run in this process (a build

@@ -4,9 +4,11 @@
 
 namespace elm {
 
-StepResult train_step(StepBackend& backend, const Batch& batch, Comm& comm, const StepSettings& settings) {
-  backend.stage(batch);
+StepResult train_step(StepBackend& backend, const Batch& batch, Comm& comm, const StepSettings& settings,
+                      const Batch* next) {
+  if (!backend.has_staged()) backend.stage(batch);  // else the previous call staged it as its `next`
   backend.forward_backward();
+  if (next) backend.stage(*next);
   const bool want_stop = settings.want_stop && settings.want_stop();
   const ReducedStep reduced = backend.reduce(comm, want_stop);
   StepResult r;

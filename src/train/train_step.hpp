@@ -25,6 +25,10 @@ struct StepResult {
 
 // `batch` is this rank's share of the global batch. A non-finite loss or
 // gradient norm leaves the parameters as they were (updated = false).
-StepResult train_step(StepBackend& backend, const Batch& batch, Comm& comm, const StepSettings& settings);
+// `next`, the following step's batch, is staged while this step computes (a
+// GPU copies it during the step); the following call must then pass it as
+// `batch`, and both must stay valid until that call returns.
+StepResult train_step(StepBackend& backend, const Batch& batch, Comm& comm, const StepSettings& settings,
+                      const Batch* next = nullptr);
 
 }  // namespace elm

@@ -87,6 +87,13 @@ RunResult train_run_steps(const RunConfig& rc, const std::string& run_dir, const
   where.device_comm = options.device_comm;
   const std::unique_ptr<StepBackend> backend =
       make_step_backend(model.config, model.routing, task->loss(), rc.optim, where);
+  if (backend->kind() != BackendKind::Cpu) {
+    // This rank's batches are B/W samples of the task's length: refuse a GPU
+    // that cannot hold one step, before the run directory is touched.
+    std::vector<int64_t> first(size_t(std::max(1, tc.batch_size / W)));
+    for (size_t i = 0; i < first.size(); ++i) first[i] = int64_t(i) % std::max<int64_t>(1, task->num_samples(Split::Train));
+    backend->require_fits(task->make_batch(Split::Train, first));
+  }
   // The host's copy of the optimizer state, for checkpoints.
   auto opt = make_optimizer(rc.optim);
   LrSchedule schedule(rc.schedule);
@@ -212,13 +219,21 @@ RunResult train_run_steps(const RunConfig& rc, const std::string& run_dir, const
   };
   double window_loss = 0, window_time = 0;
   int64_t window_steps = 0;
+  // The step's batch and the next one, which a GPU uploads during the step.
+  Batch slots[2];
+  if (step < tc.steps) slots[step % 2] = prefetcher.next();
   for (; step < tc.steps; ++step) {
     const auto t0 = clock::now();
-    const Batch batch = prefetcher.next();
+    const Batch& batch = slots[step % 2];
+    const Batch* next = nullptr;
+    if (step + 1 < tc.steps) {
+      slots[(step + 1) % 2] = prefetcher.next();
+      next = &slots[(step + 1) % 2];
+    }
     const int T = batch.x.steps;
     const double lr = schedule.lr_at(step);
     settings.lr = lr;
-    const StepResult r = train_step(*backend, batch, comm, settings);
+    const StepResult r = train_step(*backend, batch, comm, settings, next);
     const double loss = r.loss, norm = r.grad_norm;
     const bool stop = r.stop;
     if (!std::isfinite(loss)) return fail_run("loss is " + std::to_string(loss) + " at step " + std::to_string(step + 1));

@@ -163,6 +163,29 @@ TEST(StepBackend, OptimizerStateAndParametersRoundTrip) {
   EXPECT_THROW(a.set_params(std::vector<float>(3)), ElmError);
 }
 
+TEST(StepBackend, StagingTheNextBatchEarlyChangesNothing) {
+  const ElmConfig c = small_model(TaskLoss::LastStepCrossEntropy);
+  const ElmModel m = ElmModel::initialized(c, 4);
+  CpuStepBackend plain(c, m.routing, TaskLoss::LastStepCrossEntropy, OptimizerConfig{}, 1);
+  CpuStepBackend ahead(c, m.routing, TaskLoss::LastStepCrossEntropy, OptimizerConfig{}, 1);
+  plain.set_params(m.params);
+  ahead.set_params(m.params);
+  std::vector<Batch> batches;
+  for (int k = 0; k < 4; ++k) batches.push_back(random_batch(TaskLoss::LastStepCrossEntropy, c, 2, 5, 20 + k));
+  SerialComm serial;
+  for (size_t k = 0; k < batches.size(); ++k) {
+    const StepResult a = train_step(plain, batches[k], serial, {0.01, 0, nullptr});
+    const StepResult b = train_step(ahead, batches[k], serial, {0.01, 0, nullptr},
+                                    k + 1 < batches.size() ? &batches[k + 1] : nullptr);
+    EXPECT_EQ(a.loss, b.loss) << k;
+    EXPECT_EQ(ahead.has_staged(), k + 1 < batches.size());
+  }
+  std::vector<float> pa(m.params.size()), pb(m.params.size());
+  plain.get_params(pa);
+  ahead.get_params(pb);
+  expect_bitwise(pa, pb, "parameters with and without early staging");
+}
+
 TEST(StepBackend, NonFiniteLossLeavesTheParametersAsTheyWere) {
   const ElmConfig c = small_model(TaskLoss::Neuronio);
   ElmModel m = ElmModel::initialized(c, 2);

@@ -280,6 +280,29 @@ CudaElm::~CudaElm() {
 const ElmConfig& CudaElm::config() const { return impl_->config; }
 const ParamLayout& CudaElm::layout() const { return impl_->layout; }
 bool CudaElm::uses_branch_traces() const { return impl_->branch; }
+
+size_t CudaElm::device_bytes_at_least(const InputBatch& x) const {
+  const Impl& s = *impl_;
+  const RecurrenceDims dims = RecurrenceDims::of(s.config, x.batch, x.steps);
+  const LaunchShape shape = choose_launch_shape(dims, s.limits, s.options.group, s.options.weights_in_smem);
+  const SegmentPlan seg = plan_segments(dims, s.options.segment_budget_bytes, s.options.segment_len);
+  InputKind kind = InputKind::Dense;
+  int64_t events = 0;
+  if (auto* sp = std::get_if<SpikeInput>(&x.data)) {
+    kind = InputKind::Spikes;
+    events = int64_t(sp->channel.size());
+  } else if (std::holds_alternative<TokenInput>(x.data)) {
+    kind = InputKind::Tokens;
+  }
+  return estimate_memory(dims, seg, shape, kind, true, events).total();
+}
+
+std::pair<size_t, size_t> CudaElm::device_memory() const {
+  DeviceGuard on(impl_->options.device);
+  size_t free_bytes = 0, total = 0;
+  CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+  return {free_bytes, total};
+}
 const SegmentPlan& CudaElm::segment_plan() const { return impl_->seg; }
 const LaunchShape& CudaElm::launch_shape() const { return impl_->shape; }
 int CudaElm::device() const { return impl_->options.device; }
@@ -364,6 +387,31 @@ void CudaElm::upload_input(const InputBatch& x) {
   s.have_input = true;
   s.forward_done = false;
 }
+
+void CudaElm::use_device_input(const DeviceInputView& x, void* ready) {
+  DeviceGuard on(impl_->options.device);
+  Impl& s = *impl_;
+  ELM_CHECK(x.channels == s.n_in, "input has ", x.channels, " channels, the model expects ", s.n_in);
+  DeviceInput d;
+  d.B = x.batch;
+  d.T = x.steps;
+  d.n_in = x.channels;
+  d.kind = x.kind == DeviceInputView::Kind::Dense    ? InputKind::Dense
+           : x.kind == DeviceInputView::Kind::Spikes ? InputKind::Spikes
+                                                     : InputKind::Tokens;
+  d.dense = x.dense;
+  d.offsets = x.offsets;
+  d.channel = x.channel;
+  d.value = x.value;
+  d.ids = x.ids;
+  s.events = x.events;
+  if (ready) CUDA_CHECK(cudaStreamWaitEvent(s.stream, static_cast<cudaEvent_t>(ready), 0));
+  s.input = d;
+  s.have_input = true;
+  s.forward_done = false;
+}
+
+void* CudaElm::stream() const { return impl_->stream; }
 
 void CudaElm::forward(const float* d_params, float* d_y) { forward_impl(d_params, d_y, nullptr); }
 

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "backend/cuda/cuda_plan.hpp"
 #include "backend/input_batch.hpp"
@@ -22,6 +23,19 @@ std::string cuda_device_description(int device = 0);
 // Throws one line (cuda_no_code_message) when this binary has no code that the
 // current device, `device`, can run; called once when a CudaElm is built.
 void require_code_for_device(int device);
+
+// A compact input batch in device memory (see InputBatch): dense [B*T][n_in];
+// spike events in CSR form by (b, t); or one token id per (b, t).
+struct DeviceInputView {
+  enum class Kind { Dense, Spikes, Tokens } kind = Kind::Dense;
+  int batch = 0, steps = 0, channels = 0;
+  const float* dense = nullptr;
+  const int64_t* offsets = nullptr;  // [B*T + 1]
+  const int32_t* channel = nullptr;
+  const float* value = nullptr;
+  int64_t events = 0;
+  const int32_t* ids = nullptr;  // [B*T]
+};
 
 struct CudaElmOptions {
   int device = 0;  // every call of the CudaElm runs on this device, whatever device is current
@@ -47,6 +61,15 @@ class CudaElm {
 
   // Copies the compact input to the device (kept until the next upload).
   void upload_input(const InputBatch& x);
+  // Uses a compact input already in device memory (a caller's staging
+  // buffer) once `ready` (a cudaEvent_t, or nullptr) has completed: the
+  // kernels wait for it on the device, the host does not. The pointers must
+  // stay valid and unchanged until the following backward() has run; record
+  // an event on stream() after it to know when.
+  void use_device_input(const DeviceInputView& x, void* ready);
+  // The cudaStream_t the model's kernels run on (a blocking stream: it orders
+  // with the legacy default stream).
+  void* stream() const;
   // Device pointers: params [layout().num_params()], y [B, T, d_o]. The params
   // must stay unchanged until the following backward(). The fixed (not
   // trainable) parameters, tau_s among them, are read to the host only on the
@@ -76,6 +99,12 @@ class CudaElm {
   void synchronize();
 
   bool uses_branch_traces() const;
+  // A lower bound of the device memory one forward+backward of `x` takes
+  // (the plan's buffers with branch traces; the per-synapse form needs more),
+  // without the caller's params/y/dy/grad: to refuse a run before it starts.
+  size_t device_bytes_at_least(const InputBatch& x) const;
+  // Free and total memory of the device, bytes.
+  std::pair<size_t, size_t> device_memory() const;
   // Plans of the last forward().
   const cuda::SegmentPlan& segment_plan() const;
   const cuda::LaunchShape& launch_shape() const;
