@@ -6,7 +6,9 @@
 #      configurations and on the bench workloads' own shapes. A skipped test fails
 #      the check (a driver too old for the CUDA runtime skips every GPU test).
 #   3. elmrun bench --backend cuda on every bench workload
-#   4. the PyTorch port (analysis/bench_torch_reference.py --device cuda) on the same
+#   4. training on the GPU against the CPU (scripts/gpu_train_check.sh), and
+#      elm_nccl_tests: NCCL on one rank without mpirun
+#   5. the PyTorch port (analysis/bench_torch_reference.py --device cuda) on the same
 #      workloads, as the peer
 # Output: LOG (every command's output) and summary.txt beside it: one line per step
 # (PASS/FAIL/SKIP, seconds, key figures), then cuda and torch ms_per_step side by side.
@@ -134,7 +136,8 @@ steps() {
   # --- further GPU steps go here, one line each, e.g.:
   run_step cmd "train gpu vs cpu" 120 "$pack/scripts/gpu_train_check.sh" "$pack/data/fashion-mnist" \
     "$steps_dir/train_check" 200 "$pack/run.sh" elmrun
-  # run_step gtest "nccl one rank"    60 "$pack/run.sh" elm_nccl_tests --gtest_color=no
+  # NCCL on one GPU without mpirun: the DeviceComm of a single rank and a backend using it.
+  run_step gtest "nccl one rank" 60 "$pack/run.sh" elm_nccl_tests --gtest_color=no
   # ---
   if [[ "${SKIP_TORCH:-0}" == 1 ]]; then
     note SKIP "bench torch" "SKIP_TORCH=1"

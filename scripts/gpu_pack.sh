@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Pack a CUDA build made on the build machine so it runs on a GPU machine that
 # has a CUDA toolkit/driver but none of our Debian libraries:
-#   bin/      elmrun, elm_cuda_tests (and the CPU test binaries when present)
+#   bin/      elmrun, elm_cuda_tests, elm_nccl_tests (built where NCCL is found)
 #   lib/      every shared library `ldd` names (HDF5, Boost, gtest, libpng, libgomp,
 #             libstdc++, ...), except glibc's own (the target's glibc is used) and the
 #             CUDA driver; CUDA toolkit libraries (cudart, cublas) only with --cuda-libs
@@ -45,6 +45,8 @@ out=$(cd "$out" && pwd)
 # What gpu_check runs, nothing more: the CPU test binaries (20 MiB) would push
 # the pack over its transfer limit and check nothing the CPU machines do not.
 bins=("$build/elmrun" "$build/tests/elm_cuda_tests")
+# NCCL on one rank; without it in the build gpu_check names the missing binary.
+if [[ -x "$build/tests/elm_nccl_tests" ]]; then bins+=("$build/tests/elm_nccl_tests"); fi
 for b in "${bins[@]}"; do cp "$b" "$out/bin/"; done
 
 # Libraries named by ldd. Skipped: the dynamic loader and glibc (must match the

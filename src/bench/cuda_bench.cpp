@@ -37,7 +37,7 @@ std::string format_cuda_bench(const CudaBenchResult& r) {
                   (long long)(r.schedule.train_samples / r.batch));
     s += buf;
   }
-  s += " " + r.segments + " " + r.launch + " device=\"" + r.device + "\"";
+  s += " " + r.plan + " device=\"" + r.device + "\"";
   return s;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
-// `elmrun bench --backend cuda`: one training step (forward, loss, BPTT with
-// segment recomputation, Adam) of a workload on the GPU, all on the device.
+// `elmrun bench --backend cuda`: the trainer's training step (train_step on
+// the CUDA StepBackend: forward, loss, BPTT with segment recomputation, Adam)
+// of a workload on the GPU.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -20,7 +21,8 @@ PaperSchedule paper_schedule(const std::string& workload);
 double projected_training_hours(double ms_per_step, int batch, const PaperSchedule& s);
 
 struct CudaBenchResult {
-  std::string name, device, launch, segments;
+  std::string name, device;
+  std::string plan;  // segment plan and launch shape of the step's forward (StepBackend::plan_description)
   int batch = 0, steps = 0, timed_steps = 0;
   double ms_per_step = 0, sample_steps_per_s = 0, flop_per_step = 0, gflops = 0;
   PaperSchedule schedule;
@@ -35,7 +37,7 @@ std::string format_cuda_bench(const CudaBenchResult& r);
 int cuda_bench_command(const std::vector<const BenchWorkload*>& run, double min_seconds, int min_steps);
 
 #ifdef ELM_HAVE_CUDA
-// Device side (cuda_bench.cu): the timed steps; fills timing, device and plan fields.
+// The timed steps (cuda_bench.cu); fills timing, device and plan fields.
 CudaBenchResult time_cuda_training_step(const BenchWorkload& w, double min_seconds, int min_steps);
 #endif
 

@@ -162,7 +162,11 @@ int gpu_for_this_rank(const NodeRanks& node) {
 }
 
 std::unique_ptr<DeviceComm> make_nccl_comm(Comm& mpi, int device, const NcclOptions& options) {
-  ELM_CHECK(mpi.kind() == "mpi", "make_nccl_comm needs an MPI communicator, got ", mpi.kind());
+  // Several ranks need MPI to carry rank 0's unique id to the others. A single
+  // rank's id is its own and the broadcast is a no-op, so any one-rank Comm
+  // (a SerialComm) serves: one GPU without mpirun still gets a DeviceComm.
+  ELM_CHECK(mpi.kind() == "mpi" || mpi.size() == 1, "make_nccl_comm needs an MPI communicator for ", mpi.size(),
+            " ranks, got ", mpi.kind());
   return std::make_unique<NcclComm>(mpi, device, options);
 }
 

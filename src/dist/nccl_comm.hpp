@@ -16,8 +16,9 @@ struct NcclOptions {
   double timeout_seconds = 600;  // a collective still running after this is treated as a dead peer
 };
 
-// `mpi` must be an MPI communicator (MpiSession's world or a split of it); it
-// carries the unique id and must outlive the result. `device` is this rank's
+// `mpi` must be an MPI communicator (MpiSession's world or a split of it), or
+// any Comm of one rank (SerialComm); it carries the unique id and must outlive
+// the result. `device` is this rank's
 // GPU (gpu_for_this_rank); every call of the result runs on it and leaves the
 // caller's current device as it was.
 std::unique_ptr<DeviceComm> make_nccl_comm(Comm& mpi, int device, const NcclOptions& options = {});

@@ -129,6 +129,9 @@ class CudaStepBackend final : public StepBackend {
 
   BackendKind kind() const override { return BackendKind::Cuda; }
   std::string description() const override { return "cuda " + cuda_device_description(device_); }
+  std::string plan_description() const override {
+    return cuda::describe(elm_->segment_plan()) + " " + cuda::describe(elm_->launch_shape());
+  }
   const ParamLayout& layout() const override { return elm_->layout(); }
 
   void set_params(std::span<const float> params) override {

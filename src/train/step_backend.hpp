@@ -51,6 +51,9 @@ class StepBackend {
   virtual BackendKind kind() const = 0;
   // For the run's first log line: "cpu kernels avx512, 2 thread(s)", "cuda NVIDIA H200 (sm_90, ...)".
   virtual std::string description() const = 0;
+  // The device's plan of the last forward for benches (CUDA: "segments=...
+  // group=... blocks=..."); empty where there is none.
+  virtual std::string plan_description() const { return ""; }
   virtual const ParamLayout& layout() const = 0;
 
   // Host copies of the whole flat parameter buffer [layout().num_params()]

@@ -93,7 +93,7 @@ cat > "$pack/run.sh" <<'RUN'
 #!/usr/bin/env bash
 here=$(cd "$(dirname "$0")" && pwd)
 case "$1 $2" in
-  "elm_cuda_tests "*) cat "$here/tests.log"; exit 0 ;;
+  "elm_cuda_tests "* | "elm_nccl_tests "*) cat "$here/tests.log"; exit 0 ;;
   "elmrun bench") echo "workload=$6 backend=cuda batch=8 steps=500 ms_per_step=2.000 timed_steps=2" ;;
   *) echo "elmrun 0.0 (fake)" ;;
 esac
@@ -110,9 +110,10 @@ check "... its summary names the skip reason" has "$summary" "FAIL  cuda tests"
 check "... and why" has "$summary" "CUDA driver version is insufficient"
 check "... the benches still pass with their figures" has "$summary" "ms_per_step=2.000"
 check "... cuda and torch side by side" grep -qE '^pathx_dm150 +2\.000 +9\.000 +4\.5x' "$scratch/out/summary.txt"
-check "... one summary line per step (3 + tests + 7 + training + 7)" \
-  test "$(grep -cE '^(PASS|FAIL|SKIP) ' "$scratch/out/summary.txt")" -eq 19
+check "... one summary line per step (3 + tests + 7 + training + nccl + 7)" \
+  test "$(grep -cE '^(PASS|FAIL|SKIP) ' "$scratch/out/summary.txt")" -eq 20
 check "... the GPU training check among them" grep -q "^PASS  train gpu vs cpu" "$scratch/out/summary.txt"
+check "... the one-rank NCCL tests among them, read as gtest output" grep -q "^FAIL  nccl one rank .*skipped" "$scratch/out/summary.txt"
 check "... the log holds the test output" grep -q "GPU test skipped" "$scratch/out/check.log"
 cp "$scratch/passed.log" "$pack/tests.log"
 PATH="$scratch/path:$PATH" PYTHON=python-fake TIME_BUDGET=60 \

@@ -12,6 +12,18 @@ if(ELM_HAVE_CUDA)
   gtest_discover_tests(elm_cuda_tests DISCOVERY_MODE PRE_TEST TEST_PREFIX "cuda." PROPERTIES LABELS gpu)
 endif()
 
+# NCCL on one GPU without mpirun, apart from elm_cuda_tests: elm_nccl brings
+# MPI's libraries (never initialised here; they travel in the GPU pack).
+if(TARGET elm_nccl)
+  add_executable(elm_nccl_tests ${CMAKE_CURRENT_LIST_DIR}/nccl/test_nccl_one_rank.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/cuda_test_support.cpp ${CMAKE_CURRENT_LIST_DIR}/step_backend_compare.cpp
+    ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_support.cpp)
+  target_include_directories(elm_nccl_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit ${CMAKE_CURRENT_LIST_DIR})
+  target_link_libraries(elm_nccl_tests PRIVATE elm_nccl GTest::gtest_main)
+  target_compile_definitions(elm_nccl_tests PRIVATE ELM_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+  gtest_discover_tests(elm_nccl_tests DISCOVERY_MODE PRE_TEST TEST_PREFIX "cuda.nccl." PROPERTIES LABELS gpu)
+endif()
+
 # scripts/gpu_check.sh on this machine, without a GPU: its reading of gtest
 # output (a skipped GPU test fails the check) and a dry run on a pack of this build.
 if(ELM_HAVE_CUDA)
