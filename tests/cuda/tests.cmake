@@ -33,3 +33,13 @@ if(ELM_HAVE_CUDA)
     SKIP_RETURN_CODE 77 TIMEOUT 120)
   set_tests_properties(cuda.gpu_check_lib cuda.gpu_check_dry_run PROPERTIES LABELS gpu_check)
 endif()
+
+# 200 steps of configs/sfmnist_pool2.ini on the GPU against the CPU run (final
+# loss within 1e-3 relative); skipped (77) where no GPU can run it. Needs
+# Debian's Fashion-MNIST files, as the quickstart does.
+if(ELM_HAVE_CUDA AND EXISTS /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz)
+  add_test(NAME cuda.sfmnist_gpu_vs_cpu
+    COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/gpu_train_check.sh /usr/share/datasets/fashion-mnist
+      ${CMAKE_CURRENT_BINARY_DIR}/sfmnist_gpu_vs_cpu 200 $<TARGET_FILE:elmrun>)
+  set_tests_properties(cuda.sfmnist_gpu_vs_cpu PROPERTIES SKIP_RETURN_CODE 77 LABELS gpu TIMEOUT 600)
+endif()
