@@ -69,7 +69,7 @@ done
 if [[ -d "$shared/golden" ]]; then cp "$shared/golden/"*.h5 "$out/golden/"; fi
 cp "$src/analysis/elm_torch.py" "$src/analysis/bench_torch_reference.py" "$out/analysis/"
 # The GPU-vs-CPU training check (scripts/gpu_train_check.sh): its config, and the
-# head of Debian's Fashion-MNIST files (20000 training, 2000 test images, still
+# head of Debian's Fashion-MNIST files (12000 training, 2000 test images, still
 # IDX and gzip) to prepare its store from, small enough for the pack.
 mkdir -p "$out/scripts" "$out/configs" "$out/data/fashion-mnist"
 cp "$src/scripts/gpu_train_check.sh" "$out/scripts/"
@@ -78,7 +78,7 @@ fmnist_raw=${FMNIST_RAW:-/usr/share/datasets/fashion-mnist}
 python3 - "$fmnist_raw" "$out/data/fashion-mnist" <<'PY'
 import gzip, struct, sys
 src, dst = sys.argv[1], sys.argv[2]
-for name, keep in (("train-images-idx3-ubyte", 20000), ("train-labels-idx1-ubyte", 20000),
+for name, keep in (("train-images-idx3-ubyte", 12000), ("train-labels-idx1-ubyte", 12000),
                    ("t10k-images-idx3-ubyte", 2000), ("t10k-labels-idx1-ubyte", 2000)):
     data = gzip.open(f"{src}/{name}.gz").read()
     ndim = data[3]
