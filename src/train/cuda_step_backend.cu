@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_check.cuh"
+#include "backend/cuda/device_array.cuh"
 #include "backend/cuda/device_guard.cuh"
 #include "backend/cuda/elm_cuda.hpp"
 #include "backend/cuda/train_kernels.cuh"
@@ -31,48 +32,10 @@ namespace elm {
 
 namespace {
 
+using cuda::DeviceArray;
 using cuda::DeviceGuard;
 
 const cudaStream_t kStream = cudaStreamLegacy;
-
-// A device array that only grows; its contents survive growth only when asked.
-template <class T>
-class DeviceArray {
- public:
-  DeviceArray() = default;
-  ~DeviceArray() {
-    if (p_) cudaFree(p_);
-  }
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-  // Room for n values; returns true when it had to reallocate (contents lost).
-  bool reserve(size_t n) {
-    if (n <= n_ && p_) return false;
-    if (p_) CUDA_CHECK(cudaFree(p_));
-    p_ = nullptr;
-    CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p_), std::max<size_t>(n, 1) * sizeof(T)));
-    n_ = n;
-    return true;
-  }
-  T* get() { return p_; }
-  const T* get() const { return p_; }
-  void upload(const T* host, size_t n) {
-    reserve(n);
-    if (n) CUDA_CHECK(cudaMemcpyAsync(p_, host, n * sizeof(T), cudaMemcpyHostToDevice, kStream));
-  }
-  void download(T* host, size_t n) const {
-    if (n) CUDA_CHECK(cudaMemcpyAsync(host, p_, n * sizeof(T), cudaMemcpyDeviceToHost, kStream));
-    CUDA_CHECK(cudaStreamSynchronize(kStream));
-  }
-  void zero(size_t n) {
-    reserve(n);
-    CUDA_CHECK(cudaMemsetAsync(p_, 0, std::max<size_t>(n, 1) * sizeof(T), kStream));
-  }
-
- private:
-  T* p_ = nullptr;
-  size_t n_ = 0;
-};
 
 class CudaStepBackend final : public StepBackend {
   // A staging slot: the batch's arrays in pinned host memory and on the device.
@@ -100,12 +63,12 @@ class CudaStepBackend final : public StepBackend {
               "the two-tower model needs a classifier head: set config key 'model.head_hidden' > 0");
     n_params_ = size_t(L.num_params());
     n_grad_ = size_t(L.num_trainable());
-    params_.zero(n_params_);
-    reduce_.zero(n_grad_ + 2);
-    exp_avg_.zero(n_grad_);
-    second_.zero(n_grad_);
-    sums_.zero(2);
-    norm_sq_.zero(1);
+    params_.zero(n_params_, kStream);
+    reduce_.zero(n_grad_ + 2, kStream);
+    exp_avg_.zero(n_grad_, kStream);
+    second_.zero(n_grad_, kStream);
+    sums_.zero(2, kStream);
+    norm_sq_.zero(1, kStream);
     CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
     for (Slot& slot : slots_) {
       CUDA_CHECK(cudaEventCreateWithFlags(&slot.ready, cudaEventDisableTiming));
@@ -137,14 +100,14 @@ class CudaStepBackend final : public StepBackend {
   void set_params(std::span<const float> params) override {
     ELM_CHECK(params.size() == n_params_, "set_params: ", params.size(), " values for ", n_params_, " parameters");
     DeviceGuard on(device_);
-    params_.upload(params.data(), params.size());
+    params_.upload(params.data(), params.size(), kStream);
     CUDA_CHECK(cudaStreamSynchronize(kStream));  // the host buffer may change after return
     elm_->params_changed();  // tau_s may differ: the branch-trace decision is taken again
   }
   void get_params(std::span<float> params) override {
     ELM_CHECK(params.size() == n_params_, "get_params: room for ", params.size(), " values, not ", n_params_);
     DeviceGuard on(device_);
-    params_.download(params.data(), params.size());
+    params_.download(params.data(), params.size(), kStream);
   }
   void set_optimizer_state(const Optimizer& state) override {
     DeviceGuard on(device_);
@@ -153,12 +116,12 @@ class CudaStepBackend final : public StepBackend {
     for (size_t i = 0; i < 2; ++i) {
       const std::vector<float>& b = state.state_buffer(i);
       if (b.empty()) {
-        bufs[i]->zero(n_grad_);  // as the CPU optimizer before its first step
+        bufs[i]->zero(n_grad_, kStream);  // as the CPU optimizer before its first step
         continue;
       }
       ELM_CHECK(b.size() == n_grad_, "optimizer state '", state.state_buffer_name(i), "' has ", b.size(),
                 " values for ", n_grad_, " trainable parameters");
-      bufs[i]->upload(b.data(), b.size());
+      bufs[i]->upload(b.data(), b.size(), kStream);
     }
     CUDA_CHECK(cudaStreamSynchronize(kStream));
   }
@@ -173,7 +136,7 @@ class CudaStepBackend final : public StepBackend {
         continue;
       }
       b.resize(n_grad_);
-      bufs[i]->download(b.data(), n_grad_);
+      bufs[i]->download(b.data(), n_grad_, kStream);
     }
   }
 
@@ -263,9 +226,9 @@ class CudaStepBackend final : public StepBackend {
     } else if (comm.size() > 1) {
       // No device collectives in this build: the host carries the gradient.
       host_reduce_.resize(n_grad_ + 2);
-      reduce_.download(host_reduce_.data(), host_reduce_.size());
+      reduce_.download(host_reduce_.data(), host_reduce_.size(), kStream);
       allreduce_step(comm, host_reduce_, n_grad_);
-      reduce_.upload(host_reduce_.data(), host_reduce_.size());
+      reduce_.upload(host_reduce_.data(), host_reduce_.size(), kStream);
     }
     float tail[2];
     CUDA_CHECK(cudaMemcpyAsync(tail, reduce_.get() + n_grad_, sizeof tail, cudaMemcpyDeviceToHost, kStream));
@@ -277,7 +240,7 @@ class CudaStepBackend final : public StepBackend {
     DeviceGuard on(device_);
     cuda::launch_sum_squares(reduce_.get(), int64_t(n_grad_), norm_sq_.get(), kStream);
     double sq = 0;
-    norm_sq_.download(&sq, 1);
+    norm_sq_.download(&sq, 1, kStream);
     const double norm = std::sqrt(sq);
     if (max_norm > 0)
       if (const std::optional<float> scale = clip_scale(norm, max_norm))
@@ -301,7 +264,7 @@ class CudaStepBackend final : public StepBackend {
     B_ = batch.x.batch;
     T_ = batch.x.steps;
     labels32_.assign(batch.labels.begin(), batch.labels.end());
-    labels_.upload(labels32_.data(), labels32_.size());
+    labels_.upload(labels32_.data(), labels32_.size(), kStream);
     forward_into_y();
     CUDA_CHECK(cudaMemsetAsync(sums_.get(), 0, 2 * sizeof(double), kStream));
     if (loss_ == TaskLoss::PairedCrossEntropy)
@@ -310,7 +273,7 @@ class CudaStepBackend final : public StepBackend {
     else
       cuda::launch_last_step_ce_eval(y_.get(), B_, T_, config_.num_output, labels_.get(), sums_.get(), kStream);
     double s[2];
-    sums_.download(s, 2);
+    sums_.download(s, 2, kStream);
     loss_sum += s[0];
     correct += s[1];
   }
@@ -335,7 +298,7 @@ class CudaStepBackend final : public StepBackend {
     T_ = x.steps;
     forward_into_y();
     y.resize(size_t(B_) * T_ * config_.num_output);
-    y_.download(y.data(), y.size());
+    y_.download(y.data(), y.size(), kStream);
   }
 
  private:
@@ -346,7 +309,7 @@ class CudaStepBackend final : public StepBackend {
     // dy is written only where the loss looks (the last step, or outputs 0-1
     // of NeuronIO): zeroed whenever its shape changes.
     if (dy_.reserve(ny) || ny != dy_shape_) {
-      dy_.zero(ny);
+      dy_.zero(ny, kStream);
       dy_shape_ = ny;
     }
     if (loss_ == TaskLoss::PairedCrossEntropy) logits_.reserve(size_t(B_ / 2) * elm_->layout().head().classes);

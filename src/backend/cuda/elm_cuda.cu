@@ -8,6 +8,7 @@
 
 #include "backend/cuda/cuda_arch.hpp"
 #include "backend/cuda/cuda_check.cuh"
+#include "backend/cuda/device_array.cuh"
 #include "backend/cuda/device_guard.cuh"
 #include "backend/cuda/elm_kernels.cuh"
 #include "core/error.hpp"
@@ -52,41 +53,6 @@ void require_code_for_device(int device) {
   CUDA_CHECK(e);
 }
 
-namespace {
-
-// A device array that only grows.
-template <class T>
-class Buf {
- public:
-  Buf() = default;
-  ~Buf() {
-    if (p_) cudaFree(p_);
-  }
-  Buf(const Buf&) = delete;
-  Buf& operator=(const Buf&) = delete;
-  T* ensure(size_t n) {
-    if (n > cap_) {
-      if (p_) CUDA_CHECK(cudaFree(p_));
-      p_ = nullptr;
-      cap_ = 0;
-      CUDA_CHECK(cudaMalloc(&p_, std::max<size_t>(n, 1) * sizeof(T)));
-      cap_ = n;
-    }
-    return p_;
-  }
-  T* get() const { return p_; }
-  void upload(const T* host, size_t n, cudaStream_t st) {
-    ensure(n);
-    if (n) CUDA_CHECK(cudaMemcpyAsync(p_, host, n * sizeof(T), cudaMemcpyHostToDevice, st));
-  }
-
- private:
-  T* p_ = nullptr;
-  size_t cap_ = 0;
-};
-
-}  // namespace
-
 struct CudaElm::Impl {
   ElmConfig config;
   ParamLayout layout;
@@ -99,9 +65,9 @@ struct CudaElm::Impl {
   bool v1 = true, branch = true;
 
   // Routing and derived parameters.
-  Buf<int32_t> index, fan_off, fan_syn;
-  Buf<uint8_t> valid;
-  Buf<float> w_eff, trace_kappa, tau_m, kappa_m, update_scale, kappa_lambda, wt;
+  DeviceArray<int32_t> index, fan_off, fan_syn;
+  DeviceArray<uint8_t> valid;
+  DeviceArray<float> w_eff, trace_kappa, tau_m, kappa_m, update_scale, kappa_lambda, wt;
   std::vector<float> host_trace_tau;
 
   // v1 branch-trace decision (see decide_branch_traces): for which parameter
@@ -115,15 +81,15 @@ struct CudaElm::Impl {
   // Input.
   DeviceInput input;
   bool have_input = false;
-  Buf<float> x_dense, x_value;
-  Buf<int64_t> x_off;
-  Buf<int32_t> x_ch, x_ids;
+  DeviceArray<float> x_dense, x_value;
+  DeviceArray<int64_t> x_off;
+  DeviceArray<int32_t> x_ch, x_ids;
   int64_t events = 0;
 
   // Work buffers.
-  Buf<float> z, xs, ys, scan_scratch, S, Gmat, dws, ckpt, carry, partial, ones;
-  Buf<float> rec_x0, rec_pre, rec_post, rec_g, rec_m;
-  Buf<float> host_params, host_y, host_dy, host_grad;
+  DeviceArray<float> z, xs, ys, scan_scratch, S, Gmat, dws, ckpt, carry, partial, ones;
+  DeviceArray<float> rec_x0, rec_pre, rec_post, rec_g, rec_m;
+  DeviceArray<float> host_params, host_y, host_dy, host_grad;
 
   // State of the last forward.
   const float* params = nullptr;
@@ -254,7 +220,7 @@ CudaElm::CudaElm(const ElmConfig& config, const RoutingTable& routing, const Cud
   s.fan_syn.upload(fan.synapses.data(), fan.synapses.size(), s.stream);
   s.w_eff.ensure(s.ds);
   s.trace_kappa.ensure(s.ds);
-  for (Buf<float>* b : {&s.tau_m, &s.kappa_m, &s.update_scale, &s.kappa_lambda}) b->ensure(s.dm);
+  for (DeviceArray<float>* b : {&s.tau_m, &s.kappa_m, &s.update_scale, &s.kappa_lambda}) b->ensure(s.dm);
   s.wt.ensure(mlp_weight_floats(RecurrenceDims::of(c, 1, 1), false));
   s.dws.ensure(s.ds);
   CUDA_CHECK(cudaHostAlloc(&s.tau_changed_flag, sizeof(int), cudaHostAllocMapped));
