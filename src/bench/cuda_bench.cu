@@ -11,6 +11,7 @@
 #include "bench/cuda_bench.hpp"
 #include "core/rng.hpp"
 #include "model/elm_model.hpp"
+#include "train/cuda_optimizer_step.cuh"
 #include "train/optimizer.hpp"
 
 namespace elm {
