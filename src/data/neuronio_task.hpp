@@ -26,7 +26,7 @@
 // Valid / Test: a fixed grid, for a window loss comparable to the training loss:
 //   index i is simulation i / W at start 500 + (i % W) * window, W =
 //   floor((T - 500) / window) windows per simulation (11 for NeuronIO). The
-//   paper's metrics come from evaluate_neuronio_file (data/neuronio_eval.hpp).
+//   paper's metrics come from evaluate_neuronio_file (train/neuronio_protocol.hpp).
 //
 // Threads: make_batch may run on any thread (e.g. a prefetch thread) and on
 // several at once. HDF5's C++ objects are not safe to share between threads, so

@@ -12,7 +12,7 @@
 #include "data/prep/shd_reader.hpp"
 #include "data/store/dataset_store.hpp"
 #include "data/synthetic/listops_generator.hpp"
-#include "train/run_config.hpp"
+#include "data/task_config.hpp"
 
 namespace elm {
 namespace {

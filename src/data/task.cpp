@@ -4,7 +4,7 @@
 #include "data/neuronio_task.hpp"
 #include "data/store_tasks.hpp"
 #include "data/synthetic_burst.hpp"
-#include "train/run_config.hpp"
+#include "data/task_config.hpp"
 
 namespace elm {
 

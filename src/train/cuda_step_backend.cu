@@ -24,6 +24,7 @@
 #include "backend/cuda/train_kernels.cuh"
 #include "core/error.hpp"
 #include "dist/device_comm.hpp"
+#include "train/cuda_optimizer_step.cuh"
 #include "train/cuda_step_backend.hpp"
 #include "train/grad_clip.hpp"
 #include "train/staging_plan.hpp"

@@ -4,10 +4,10 @@
 #include <memory>
 
 #include "core/error.hpp"
-#include "data/neuronio_eval.hpp"
 #include "data/neuronio_task.hpp"
 #include "data/store/dataset_store.hpp"
 #include "data/store_tasks.hpp"
+#include "train/neuronio_protocol.hpp"
 
 namespace elm {
 

@@ -7,16 +7,12 @@
 #include <vector>
 
 #include "core/key_values.hpp"
+#include "data/task_config.hpp"
 #include "model/elm_config.hpp"
 #include "train/lr_schedule.hpp"
 #include "train/optimizer.hpp"
 
 namespace elm {
-
-struct TaskConfig {
-  std::string name = "synthetic_burst";
-  KeyValues options;  // task-specific keys, validated by the task itself
-};
 
 struct TrainConfig {
   int64_t steps = 300;

@@ -24,6 +24,7 @@
 #include "cuda_test_support.hpp"
 #include "model/param_layout.hpp"
 #include "train/classification_metrics.hpp"
+#include "train/cuda_optimizer_step.cuh"
 #include "train/grad_clip.hpp"
 #include "train/loss.hpp"
 #include "train/optimizer.hpp"

@@ -9,11 +9,12 @@
 #include <set>
 
 #include "core/error.hpp"
-#include "data/neuronio_eval.hpp"
+#include "data/neuronio_eval_windows.hpp"
 #include "data/neuronio_task.hpp"
 #include "data/store/dataset_store.hpp"
 #include "data/synthetic/synthetic_neuron.hpp"
 #include "test_support.hpp"
+#include "train/neuronio_protocol.hpp"
 
 namespace elm {
 namespace {

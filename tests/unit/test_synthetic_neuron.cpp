@@ -8,12 +8,12 @@
 
 #include "backend/cpu/elm_cpu.hpp"
 #include "core/error.hpp"
-#include "data/neuronio_eval.hpp"
 #include "data/neuronio_task.hpp"
 #include "data/synthetic/synthetic_neuron.hpp"
 #include "model/elm_model.hpp"
 #include "test_support.hpp"
 #include "train/loss.hpp"
+#include "train/neuronio_protocol.hpp"
 
 namespace elm {
 namespace {
@@ -209,7 +209,10 @@ TEST_F(SyntheticStore, ModelLossAndEvaluationRunEndToEnd) {
   EXPECT_GT(loss, 0.0f);
 
   StoreReader test_store(dir_->file("test.h5"));
-  const NeuronioEvalResult r = evaluate_neuronio_file(elm, model.params.data(), test_store);
+  const NeuronioForward forward = [&](const InputBatch& x, std::span<const NeuronioWindow>, float* out) {
+    elm.forward(model.params.data(), x, out);
+  };
+  const NeuronioEvalResult r = evaluate_neuronio_file(forward, model.config.num_output, test_store);
   EXPECT_EQ(r.simulations, 3);
   EXPECT_EQ(r.points, r.kept * 1000);
   EXPECT_TRUE(std::isfinite(r.metrics.soma_rmse));

@@ -473,11 +473,4 @@ void launch_optimizer_step(const step_math::OptimizerStepScalars& s, float* p, c
   CUDA_CHECK_LAUNCH();
 }
 
-void launch_optimizer_step(const OptimizerConfig& config, double lr, int64_t step, float* p, const float* g,
-                           float* exp_avg, float* second, int64_t n, cudaStream_t stream) {
-  ELM_CHECK(step >= 1, "optimizer step number must be >= 1, got ", step);
-  ELM_CHECK(std::isfinite(lr) && lr >= 0.0, "optimizer: learning rate must be finite and >= 0, got ", lr);
-  launch_optimizer_step(optimizer_step_scalars(config, lr, step), p, g, exp_avg, second, n, stream);
-}
-
 }  // namespace elm::cuda

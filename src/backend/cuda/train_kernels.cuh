@@ -20,7 +20,6 @@
 
 #include "backend/step_math.hpp"
 #include "model/param_layout.hpp"
-#include "train/optimizer.hpp"
 
 namespace elm::cuda {
 
@@ -69,14 +68,12 @@ void launch_sum_squares(const float* g, int64_t n, double* out, cudaStream_t str
 // g[i] *= factor: clipping, with factor from clip_scale (train/grad_clip.hpp).
 void launch_scale(float* g, int64_t n, float factor, cudaStream_t stream);
 
-// One update of Optimizer::step (train/optimizer.hpp) on n parameters: `step`
-// is the step number after this update (1 for the first, the CPU's
-// step_count()), lr the schedule's value for it. exp_avg and second are the
-// optimizer's two state buffers (zeros before the first step). The scalars are
-// computed on the host by optimizer_step_scalars, as the CPU does, so the
-// result is bit-identical to the CPU optimizer for the same inputs.
-void launch_optimizer_step(const OptimizerConfig& config, double lr, int64_t step, float* p, const float* g,
-                           float* exp_avg, float* second, int64_t n, cudaStream_t stream);
+// One update of Optimizer::step (train/optimizer.hpp) on n parameters with the
+// step's scalars, computed on the host by optimizer_step_scalars as the CPU
+// does, so the result is bit-identical to the CPU optimizer for the same
+// inputs. exp_avg and second are the optimizer's two state buffers (zeros
+// before the first step). The overload taking an OptimizerConfig is in
+// train/cuda_optimizer_step.cuh.
 void launch_optimizer_step(const step_math::OptimizerStepScalars& scalars, float* p, const float* g, float* exp_avg,
                            float* second, int64_t n, cudaStream_t stream);
 

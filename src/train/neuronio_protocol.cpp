@@ -1,11 +1,11 @@
-#include "data/neuronio_eval.hpp"
+#include "train/neuronio_protocol.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
-#include "backend/cpu/elm_cpu.hpp"
 #include "core/error.hpp"
+#include "data/neuronio_eval_windows.hpp"
 
 namespace elm {
 
@@ -24,17 +24,6 @@ void check_options(const NeuronioEvalOptions& o) {
 
 }  // namespace
 
-std::vector<int64_t> neuronio_eval_window_starts(int64_t T, int window, int burn_in) {
-  ELM_CHECK(window >= 1 && burn_in >= 0 && burn_in < window && T >= window, "neuronio eval: simulations of ", T,
-            " steps need window (", window, ") <= T and 0 <= burn_in (", burn_in, ") < window");
-  const int64_t stride = window - burn_in;
-  // Python: int(2 + (T - window) / stride), true division then truncation.
-  const auto n = static_cast<int64_t>(2.0 + static_cast<double>(T - window) / static_cast<double>(stride));
-  std::vector<int64_t> starts(static_cast<size_t>(n));
-  for (int64_t k = 0; k < n; ++k) starts[size_t(k)] = k * stride;
-  return starts;
-}
-
 NeuronioPredictions predict_neuronio_simulations(const NeuronioForward& forward, int outputs, const StoreReader& store,
                                                  int64_t first, int64_t count, const NeuronioEvalOptions& o) {
   check_options(o);
@@ -45,7 +34,7 @@ NeuronioPredictions predict_neuronio_simulations(const NeuronioForward& forward,
   const int64_t T = shape.duration_ms;
   const std::vector<int64_t> starts = neuronio_eval_window_starts(T, o.window, o.burn_in);
   const int64_t K = static_cast<int64_t>(starts.size());
-  const int W = o.window, C = shape.channels, half = C / 2;
+  const int W = o.window;
 
   NeuronioPredictions p;
   p.simulations = count;
@@ -57,44 +46,14 @@ NeuronioPredictions predict_neuronio_simulations(const NeuronioForward& forward,
   p.soma_hat.assign(total, 0.0);
 
   std::vector<float> y;
-  std::vector<NeuronioWindow> windows;
   for (int64_t s0 = first; s0 < first + count; s0 += o.sims_per_forward) {
     const int64_t n = std::min<int64_t>(o.sims_per_forward, first + count - s0);
-    std::vector<NeuronioSimulation> sims;
-    sims.reserve(size_t(n));
-    for (int64_t i = 0; i < n; ++i) sims.push_back(read_neuronio_simulation(store, shape, s0 + i));
-
-    const int B = static_cast<int>(n * K);
-    InputBatch x{B, W, C, {}};
-    SpikeInput in;
-    in.offsets.reserve(size_t(B) * W + 1);
-    in.offsets.push_back(0);
-    windows.clear();
-    for (int64_t i = 0; i < n; ++i) {
-      const NeuronioSimulation& sim = sims[size_t(i)];
-      for (int64_t k = 0; k < K; ++k) {
-        const int64_t start = starts[size_t(k)];
-        windows.push_back({s0 + i, start});
-        for (int j = 0; j < W; ++j) {
-          const int64_t t = start + j;
-          if (t < T) {
-            for (int64_t e = sim.step_offsets[size_t(t)]; e < sim.step_offsets[size_t(t) + 1]; ++e) {
-              const int32_t c = sim.event_channel[size_t(e)];
-              in.channel.push_back(c);
-              in.value.push_back(c < half ? 1.0f : -1.0f);
-            }
-          }  // else: zero padding at the end of the last window
-          in.offsets.push_back(static_cast<int64_t>(in.channel.size()));
-        }
-      }
-    }
-    x.data = std::move(in);
-    y.assign(size_t(B) * W * outputs, std::numeric_limits<float>::quiet_NaN());
-    forward(x, windows, y.data());
+    const NeuronioEvalWindows batch = read_neuronio_eval_windows(store, shape, starts, W, s0, n);
+    y.assign(size_t(batch.x.batch) * W * outputs, std::numeric_limits<float>::quiet_NaN());
+    forward(batch.x, batch.windows, y.data());
 
     for (int64_t i = 0; i < n; ++i) {
       const size_t row = size_t(s0 - first + i) * size_t(T);
-      const NeuronioSimulation& sim = sims[size_t(i)];
       for (int64_t k = 0; k < K; ++k) {
         const int64_t start = starts[size_t(k)];
         const int64_t t_begin = k == 0 ? 0 : start + o.burn_in;
@@ -106,10 +65,7 @@ NeuronioPredictions predict_neuronio_simulations(const NeuronioForward& forward,
           p.soma_hat[row + size_t(t)] = static_cast<double>(yt[1] / static_cast<float>(kNeuronioSomaScale));
         }
       }
-      for (int64_t t = 0; t < T; ++t)
-        p.soma_gt[row + size_t(t)] =
-            std::min(static_cast<double>(sim.soma[size_t(t)]), kNeuronioSomaThreshold) - kNeuronioSomaBias;
-      for (float tau : sim.output_spike_ms) p.spike_gt[row + size_t(neuronio_spike_index(tau))] = 1.0;
+      neuronio_eval_ground_truth(batch.sims[size_t(i)], T, p.spike_gt.data() + row, p.soma_gt.data() + row);
     }
   }
   return p;
@@ -169,18 +125,6 @@ NeuronioEvalResult evaluate_neuronio_file(const NeuronioForward& forward, int ou
   }
   r.metrics = compute_neuronio_metrics(spike_gt, spike_hat, soma_gt, soma_hat);
   return r;
-}
-
-NeuronioEvalResult evaluate_neuronio_file(CpuElm<float>& model, const float* params, const StoreReader& store,
-                                          const NeuronioEvalOptions& options) {
-  const ElmConfig& cfg = model.config();
-  const NeuronioStoreShape shape = check_neuronio_store(store);
-  ELM_CHECK(cfg.num_input == shape.channels, store.path(), ": the model has ", cfg.num_input,
-            " inputs but the store has ", shape.channels, " channels");
-  const NeuronioForward forward = [&](const InputBatch& x, std::span<const NeuronioWindow>, float* y) {
-    model.forward(params, x, y);
-  };
-  return evaluate_neuronio_file(forward, cfg.num_output, store, options);
 }
 
 }  // namespace elm

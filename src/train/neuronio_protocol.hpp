@@ -1,7 +1,9 @@
 #pragma once
 // NeuronIO evaluation, Beniaguev's protocol as kept by the reference
 // (elmneuron src/neuronio/neuronio_eval_utils.py: compute_test_predictions per
-// file, then filter_and_extract_core_results over all files):
+// file, then filter_and_extract_core_results over all files). The windows and
+// the ground truth come from the data layer (data/neuronio_eval_windows.hpp);
+// this half runs the model over them and computes the metrics.
 //
 // Per file of simulations (sims_per_file consecutive simulations of the store:
 // 128 in the released data; the store does not record file boundaries, and
@@ -35,9 +37,6 @@
 
 namespace elm {
 
-template <class T>
-class CpuElm;
-
 struct NeuronioEvalOptions {
   int window = 500;
   int burn_in = 150;
@@ -53,9 +52,6 @@ struct NeuronioEvalOptions {
 // from (a real model ignores it; test stubs use it).
 using NeuronioForward =
     std::function<void(const InputBatch& x, std::span<const NeuronioWindow> windows, float* y)>;
-
-// Window starts of the protocol for simulations of T steps.
-std::vector<int64_t> neuronio_eval_window_starts(int64_t T, int window, int burn_in);
 
 // Stitched predictions of simulations [first, first + count) before the soma
 // rescaling: every array is [count, T] row-major. soma_hat holds soma logit / 0.1.
@@ -77,9 +73,6 @@ struct NeuronioEvalResult {
 };
 
 NeuronioEvalResult evaluate_neuronio_file(const NeuronioForward& forward, int outputs, const StoreReader& store,
-                                          const NeuronioEvalOptions& options = {});
-// With the CPU model; params as for CpuElm::forward (config().num_output >= 2).
-NeuronioEvalResult evaluate_neuronio_file(CpuElm<float>& model, const float* params, const StoreReader& store,
                                           const NeuronioEvalOptions& options = {});
 
 }  // namespace elm
