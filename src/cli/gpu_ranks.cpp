@@ -1,9 +1,6 @@
 #include "cli/gpu_ranks.hpp"
 
-#include <cstdlib>
-
 #include "core/error.hpp"
-#include "dist/gpu_assignment.hpp"
 #include "dist/mpi_comm.hpp"
 #include "train/cuda_step_backend.hpp"
 #ifdef ELM_HAVE_NCCL
@@ -14,9 +11,7 @@ namespace elm {
 
 int gpu_of_this_rank() {
 #ifdef ELM_HAVE_CUDA
-  const NodeRanks node = mpi_world_node_ranks();
-  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
-  return gpu_for_rank(node.local_rank, node.local_ranks, cuda_visible_device_count(), visible ? visible : "");
+  return gpu_for_this_rank(mpi_world_node_ranks());
 #else
   return 0;  // require_backend_usable has said why there is no GPU
 #endif

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <set>
 
 #include "cli/commands.hpp"
 #include "cli/gpu_ranks.hpp"
@@ -60,12 +61,15 @@ int sweep_command(const std::vector<std::string>& args) {
   }
   // Where the runs compute, only where they will (the manifest and the summary
   // are written on login nodes without a GPU).
-  if (!collect_only && !list)
-    for (const SweepRun& r : runs) {
+  if (!collect_only && !list) {
+    std::set<std::string> backends;
+    for (const SweepRun& r : runs) backends.insert(r.config.train.backend);
+    for (const std::string& b : backends) {
       StepBackendOptions where;
-      where.kind = parse_backend_kind(r.config.train.backend);
+      where.kind = parse_backend_kind(b);
       require_backend_usable(where);
     }
+  }
 
   // Before MPI and the first run: a preemption signal that comes early is
   // recorded (and honoured at the first step) instead of killing the rank.

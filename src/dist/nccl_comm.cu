@@ -150,17 +150,6 @@ class NcclComm final : public DeviceComm {
 
 }  // namespace
 
-int gpu_for_this_rank(const NodeRanks& node) {
-  int count = 0;
-  const cudaError_t e = cudaGetDeviceCount(&count);
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    count = 0;  // no driver: gpu_for_rank names it with the counts
-  }
-  const char* env = std::getenv("CUDA_VISIBLE_DEVICES");
-  return gpu_for_rank(node.local_rank, node.local_ranks, count, env ? env : "");
-}
-
 std::unique_ptr<DeviceComm> make_nccl_comm(Comm& mpi, int device, const NcclOptions& options) {
   // Several ranks need MPI to carry rank 0's unique id to the others. A single
   // rank's id is its own and the broadcast is a no-op, so any one-rank Comm

@@ -19,14 +19,9 @@ struct NcclOptions {
 // `mpi` must be an MPI communicator (MpiSession's world or a split of it), or
 // any Comm of one rank (SerialComm); it carries the unique id and must outlive
 // the result. `device` is this rank's
-// GPU (gpu_for_this_rank); every call of the result runs on it and leaves the
+// GPU (gpu_for_this_rank, train/cuda_step_backend.hpp); every call of the result runs on it and leaves the
 // caller's current device as it was.
 std::unique_ptr<DeviceComm> make_nccl_comm(Comm& mpi, int device, const NcclOptions& options = {});
 
-// The GPU this rank drives: gpu_for_rank() of its node placement (from
-// mpi_world_node_ranks(), or node_ranks_from_env()), the device count the CUDA
-// runtime reports and CUDA_VISIBLE_DEVICES. ElmError of one line when the node
-// has more ranks than GPUs (or no GPU at all).
-int gpu_for_this_rank(const NodeRanks& node);
 
 }  // namespace elm

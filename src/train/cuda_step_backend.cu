@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -380,13 +381,14 @@ class CudaStepBackend final : public StepBackend {
 
 }  // namespace
 
-int cuda_visible_device_count() {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+int gpu_for_this_rank(const NodeRanks& node) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
     cudaGetLastError();
-    return 0;
+    count = 0;  // no driver: gpu_for_rank names it with the counts
   }
-  return n;
+  const char* env = std::getenv("CUDA_VISIBLE_DEVICES");
+  return gpu_for_rank(node.local_rank, node.local_ranks, count, env ? env : "");
 }
 
 void require_cuda_usable(int device) {

@@ -4,6 +4,7 @@
 // make_step_backend says so instead.
 #include <memory>
 
+#include "dist/gpu_assignment.hpp"
 #include "train/step_backend.hpp"
 
 namespace elm {
@@ -11,8 +12,11 @@ namespace elm {
 #ifdef ELM_HAVE_CUDA
 // require_backend_usable's CUDA half: a usable driver, `device` visible, code for it.
 void require_cuda_usable(int device);
-// The devices this process sees (CUDA_VISIBLE_DEVICES applied); 0 without a driver.
-int cuda_visible_device_count();
+// The GPU this rank drives: gpu_for_rank() of its node placement
+// (mpi_world_node_ranks()), the devices the runtime shows this process and
+// CUDA_VISIBLE_DEVICES. One line (ElmError) when the node has more ranks than
+// GPUs, or none.
+int gpu_for_this_rank(const NodeRanks& node);
 std::unique_ptr<StepBackend> make_cuda_step_backend(const ElmConfig& config, const RoutingTable& routing,
                                                     TaskLoss loss, const OptimizerConfig& optim,
                                                     const StepBackendOptions& options);

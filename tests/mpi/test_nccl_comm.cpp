@@ -11,6 +11,7 @@
 
 #include "dist/mpi_comm.hpp"
 #include "dist/nccl_comm.hpp"
+#include "train/cuda_step_backend.hpp"
 #include "mpi_world.hpp"
 
 namespace elm {
