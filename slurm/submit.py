@@ -40,7 +40,7 @@ def parse_args(argv):
     p.add_argument("job", help="sweep job file (INI: [sweep] [set] [grid])")
     p.add_argument("--out", required=True, help="sweep directory (runs/, manifest.tsv, summary; slurm/ scripts and logs)")
     p.add_argument("--mode", required=True, choices=("array", "mpi"),
-                   help="array: one array task per run; mpi: one job, all ranks under one srun, groups of ranks_per_run")
+                   help="array: one array task per run (per pack when the sweep packs); mpi: one job, all ranks under one srun, groups of ranks_per_run")
     p.add_argument("--nodes", type=int, default=1, help="nodes per job (array: per task) [1]")
     p.add_argument("--gpus-per-node", type=int, default=0,
                    help="GPUs per node, one rank per GPU (the runs need train.backend=cuda) [0: CPU ranks]")
@@ -59,6 +59,9 @@ def parse_args(argv):
                    help="seconds before the time limit at which the steps get SIGUSR2 to checkpoint [300]")
     p.add_argument("--set", action="append", default=[], metavar="K=V",
                    help="override one key for every run (as elmrun sweep --set); repeatable")
+    p.add_argument("--pack", metavar="K",
+                   help="train up to K runs of one shape together, or 'auto' (as elmrun sweep --pack; "
+                        "array: one task per pack) [the job's sweep.pack]")
     p.add_argument("--only-missing", action="store_true", help="submit only the manifest rows without DONE")
     p.add_argument("--sbatch-option", action="append", default=[], metavar="OPT",
                    help="one more #SBATCH option, e.g. --sbatch-option=--qos=long; repeatable")
@@ -156,11 +159,17 @@ def find_elmrun(given):
     return path
 
 
-def write_manifest(elmrun, job, out, sets):
+def elmrun_args(a):
+    """The sweep options every elmrun call of the submission repeats."""
+    args = [y for s in a.set for y in ("--set", s)]
+    if a.pack:
+        args += ["--pack", a.pack]
+    return args
+
+
+def write_manifest(elmrun, job, out, args):
     """Runs `elmrun sweep JOB --out OUT --list` and returns the manifest rows as (index, run_id)."""
-    cmd = [elmrun, "sweep", job, "--out", out, "--list"]
-    for s in sets:
-        cmd += ["--set", s]
+    cmd = [elmrun, "sweep", job, "--out", out, "--list"] + args
     env = dict(os.environ)
     for var in [v for v in env if v.startswith(("PMIX_", "PMI_", "OMPI_COMM_WORLD"))]:
         del env[var]  # not a rank of the caller's job
@@ -189,6 +198,28 @@ def write_manifest(elmrun, job, out, sets):
 
 def missing_indices(out, rows):
     return [i for i, run_id in rows if not os.path.exists(os.path.join(out, "runs", run_id, "DONE"))]
+
+
+def read_packs(out, rows):
+    """packs.tsv (written by --list): the manifest rows of each pack, as lists of indices."""
+    path = os.path.join(out, "packs.tsv")
+    if not os.path.exists(path):  # an elmrun from before packs: one run per task
+        return [[i] for i, _ in rows]
+    packs = []
+    try:
+        with open(path) as f:
+            if f.readline().rstrip("\n").split("\t") != ["pack", "runs"]:
+                raise SubmitError(f"{path}: unexpected header")
+            for line in f:
+                cols = line.rstrip("\n").split("\t")
+                if len(cols) != 2 or not cols[0].isdigit() or int(cols[0]) != len(packs):
+                    raise SubmitError(f"{path}: bad row {line.rstrip()!r}")
+                packs.append([int(i) for i in cols[1].split()])
+    except OSError as e:
+        raise SubmitError(f"{path}: {e.strerror}") from None
+    if sorted(i for p in packs for i in p) != [i for i, _ in rows]:
+        raise SubmitError(f"{path}: does not list every manifest row once")
+    return packs
 
 
 def run_values(job_path, sets, key, default):
@@ -355,7 +386,8 @@ def main(argv=None) -> int:
     resources(a, rpr, a.cpus_per_task or 1)  # its mistakes before anything is written
     check_backend(job, a.set, a.gpus_per_node)
 
-    rows = write_manifest(elmrun, job, out, a.set)
+    rows = write_manifest(elmrun, job, out, elmrun_args(a))
+    packs = read_packs(out, rows)
     threads = max_train_threads(job, a.set)
     if a.cpus_per_task is not None and a.cpus_per_task < threads:
         raise SubmitError(f"--cpus-per-task {a.cpus_per_task} is fewer than the runs' train.threads = {threads}: "
@@ -368,6 +400,9 @@ def main(argv=None) -> int:
         if not indices:
             print(f"submit.py: all {len(rows)} runs of {out} are done; nothing to submit")
             return 0
+    # Array tasks take a pack each (one run per pack unless the sweep packs).
+    missing = set(indices)
+    task_packs = [p for p, runs in enumerate(packs) if missing.intersection(runs)]
     os.makedirs(log_dir, exist_ok=True)
 
     values = {
@@ -379,12 +414,12 @@ def main(argv=None) -> int:
         "ELMRUN": shlex.quote(elmrun),
         "JOB_FILE": shlex.quote(job),
         "OUT_DIR": shlex.quote(out),
-        "SETS": " ".join("--set " + shlex.quote(s) for s in a.set),
+        "SETS": " ".join(shlex.quote(x) for x in elmrun_args(a)),
         "MAX_REQUEUES": str(a.max_requeues),
         "STEP_LIB": read_step_lib(),
     }
     if a.mode == "array":
-        values["ARRAY"] = array_expression(indices) + (f"%{a.throttle}" if a.throttle else "")
+        values["ARRAY"] = array_expression(task_packs) + (f"%{a.throttle}" if a.throttle else "")
     else:
         values["RUN_INDICES"] = " ".join(str(i) for i in indices) if a.only_missing else ""
     script_text = fill(os.path.join(HERE, TEMPLATES[a.mode]), values)
@@ -395,13 +430,13 @@ def main(argv=None) -> int:
     os.chmod(script + ".tmp", 0o755)
     os.replace(script + ".tmp", script)
 
-    what = (f"{len(indices)} of {len(rows)} run(s)" + (f" (--array={values['ARRAY']})" if a.mode == "array" else "")
+    packed = f" in {len(task_packs)} pack(s)" if len(task_packs) < len(indices) else ""
+    what = (f"{len(indices)} of {len(rows)} run(s){packed}" + (f" (--array={values['ARRAY']})" if a.mode == "array" else "")
             + f", {ranks} rank(s) per {'task' if a.mode == 'array' else 'job'} x {cpus} core(s)")
     cmd = ["sbatch", "--parsable", script]
     collect_cmd = None
     if a.mode == "array" and not a.no_collect_job:
-        collect = " ".join(shlex.quote(x) for x in [elmrun, "sweep", job, "--out", out, "--collect"] +
-                           [y for s in a.set for y in ("--set", s)])
+        collect = " ".join(shlex.quote(x) for x in [elmrun, "sweep", job, "--out", out, "--collect"] + elmrun_args(a))
         collect_cmd = ["sbatch", "--parsable", DEPENDENCY, "--kill-on-invalid-dep=no",
                        f"--job-name={job_name}-collect", f"--chdir={workdir}", "--ntasks=1",
                        f"--output={log_dir}/%x_%j.out"]

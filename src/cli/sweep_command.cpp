@@ -10,6 +10,8 @@
 #include "core/stop_request.hpp"
 #include "core/test_hold.hpp"
 #include "dist/mpi_comm.hpp"
+#include "train/train_state.hpp"
+#include "sweep/pack_plan.hpp"
 #include "sweep/sweep_checks.hpp"
 #include "sweep/sweep_dir.hpp"
 #include "sweep/sweep_job.hpp"
@@ -28,14 +30,19 @@ int sweep_command(const std::vector<std::string>& args) {
       "Runs holding DONE are skipped and interrupted runs resume, so rerunning a sweep does only what is missing");
   std::string job_path, out_dir;
   std::vector<std::string> overrides;
-  std::vector<int64_t> indices;
+  std::vector<int64_t> indices, pack_indices;
+  std::string pack;
   bool list = false, collect_only = false;
   opts.add_options()("help,h", "show this help")("job", po::value(&job_path), "sweep job file (INI: [sweep] [set] [grid])")(
       "out,o", po::value(&out_dir), "sweep directory (default: runs/<sweep name>)")(
       "set", po::value(&overrides)->composing(),
       "override one key for every run: --set section.key=value (an axis key fixes that axis)")(
       "run-index", po::value(&indices)->multitoken()->composing(),
-      "run only these manifest rows (e.g. $SLURM_ARRAY_TASK_ID)")(
+      "run only these manifest rows")(
+      "pack", po::value(&pack),
+      "train up to K runs of one shape together, or 'auto' (overrides sweep.pack; 1: one at a time)")(
+      "pack-index", po::value(&pack_indices)->multitoken()->composing(),
+      "run only the runs of these packs (packs.tsv; e.g. $SLURM_ARRAY_TASK_ID)")(
       "list", po::bool_switch(&list), "write the manifest, print it and run nothing")(
       "collect", po::bool_switch(&collect_only), "only rewrite and print the summary table");
   const po::variables_map vm = parse_command_line(args, opts, "job");
@@ -50,6 +57,15 @@ int sweep_command(const std::vector<std::string>& args) {
   for (int64_t i : indices)
     ELM_CHECK(i >= 0 && i < int64_t(runs.size()), "--run-index ", i, " is outside the manifest of ", runs.size(),
               " runs (0..", runs.size() - 1, ")");
+
+  const int pack_size = parse_pack_size(pack.empty() ? job.pack : pack, runs.front().config,
+                                        pack.empty() ? "sweep.pack" : "--pack", pack.empty() ? job.path : "elmrun sweep");
+  const std::vector<Pack> packs = plan_packs(runs, pack_size);
+  for (int64_t p : pack_indices) {
+    ELM_CHECK(p >= 0 && p < int64_t(packs.size()), "--pack-index ", p, " is outside the ", packs.size(),
+              " packs (0..", packs.size() - 1, ") of packs.tsv");
+    for (int64_t i : packs[size_t(p)].runs) indices.push_back(i);
+  }
 
   // Every run's inputs, before anything is written, run or queued.
   if (!collect_only) {
@@ -77,7 +93,10 @@ int sweep_command(const std::vector<std::string>& args) {
   WorldSession session;
   return session.run_or_abort("sweep", [&]() -> int {
     Comm& world = session.world();
-    if (world.rank() == 0) prepare_sweep_dir(out_dir, job, runs);
+    if (world.rank() == 0) {
+      prepare_sweep_dir(out_dir, job, runs);
+      write_text_atomic(out_dir + "/packs.tsv", packs_text(packs));
+    }
     world.barrier();
     if (list) {
       if (world.rank() == 0) std::cout << manifest_text(job, runs);
@@ -89,6 +108,7 @@ int sweep_command(const std::vector<std::string>& args) {
       auto counter = session.make_work_counter();
       SweepOptions so;
       so.only_indices = indices;
+      so.pack_size = pack_size;
       if (std::any_of(runs.begin(), runs.end(), [](const SweepRun& r) { return r.config.train.backend == "cuda"; })) {
         so.device = gpu_of_this_rank();
         so.device_comm_for_group = [&so](Comm& group) { return device_comm_for(group, so.device); };

@@ -48,8 +48,10 @@ SweepJob read_sweep_job(const std::string& path, const std::vector<std::string>&
         const int64_t r = parse_int(value, "sweep.ranks_per_run", path);
         ELM_CHECK(r >= 1 && r <= 65536, path, ": sweep.ranks_per_run must be >= 1, got ", r);
         job.ranks_per_run = int(r);
+      } else if (key == "pack") {
+        job.pack = value;  // checked with the runs (auto depends on the model)
       } else {
-        const std::vector<std::string> known = {"name", "config", "ranks_per_run"};
+        const std::vector<std::string> known = {"name", "config", "ranks_per_run", "pack"};
         fail(path, ": unknown key 'sweep.", key, "'", did_you_mean(key, known), " (keys: ", join_names(known), ")");
       }
     } else if (section == "set") {

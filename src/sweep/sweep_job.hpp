@@ -22,6 +22,7 @@ struct SweepJob {
   std::string name;
   std::string base_config;  // resolved path of the task config
   int ranks_per_run = 1;
+  std::string pack = "1";   // [sweep] pack: "auto" or the most runs per pack (sweep/pack_plan.hpp)
   KeyValues fixed;          // [set] and command-line overrides of non-axis keys
   std::vector<SweepAxis> axes;
 };

@@ -11,7 +11,9 @@
 #include "core/error.hpp"
 #include "core/stop_request.hpp"
 #include "core/test_hold.hpp"
+#include "sweep/pack_plan.hpp"
 #include "sweep/sweep_dir.hpp"
+#include "train/pack_trainer.hpp"
 #include "train/run_lock.hpp"
 
 namespace fs = std::filesystem;
@@ -52,10 +54,6 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
   }
   broadcast_vector(world, pending, 0);
   broadcast_value(world, skipped, 0);
-  if (world.rank() == 0)
-    out << "sweep " << job.name << ": " << runs.size() << " runs, " << skipped << " already done, "
-        << pending.size() << " to run on " << world.size() / rpr << " group(s) of " << rpr << " rank(s)\n"
-        << std::flush;
 
   // A GPU group's device all-reduce, made once for all its runs (every rank
   // of the world sees the same list, so the groups agree on needing it).
@@ -64,6 +62,26 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
     return runs[size_t(i)].config.train.backend == "cuda";
   });
   if (any_cuda && options.device_comm_for_group) device_comm = options.device_comm_for_group(*group);
+
+  // The work items: each pack's unfinished runs (one run per item unpacked).
+  std::vector<std::vector<int64_t>> items;
+  {
+    std::vector<bool> is_pending(runs.size(), false);
+    for (int64_t i : pending) is_pending[size_t(i)] = true;
+    for (const Pack& p : plan_packs(runs, std::max(1, options.pack_size))) {
+      std::vector<int64_t> todo;
+      for (int64_t i : p.runs)
+        if (is_pending[size_t(i)]) todo.push_back(i);
+      if (!todo.empty()) items.push_back(std::move(todo));
+    }
+  }
+
+  if (world.rank() == 0) {
+    out << "sweep " << job.name << ": " << runs.size() << " runs, " << skipped << " already done, "
+        << pending.size() << " to run";
+    if (items.size() < pending.size()) out << " in " << items.size() << " pack(s) of up to " << options.pack_size;
+    out << " on " << world.size() / rpr << " group(s) of " << rpr << " rank(s)\n" << std::flush;
+  }
 
   double tally[4] = {0, 0, 0, 0};  // completed, failed, interrupted, held by another job
   while (true) {
@@ -76,64 +94,87 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
       if (leader) out << "[group " << group_index << "] stop requested: no further run started\n" << std::flush;
       break;
     }
-    if (k >= int64_t(pending.size())) break;
-    const SweepRun& run = runs[size_t(pending[size_t(k)])];
-    const std::string dir = run_dir_of(sweep_dir, run);
-    const std::string who = "[group " + std::to_string(group_index) + "] run " + std::to_string(run.index) + " " + run.id;
+    if (k >= int64_t(items.size())) break;
     // One writer per run: another sweep (or array task) on the same directory
-    // may hold it, or may have finished it since the list was made.
-    std::optional<RunLock> lock;
-    double verdict = 0;  // 0: ours, 1: held elsewhere, 2: done meanwhile
-    if (leader) {
-      std::string holder;
-      lock = RunLock::try_acquire(dir, &holder);
-      if (!lock) {
-        verdict = 1;
-        out << who << ": skipped, " << run_in_use_message(dir, holder) << "\n" << std::flush;
-      } else if (run_is_done(dir)) {
-        verdict = 2;
-        lock.reset();
+    // may hold a run, or may have finished it since the list was made.
+    struct Member {
+      const SweepRun* run;
+      std::string dir, who;
+      std::optional<RunLock> lock;
+      std::ofstream log;
+    };
+    std::vector<Member> members;
+    for (int64_t index : items[size_t(k)]) {
+      const SweepRun& run = runs[size_t(index)];
+      Member m{&run, run_dir_of(sweep_dir, run),
+               "[group " + std::to_string(group_index) + "] run " + std::to_string(run.index) + " " + run.id, {}, {}};
+      double verdict = 0;  // 0: ours, 1: held elsewhere, 2: done meanwhile
+      if (leader) {
+        std::string holder;
+        m.lock = RunLock::try_acquire(m.dir, &holder);
+        if (!m.lock) {
+          verdict = 1;
+          out << m.who << ": skipped, " << run_in_use_message(m.dir, holder) << "\n" << std::flush;
+        } else if (run_is_done(m.dir)) {
+          verdict = 2;
+          m.lock.reset();
+        }
       }
+      broadcast_value(*group, verdict, 0);
+      if (verdict == 1) tally[3] += leader;
+      if (verdict != 0) continue;
+      members.push_back(std::move(m));
     }
-    broadcast_value(*group, verdict, 0);
-    if (verdict == 1) {
-      tally[3] += leader;
-      continue;
-    }
-    if (verdict == 2) continue;
-    std::ofstream log;
-    if (leader) {
-      log.open(dir + "/log.txt", std::ios::app);
-      out << who << describe(job, run) << ": started\n" << std::flush;
-    }
+    if (members.empty()) continue;
+    const std::string packed =
+        members.size() > 1 ? " (packed with " + std::to_string(members.size() - 1) + " other run(s))" : "";
+    for (Member& m : members)
+      if (leader) {
+        m.log.open(m.dir + "/log.txt", std::ios::app);
+        out << m.who << describe(job, *m.run) << ": started" << packed << "\n" << std::flush;
+      }
     RunOptions ro;
     ro.comm = group.get();
-    ro.log = leader ? &log : nullptr;
     ro.stop_at_step = options.stop_at_step;
     ro.device = options.device;
     ro.device_comm = device_comm.get();
     const auto t0 = std::chrono::steady_clock::now();
-    const RunResult res = trainer(run.config, dir, ro);
+    std::vector<RunResult> results;
+    if (members.size() == 1) {
+      ro.log = leader ? &members[0].log : nullptr;
+      results.push_back(trainer(members[0].run->config, members[0].dir, ro));
+    } else {
+      std::vector<PackRun> pack;
+      for (Member& m : members) pack.push_back({&m.run->config, m.dir, leader ? &m.log : nullptr});
+      results = train_pack(pack, ro);
+    }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     char took[32];
     std::snprintf(took, sizeof took, "%.1f s", secs);
-    if (res.outcome == RunOutcome::completed) {
-      tally[0] += leader;
-      if (leader)
-        out << who << ": done in " << took << ", test " << metrics_text(res.record.test) << "\n" << std::flush;
-    } else if (res.outcome == RunOutcome::diverged) {
-      tally[1] += leader;
-      if (leader)
-        out << who << ": FAILED: " << res.reason << " (the sweep goes on)\n" << std::flush;
-    } else {
+    bool interrupted = false;
+    for (size_t i = 0; i < members.size(); ++i) {
+      const RunResult& res = results[i];
+      const std::string& who = members[i].who;
+      if (res.outcome == RunOutcome::completed) {
+        tally[0] += leader;
+        if (leader)
+          out << who << ": done in " << took << ", test " << metrics_text(res.record.test) << "\n" << std::flush;
+      } else if (res.outcome == RunOutcome::diverged) {
+        tally[1] += leader;
+        if (leader) out << who << ": FAILED: " << res.reason << " (the sweep goes on)\n" << std::flush;
+      } else {
+        interrupted = true;
+        if (leader)
+          out << who << ": interrupted, " << res.reason << "; checkpoint written, rerun the sweep to resume\n"
+              << std::flush;
+      }
+    }
+    if (interrupted) {
       tally[2] += leader;
-      if (leader)
-        out << who << ": interrupted, " << res.reason << "; checkpoint written, rerun the sweep to resume\n"
-            << std::flush;
       break;
     }
-    lock.reset();
-    test_hold("between_runs", run.index);
+    for (Member& m : members) m.lock.reset();
+    test_hold("between_runs", members.back().run->index);
   }
   world.allreduce_sum(std::span<double>(tally, 4));
   SweepOutcome o;

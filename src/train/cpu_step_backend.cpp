@@ -47,10 +47,22 @@ void CpuStepBackend::get_optimizer_state(Optimizer& state) {
   for (size_t i = 0; i < Optimizer::num_state_buffers(); ++i) state.state_buffer(i) = opt_->state_buffer(i);
 }
 
-void CpuStepBackend::forward_backward() {
+const Batch& CpuStepBackend::take_staged() {
   ELM_CHECK(!staged_.empty(), "forward_backward() without a staged batch");
   const Batch& batch = *staged_.front();
   staged_.pop_front();
+  return batch;
+}
+
+double CpuStepBackend::output_loss(const Batch& batch) {
+  const int B = batch.x.batch, T = batch.x.steps, C = elm_.config().num_output;
+  return loss_ == TaskLoss::Neuronio
+             ? neuronio_loss(y_.data(), B, T, C, batch.target_spike.data(), batch.target_soma.data(), dy_.data())
+             : last_step_cross_entropy(y_.data(), B, T, C, batch.labels.data(), dy_.data());
+}
+
+void CpuStepBackend::forward_backward() {
+  const Batch& batch = take_staged();
   float* grad = reduce_buffer_.data();
   if (two_tower_) {
     local_loss_ = two_tower_->forward(params_.data(), batch.x, batch.labels);
@@ -61,10 +73,7 @@ void CpuStepBackend::forward_backward() {
   y_.resize(size_t(B) * T * C);
   dy_.resize(y_.size());
   elm_.forward(params_.data(), batch.x, y_.data());
-  local_loss_ = loss_ == TaskLoss::Neuronio
-                    ? neuronio_loss(y_.data(), B, T, C, batch.target_spike.data(), batch.target_soma.data(),
-                                    dy_.data())
-                    : last_step_cross_entropy(y_.data(), B, T, C, batch.labels.data(), dy_.data());
+  local_loss_ = output_loss(batch);
   elm_.backward(dy_.data(), grad);
 }
 

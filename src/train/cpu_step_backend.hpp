@@ -38,6 +38,10 @@ class CpuStepBackend final : public StepBackend {
   void forward_outputs(const InputBatch& x, std::vector<float>& y) override;
 
  private:
+  friend class CpuStepPack;  // runs the forward and backward of many of these in one pass
+  const Batch& take_staged();
+  // The task's loss of y_ for `batch`, with dL/dy in dy_ (y_ and dy_ sized).
+  double output_loss(const Batch& batch);
   std::span<float> gradient() { return std::span<float>(reduce_buffer_.data(), n_grad_); }
 
   CpuElm<float> elm_;

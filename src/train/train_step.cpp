@@ -9,6 +9,10 @@ StepResult train_step(StepBackend& backend, const Batch& batch, Comm& comm, cons
   if (!backend.has_staged()) backend.stage(batch);  // else the previous call staged it as its `next`
   backend.forward_backward();
   if (next) backend.stage(*next);
+  return reduce_and_update(backend, comm, settings);
+}
+
+StepResult reduce_and_update(StepBackend& backend, Comm& comm, const StepSettings& settings) {
   const bool want_stop = settings.want_stop && settings.want_stop();
   const ReducedStep reduced = backend.reduce(comm, want_stop);
   StepResult r;

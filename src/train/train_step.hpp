@@ -31,4 +31,9 @@ struct StepResult {
 StepResult train_step(StepBackend& backend, const Batch& batch, Comm& comm, const StepSettings& settings,
                       const Batch* next = nullptr);
 
+// The step after the backward (the rest of train_step): the all-reduce,
+// clipping and the optimizer, for a backend whose gradient is computed (a
+// packed step computes many runs' gradients in one pass).
+StepResult reduce_and_update(StepBackend& backend, Comm& comm, const StepSettings& settings);
+
 }  // namespace elm

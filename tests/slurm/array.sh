@@ -17,7 +17,7 @@ states=$(job_states "$array" | sort | uniq -c | tr -s ' ')
 [ "$(job_states "$summary")" = COMPLETED ] || fail "summary job: $(job_states "$summary")"
 for i in 0 1 2 3; do
   log="$out/slurm/logs/elm-small_${array}_$i.out"
-  grep -q "run index $i finished" "$log" || fail "task $i log: $(tail -3 "$log")"
+  grep -q "pack index $i finished" "$log" || fail "task $i log: $(tail -3 "$log")"
 done
 [ "$(ls "$out"/runs/*/DONE | wc -l)" -eq 4 ] || fail "not every run has DONE"
 [ "$(done_rows "$out/summary.csv")" -eq 4 ] || fail "summary.csv: $(cat "$out/summary.csv")"

@@ -1,0 +1,78 @@
+#include "sweep/pack_plan.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include "backend/cpu/elm_cpu_pack.hpp"
+#include "core/error.hpp"
+
+namespace elm {
+
+const std::vector<std::string>& packable_keys() {
+  // Values that enter only as numbers in the arithmetic (parameters'
+  // initial values, decays, the optimizer's and schedule's scalars) or pick the
+  // run's own random streams. Anything not listed keeps runs apart.
+  static const std::vector<std::string> keys = {
+      "train.seed",         "train.clip_norm",      "train.log_every",     "optim.lr",
+      "optim.beta1",        "optim.beta2",          "optim.eps",           "optim.weight_decay",
+      "optim.warmup_steps", "optim.min_lr",         "optim.schedule",      "model.lambda_value",
+      "model.memory_tau_min", "model.memory_tau_max", "model.tau_s_value", "model.tau_b_value",
+      "model.w_s_value",    "model.delta_t",        "model.routing_seed",  "task.input_dropout",
+  };
+  return keys;
+}
+
+std::string pack_key(const RunConfig& config) {
+  if (config.train.backend != "cpu") return "";  // the CUDA kernels train one model at a time
+  if (config.model.head_hidden > 0) return "";  // two towers: a pair of passes per model
+  KeyValues kv = config.resolved;
+  for (const auto& k : packable_keys()) kv.erase(k);
+  return to_flat_json(kv);
+}
+
+int auto_pack_size(const RunConfig& config) {
+  if (pack_key(config).empty()) return 1;
+  // Models in vector lanes pay off while one model leaves the lanes idle: small
+  // memories and hidden layers (BENCHMARKS.md, "Packed runs").
+  const int dm = config.model.num_memory, H = config.model.hidden();
+  if (dm <= 32 && H <= 64) return CpuElmPack::max_models();
+  return 1;
+}
+
+int parse_pack_size(const std::string& text, const RunConfig& example, const std::string& key,
+                    const std::string& source) {
+  if (text == "auto") return auto_pack_size(example);
+  const int64_t k = parse_int(text, key, source);
+  const int max = CpuElmPack::max_models();
+  ELM_CHECK(k >= 1 && k <= max, source, ": ", key, " must be 'auto' or a pack size in [1, ", max, "], got ", text);
+  return int(k);
+}
+
+std::vector<Pack> plan_packs(const std::vector<SweepRun>& runs, int max_runs) {
+  ELM_CHECK(max_runs >= 1, "plan_packs: pack size ", max_runs);
+  std::vector<Pack> packs;
+  std::map<std::string, size_t> open;  // pack key -> its pack still taking runs
+  for (const auto& r : runs) {
+    const std::string key = max_runs > 1 ? pack_key(r.config) : "";
+    auto it = key.empty() ? open.end() : open.find(key);
+    if (it != open.end() && int(packs[it->second].runs.size()) < max_runs) {
+      packs[it->second].runs.push_back(r.index);
+      continue;
+    }
+    packs.push_back(Pack{{r.index}});
+    if (!key.empty()) open[key] = packs.size() - 1;
+  }
+  return packs;
+}
+
+std::string packs_text(const std::vector<Pack>& packs) {
+  std::string s = "pack\truns\n";
+  for (size_t p = 0; p < packs.size(); ++p) {
+    s += std::to_string(p) + "\t";
+    for (size_t i = 0; i < packs[p].runs.size(); ++i) s += (i ? " " : "") + std::to_string(packs[p].runs[i]);
+    s += "\n";
+  }
+  return s;
+}
+
+}  // namespace elm
