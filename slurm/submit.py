@@ -430,7 +430,7 @@ def main(argv=None) -> int:
     os.chmod(script + ".tmp", 0o755)
     os.replace(script + ".tmp", script)
 
-    packed = f" in {len(task_packs)} pack(s)" if len(task_packs) < len(indices) else ""
+    packed = f" in {len(task_packs)} pack(s)" if any(len(p) > 1 for p in packs) else ""
     what = (f"{len(indices)} of {len(rows)} run(s){packed}" + (f" (--array={values['ARRAY']})" if a.mode == "array" else "")
             + f", {ranks} rank(s) per {'task' if a.mode == 'array' else 'job'} x {cpus} core(s)")
     cmd = ["sbatch", "--parsable", script]

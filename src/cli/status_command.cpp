@@ -72,7 +72,8 @@ std::string sweep_status(const fs::path& dir, double now, double stale_after) {
   }
   std::string out;
   append_table(out, table);
-  out += "\n" + run_totals_text(states, &indices);
+  const auto packs = read_packs_file(dir.string());
+  out += "\n" + run_totals_text(states, &indices, &packs);
   return out;
 }
 

@@ -102,4 +102,24 @@ void prepare_sweep_dir(const std::string& sweep_dir, const SweepJob& job, const 
   }
 }
 
+std::vector<std::vector<int64_t>> read_packs_file(const std::string& sweep_dir) {
+  const std::string path = (fs::path(sweep_dir) / "packs.tsv").string();
+  std::vector<std::vector<int64_t>> packs;
+  std::ifstream f(path);
+  if (!f) return packs;
+  std::string line;
+  ELM_CHECK((std::getline(f, line) && split_tabs(line) == std::vector<std::string>{"pack", "runs"}), path,
+            ": line 1 is not the header 'pack<TAB>runs'");
+  for (int lineno = 2; std::getline(f, line); ++lineno) {
+    const auto cells = split_tabs(line);
+    ELM_CHECK(cells.size() == 2 && cells[0] == std::to_string(packs.size()), path, ":", lineno,
+              ": expected pack ", packs.size(), " and its runs");
+    std::vector<int64_t> runs;
+    std::istringstream in(cells[1]);
+    for (std::string v; in >> v;) runs.push_back(parse_int(v, "runs", path + ":" + std::to_string(lineno)));
+    packs.push_back(std::move(runs));
+  }
+  return packs;
+}
+
 }  // namespace elm

@@ -31,6 +31,9 @@ struct SweepManifest {
   std::vector<ManifestRow> rows;
 };
 SweepManifest read_manifest(const std::string& path);
+// packs.tsv (sweep/pack_plan.hpp) read back: the manifest indices of each
+// pack, by pack index; empty when the sweep directory has none.
+std::vector<std::vector<int64_t>> read_packs_file(const std::string& sweep_dir);
 // The directory of a manifest row: SWEEP_DIR/runs/<run_id>.
 std::string run_dir_of(const std::string& sweep_dir, const std::string& run_id);
 

@@ -41,6 +41,7 @@ void add_name(std::vector<std::string>& names, const std::string& n) {
 SweepSummary collect_sweep(const std::string& sweep_dir, const SweepJob& job, const std::vector<SweepRun>& runs) {
   SweepSummary s;
   for (const auto& a : job.axes) s.axis_keys.push_back(a.key);
+  s.packs = read_packs_file(sweep_dir);
   struct Loaded {
     std::vector<std::pair<std::string, double>> test, valid;
   };
@@ -281,11 +282,12 @@ std::string summary_table_text(const SweepSummary& s) {
     states.push_back(r.state);
     indices.push_back(r.index);
   }
-  out += run_totals_text(states, &indices);
+  out += run_totals_text(states, &indices, &s.packs);
   return out;
 }
 
-std::string run_totals_text(const std::vector<RunState>& states, const std::vector<int64_t>* indices) {
+std::string run_totals_text(const std::vector<RunState>& states, const std::vector<int64_t>* indices,
+                            const std::vector<std::vector<int64_t>>* packs) {
   std::map<RunState, int64_t> count;
   for (RunState st : states) ++count[st];
   std::string out = std::to_string(states.size()) + (states.size() == 1 ? " run" : " runs");
@@ -303,8 +305,17 @@ std::string run_totals_text(const std::vector<RunState>& states, const std::vect
   const std::string running =
       count[RunState::running] > 0 ? " (" + std::to_string(count[RunState::running]) + " running)" : "";
   if (remains.empty()) return out + "nothing remains" + running + "\n";
-  return out + "remains " + std::to_string(remains.size()) + (remains.size() == 1 ? " run" : " runs") + running +
-         ": --array=" + array_expression(remains) + "\n";
+  const std::string what =
+      "remains " + std::to_string(remains.size()) + (remains.size() == 1 ? " run" : " runs") + running;
+  const bool packed = packs && std::any_of(packs->begin(), packs->end(), [](const auto& p) { return p.size() > 1; });
+  if (!packed) return out + what + ": --array=" + array_expression(remains) + "\n";
+  std::vector<int64_t> pack_indices;
+  for (size_t p = 0; p < packs->size(); ++p)
+    if (std::any_of((*packs)[p].begin(), (*packs)[p].end(),
+                    [&](int64_t i) { return std::find(remains.begin(), remains.end(), i) != remains.end(); }))
+      pack_indices.push_back(int64_t(p));
+  return out + what + " in " + std::to_string(pack_indices.size()) + " pack(s): --array=" +
+         array_expression(pack_indices) + " (packs.tsv)\n";
 }
 
 }  // namespace elm

@@ -26,6 +26,7 @@ struct SweepSummaryRow {
 struct SweepSummary {
   std::vector<std::string> axis_keys, test_names, valid_names;
   std::vector<SweepSummaryRow> rows;
+  std::vector<std::vector<int64_t>> packs;  // packs.tsv, if any
 };
 
 // Classifies every run with read_run_state (the states of `elmrun status`) and
@@ -41,6 +42,10 @@ std::string summary_table_text(const SweepSummary& summary);
 // per state ("12 runs: 5 done, 1 running, 6 not_started") and, when indices
 // are given (one per state), what remains (run_state_remains) as a Slurm
 // --array= expression, or "nothing remains".
-std::string run_totals_text(const std::vector<RunState>& states, const std::vector<int64_t>* indices);
+// With `packs` (packs.tsv: the runs of each pack) of more than one run, the
+// expression is of the packs that hold a remaining run (Slurm array tasks
+// train a pack each).
+std::string run_totals_text(const std::vector<RunState>& states, const std::vector<int64_t>* indices,
+                            const std::vector<std::vector<int64_t>>* packs = nullptr);
 
 }  // namespace elm

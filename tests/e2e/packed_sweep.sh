@@ -85,6 +85,9 @@ for s in "$scratch"/cut/runs/*/status; do
   stopped=$((stopped + 1))
   grep -q "^checkpoint_step=20$" "$s" || fail "$s: not checkpointed at step 20: $(cat "$s")"
 done
+"$ELMRUN" status "$scratch/cut" > "$scratch/status.out" || true
+grep -q "in 2 pack(s): --array=0-1 (packs.tsv)" "$scratch/status.out" ||
+  fail "status does not name the packs that remain: $(tail -2 "$scratch/status.out")"
 [ $stopped -eq 3 ] || fail "$stopped runs interrupted, expected the 3 finite runs of the first pack: $(cat "$scratch/cut.log")"
 "$ELMRUN" sweep "$scratch/one.ini" --out "$scratch/cut" --pack 6 > "$scratch/resume.log"
 [ $(grep -c "resuming" "$scratch"/cut/runs/*/log.txt | awk -F: '{s += $2} END {print s}') -eq 3 ] ||

@@ -76,6 +76,22 @@ grep -q 'srun --mpi=pmix' "$script" || fail "no srun --mpi=pmix"
 bash -n "$script" || fail "filled mpi script is not valid bash"
 [ -z "$(unguarded "$script")" ] || fail "unguarded array expansion in $script: $(unguarded "$script")"
 
+# Packs (--pack 2: 3 packs of the 5 runs): one array task per pack of packs.tsv,
+# the pack size passed on; --only-missing submits the packs holding a run without DONE.
+"${submit[@]}" "$scratch/job.ini" --out "$out" --mode array --pack 2 --set train.steps=7 --dry-run > "$scratch/p.out"
+grep -q "5 of 5 run(s) in 3 pack(s) (--array=0-2)" "$scratch/p.out" || fail "packed array: $(cat "$scratch/p.out")"
+script=$(sed -n 's/^jid=\$(sbatch --parsable \(.*\.sbatch\))$/\1/p' "$scratch/p.out")
+grep -qx "SETS=(--set train.steps=7 --pack 2)" "$script" || fail "--pack not passed on: $(grep SETS= "$script")"
+grep -q -- '--pack-index "$SLURM_ARRAY_TASK_ID"' "$script" || fail "array task does not take a pack"
+[ "$(sed -n 2p "$out/packs.tsv")" = "$(printf '0\t0 1')" ] || fail "packs.tsv: $(cat "$out/packs.tsv")"
+"${submit[@]}" "$scratch/job.ini" --out "$out" --mode array --pack 2 --set train.steps=7 --only-missing --dry-run > "$scratch/p.out"
+grep -q "3 of 5 run(s) in 3 pack(s) (--array=0-2)" "$scratch/p.out" || fail "packed, runs 0 and 3 done: $(cat "$scratch/p.out")"
+touch "$out/runs/$(awk -F'\t' '$1 == 1 {print $2}' "$out/manifest.tsv")/DONE"
+"${submit[@]}" "$scratch/job.ini" --out "$out" --mode array --pack 2 --set train.steps=7 --only-missing --dry-run > "$scratch/p.out"
+grep -q "2 of 5 run(s) in 2 pack(s) (--array=1-2)" "$scratch/p.out" || fail "packed, runs 0, 1 and 3 done: $(cat "$scratch/p.out")"
+"$ELMRUN" status "$out" | grep -q "remains 2 runs in 2 pack(s): --array=1-2 (packs.tsv)" ||
+  fail "status of a packed sweep: $("$ELMRUN" status "$out" | tail -2)"
+
 # Mistakes: one line on stderr, exit 1.
 check_error() {
   local want=$1
