@@ -32,6 +32,7 @@ int sweep_command(const std::vector<std::string>& args) {
   std::vector<std::string> overrides;
   std::vector<int64_t> indices, pack_indices;
   std::string pack;
+  double progress_seconds = 30;
   bool list = false, collect_only = false;
   opts.add_options()("help,h", "show this help")("job", po::value(&job_path), "sweep job file (INI: [sweep] [set] [grid])")(
       "out,o", po::value(&out_dir), "sweep directory (default: runs/<sweep name>)")(
@@ -43,6 +44,8 @@ int sweep_command(const std::vector<std::string>& args) {
       "train up to K runs of one shape together, or 'auto' (overrides sweep.pack; 1: one at a time)")(
       "pack-index", po::value(&pack_indices)->multitoken()->composing(),
       "run only the runs of these packs (packs.tsv; e.g. $SLURM_ARRAY_TASK_ID)")(
+      "progress-every", po::value(&progress_seconds)->default_value(30),
+      "seconds between a running run's progress lines (step, elapsed, ETA)")(
       "list", po::bool_switch(&list), "write the manifest, print it and run nothing")(
       "collect", po::bool_switch(&collect_only), "only rewrite and print the summary table");
   const po::variables_map vm = parse_command_line(args, opts, "job");
@@ -109,6 +112,7 @@ int sweep_command(const std::vector<std::string>& args) {
       SweepOptions so;
       so.only_indices = indices;
       so.pack_size = pack_size;
+      so.progress_seconds = progress_seconds;
       if (std::any_of(runs.begin(), runs.end(), [](const SweepRun& r) { return r.config.train.backend == "cuda"; })) {
         so.device = gpu_of_this_rank();
         so.device_comm_for_group = [&so](Comm& group) { return device_comm_for(group, so.device); };

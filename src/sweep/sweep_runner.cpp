@@ -8,6 +8,7 @@
 #include <optional>
 #include <ostream>
 
+#include "core/duration_text.hpp"
 #include "core/error.hpp"
 #include "core/stop_request.hpp"
 #include "core/test_hold.hpp"
@@ -15,6 +16,7 @@
 #include "sweep/sweep_dir.hpp"
 #include "train/pack_trainer.hpp"
 #include "train/run_lock.hpp"
+#include "train/train_state.hpp"
 
 namespace fs = std::filesystem;
 
@@ -83,6 +85,22 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
     out << " on " << world.size() / rpr << " group(s) of " << rpr << " rank(s)\n" << std::flush;
   }
 
+  // "k/N done, f failed" from the run directories, so every group's runs count.
+  const auto sweep_start = std::chrono::steady_clock::now();
+  auto sweep_progress = [&] {
+    int64_t done = skipped, failed = 0;
+    for (int64_t i : pending) {
+      const std::string d = run_dir_of(sweep_dir, runs[size_t(i)]);
+      if (run_is_done(d)) ++done;
+      else if (!run_failure(d).empty()) ++failed;
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - sweep_start).count();
+    out << "sweep " << job.name << ": " << done << "/" << skipped + int64_t(pending.size()) << " done, " << failed
+        << " failed, elapsed " << duration_text(secs) << ", ETA "
+        << duration_text(eta_seconds(secs, double(done - skipped + failed), double(pending.size()))) << "\n"
+        << std::flush;
+  };
+
   double tally[4] = {0, 0, 0, 0};  // completed, failed, interrupted, held by another job
   while (true) {
     // A stop between runs: no new run starts (the leader decides for its group).
@@ -131,21 +149,28 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
     for (Member& m : members)
       if (leader) {
         m.log.open(m.dir + "/log.txt", std::ios::app);
-        out << m.who << describe(job, *m.run) << ": started" << packed << "\n" << std::flush;
+        const int64_t from = latest_checkpoint_step(m.dir);
+        out << m.who << describe(job, *m.run)
+            << (from > 0 ? ": resuming from step " + std::to_string(from) : std::string(": started")) << packed
+            << "\n"
+            << std::flush;
       }
     RunOptions ro;
     ro.comm = group.get();
     ro.stop_at_step = options.stop_at_step;
     ro.device = options.device;
     ro.device_comm = device_comm.get();
+    ro.progress = leader ? &out : nullptr;
+    ro.progress_seconds = options.progress_seconds;
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<RunResult> results;
     if (members.size() == 1) {
       ro.log = leader ? &members[0].log : nullptr;
+      ro.progress_label = members[0].who;
       results.push_back(trainer(members[0].run->config, members[0].dir, ro));
     } else {
       std::vector<PackRun> pack;
-      for (Member& m : members) pack.push_back({&m.run->config, m.dir, leader ? &m.log : nullptr});
+      for (Member& m : members) pack.push_back({&m.run->config, m.dir, leader ? &m.log : nullptr, m.who});
       results = train_pack(pack, ro);
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -173,6 +198,7 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
       tally[2] += leader;
       break;
     }
+    if (leader) sweep_progress();
     for (Member& m : members) m.lock.reset();
     test_hold("between_runs", members.back().run->index);
   }

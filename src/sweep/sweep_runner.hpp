@@ -20,6 +20,7 @@ struct SweepOptions {
   int64_t stop_at_step = -1;          // tests: simulated stop signal (see RunOptions)
   // At most this many runs of one shape train together (sweep/pack_plan.hpp); 1: one at a time.
   int pack_size = 1;
+  double progress_seconds = 30;  // a progress line per running run at most this often
   // Runs with train.backend = cuda: this rank's GPU, and how a group of ranks
   // gets its device all-reduce (collective over the group; may return nullptr).
   int device = 0;

@@ -26,6 +26,7 @@ std::vector<RunResult> train_pack(std::span<const PackRun> runs, const RunOption
     for (size_t k = 0; k < K; ++k) {
       RunOptions o = options;
       o.log = runs[k].log;
+      o.progress_label = runs[k].progress_label;
       sessions[k] = std::make_unique<RunSession>(*runs[k].config, runs[k].run_dir, o, comm);
       const ElmModel& m = sessions[k]->model();
       pack.add_member(m.config, m.routing, sessions[k]->loss(), runs[k].config->optim);

@@ -18,6 +18,7 @@ struct PackRun {
   const RunConfig* config = nullptr;
   std::string run_dir;
   std::ostream* log = nullptr;  // the run's progress lines (rank 0); nullptr: none
+  std::string progress_label;   // its lines on options.progress
 };
 
 // Collective over options.comm (options.log is ignored: each run has its

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/duration_text.hpp"
 #include "core/error.hpp"
 #include "core/stop_request.hpp"
 #include "core/test_hold.hpp"
@@ -120,6 +121,8 @@ std::optional<RunResult> RunSession::start(StepBackend& backend) {
       !validate(start_step))
     return interrupted("during the validation at step " + std::to_string(start_step));
   if (training()) slots_[step_ % 2] = prefetcher_->next();
+  steps_t0_ = last_progress_ = clock::now();
+  first_step_ = step_;
   return std::nullopt;
 }
 
@@ -229,14 +232,30 @@ std::optional<RunResult> RunSession::after_step(const StepResult& r) {
     backend_->get_params(model_.params);
     check_ranks_agree(comm_, model_.params, step_);
   }
+  const auto now = clock::now();
+  // Elapsed over every attempt; the estimate from this attempt's steps.
+  const double elapsed = wall_before_ + std::chrono::duration<double>(now - t_start_).count();
+  const double eta = eta_seconds(std::chrono::duration<double>(now - steps_t0_).count(), double(step_ - first_step_),
+                                 double(tc.steps - first_step_));
   if (step_ % tc.log_every == 0 || last) {
-    char line[256];
-    std::snprintf(line, sizeof line, "step %6lld/%lld  loss %.4f  lr %.2e  grad_norm %.3g  %.3g sample-steps/s\n",
-                  (long long)step_, (long long)tc.steps, window_loss_ / window_steps_, lr, norm,
-                  double(tc.batch_size) * T * window_steps_ / window_time_);
+    char line[320];
+    std::snprintf(line, sizeof line,
+                  "step %6lld/%lld  loss %.4f (mean of %lld)  lr %.2e  grad_norm %.3g  %.3g sample-steps/s  "
+                  "elapsed %s  ETA %s\n",
+                  (long long)step_, (long long)tc.steps, window_loss_ / window_steps_, (long long)window_steps_, lr,
+                  norm, double(tc.batch_size) * T * window_steps_ / window_time_, duration_text(elapsed).c_str(),
+                  duration_text(eta).c_str());
     log_ << line << std::flush;
     window_loss_ = window_time_ = 0;
     window_steps_ = 0;
+  }
+  if (writer_ && options_.progress &&
+      (std::chrono::duration<double>(now - last_progress_).count() >= options_.progress_seconds || last)) {
+    last_progress_ = now;
+    *options_.progress << options_.progress_label << ": step " << step_ << "/" << tc.steps << " ("
+                       << 100 * step_ / tc.steps << "%), elapsed " << duration_text(elapsed) << ", ETA "
+                       << duration_text(eta) << "\n"
+                       << std::flush;
   }
   // A stop is honoured before the step's validation: the checkpoint holds
   // every finished step, and the resumed run validates first.

@@ -97,6 +97,8 @@ class RunSession {
   const Batch* next_ = nullptr;
   clock::time_point step_t0_;
   std::optional<bool> stop_sample_;
+  clock::time_point steps_t0_, last_progress_;  // this attempt's first step; the last progress line
+  int64_t first_step_ = 0;                       // this attempt's first step
   double window_loss_ = 0, window_time_ = 0;
   int64_t window_steps_ = 0;
   bool ended_ = false;

@@ -28,6 +28,11 @@ struct RunOptions {
   // on device buffers (NCCL; nullptr: through `comm` via the host).
   int device = 0;
   DeviceComm* device_comm = nullptr;
+  // Rank 0 also prints "<progress_label>: step s/S, ..., elapsed, ETA" to
+  // `progress` at most every `progress_seconds` (a sweep's own output).
+  std::ostream* progress = nullptr;
+  std::string progress_label;
+  double progress_seconds = 30;
 };
 
 enum class RunOutcome { completed, interrupted, diverged };

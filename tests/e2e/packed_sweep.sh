@@ -59,8 +59,13 @@ results_equal() {  # results_equal DIR_A DIR_B: every run's parameters and recor
   [ $n -eq 12 ] || fail "$n runs in $a, expected 12"
 }
 "$ELMRUN" sweep "$scratch/one.ini" --out "$scratch/alone" --pack 1 > "$scratch/alone.log"
-"$ELMRUN" sweep "$scratch/one.ini" --out "$scratch/packed" --pack 4 > "$scratch/packed.log"
+"$ELMRUN" sweep "$scratch/one.ini" --out "$scratch/packed" --pack 4 --progress-every 0 > "$scratch/packed.log"
 grep -q "12 to run in 4 pack(s) of up to 4" "$scratch/packed.log" || fail "no packs: $(head -1 "$scratch/packed.log")"
+# Progress: each run's steps with elapsed time and ETA, the sweep's count as packs finish.
+grep -q "^\[group 0\] run 0 [0-9a-f]*: step 60/60 (100%), elapsed [0-9]*s, ETA 0s$" "$scratch/packed.log" ||
+  fail "no progress line of run 0: $(grep -m3 'run 0' "$scratch/packed.log")"
+grep -q "^sweep one: 6/12 done, 6 failed, elapsed [0-9]*s, ETA 0s$" "$scratch/packed.log" ||
+  fail "no final count: $(grep '^sweep one' "$scratch/packed.log")"
 [ $(ls "$scratch"/alone/runs/*/FAILED | wc -l) -eq 6 ] || fail "expected the 6 runs with lr 1e30 to fail"
 results_equal "$scratch/alone" "$scratch/packed"
 echo "1 rank: 12 runs packed by 4 equal the runs trained alone (6 diverged alone and in their packs)"
