@@ -9,6 +9,7 @@
 #include "backend/cpu/cpu_isa.hpp"
 #include "backend/cuda/cuda_arch.hpp"
 #include "core/error.hpp"
+#include "dist/mpi_comm.hpp"
 
 namespace po = boost::program_options;
 
@@ -75,13 +76,16 @@ int main(int argc, char** argv) {
     usage(std::cerr);
     return 2;
   }
+  // An error that escapes here came before MPI started (errors after it go
+  // through WorldSession::run_or_abort): the arguments and files every rank of
+  // the job reads alike, so rank 0 alone says it.
+  auto report = [&](const char* what) {
+    if (elm::launcher_rank() <= 0) std::cerr << "elmrun " << cmd << ": error: " << what << "\n";
+    return 1;
+  };
   try {
     return it->second(std::vector<std::string>(argv + 2, argv + argc));
-  } catch (const elm::ElmError& e) {
-    std::cerr << "elmrun " << cmd << ": error: " << e.what() << "\n";
-    return 1;
   } catch (const std::exception& e) {
-    std::cerr << "elmrun " << cmd << ": error: " << e.what() << "\n";
-    return 1;
+    return report(e.what());
   }
 }

@@ -116,12 +116,44 @@ bool launched_by_mpi_launcher() {
   return false;
 }
 
-MpiSession::MpiSession() {
-  int provided = 0;
-  check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "Init_thread");
+int launcher_rank() {
+  for (const char* var : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
+    if (const char* v = std::getenv(var)) return std::atoi(v);
+  return -1;
 }
 
-MpiSession::~MpiSession() { MPI_Finalize(); }
+struct MpiSession::ErrorChannel {
+  MPI_Comm comm = MPI_COMM_NULL;
+};
+
+MpiSession::MpiSession() : errors_(std::make_unique<ErrorChannel>()) {
+  int provided = 0;
+  check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "Init_thread");
+  check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, &errors_->comm), "Comm_dup");
+}
+
+MpiSession::~MpiSession() {
+  MPI_Comm_free(&errors_->comm);
+  MPI_Finalize();
+}
+
+bool MpiSession::all_ranks_failed(const std::string& what, double seconds, bool& same) {
+  MPI_Request arrived;
+  if (MPI_Ibarrier(errors_->comm, &arrived) != MPI_SUCCESS) return false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  int done = 0;
+  while (MPI_Test(&arrived, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (!done) return false;  // the request stays pending: the job is aborted next
+  // Every rank is here: compare the messages by hash.
+  const uint64_t h = fnv1a64(std::as_bytes(std::span<const char>(what.data(), what.size())));
+  uint64_t lo = h, hi = h;
+  MPI_Allreduce(&h, &lo, 1, MPI_UINT64_T, MPI_MIN, errors_->comm);
+  MPI_Allreduce(&h, &hi, 1, MPI_UINT64_T, MPI_MAX, errors_->comm);
+  same = lo == hi;
+  return true;
+}
 
 std::unique_ptr<Comm> MpiSession::world() const { return std::make_unique<MpiComm>(MPI_COMM_WORLD, false); }
 
@@ -170,10 +202,20 @@ WorldSession::~WorldSession() = default;
 std::unique_ptr<WorkCounter> WorldSession::make_work_counter() { return make_mpi_work_counter(*world_); }
 
 void WorldSession::report_and_abort(const char* command, const char* what) {
-  if (distributed())
-    std::cerr << "elmrun " << command << ": error: [rank " << world_->rank() << "] " << what << std::endl;
-  else
+  if (!distributed()) {
     std::cerr << "elmrun " << command << ": error: " << what << std::endl;
+    std::_Exit(1);
+  }
+  bool same = false;
+  const int rank = world_->rank();
+  if (session_->all_ranks_failed(what, kErrorAgreementSeconds, same)) {
+    if (!same) std::cerr << "elmrun " << command << ": error: [rank " << rank << "] " << what << std::endl;
+    else if (rank == 0) std::cerr << "elmrun " << command << ": error: " << what << std::endl;
+    world_.reset();
+    session_.reset();  // MPI_Finalize: the launcher sees exit codes, not an abort
+    std::exit(1);
+  }
+  std::cerr << "elmrun " << command << ": error: [rank " << rank << "] " << what << std::endl;
   world_->abort_job(1);
   std::_Exit(1);  // not reached; GCC does not carry [[noreturn]] through the virtual call
 }

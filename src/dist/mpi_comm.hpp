@@ -3,6 +3,7 @@
 // the elmrun executable and the MPI tests only (library `elm_mpi`), so that the
 // `elm` library and the GPU test binaries never need mpirun.
 #include <memory>
+#include <string>
 
 #include "dist/comm.hpp"
 #include "dist/gpu_assignment.hpp"
@@ -12,6 +13,9 @@ namespace elm {
 // True when this process was started by mpirun/srun (OpenMPI or PMIx
 // environment), i.e. when MPI_Init will find its peers.
 bool launched_by_mpi_launcher();
+// This process's rank in the job from the launcher's environment (OpenMPI,
+// PMIx, PMI, Slurm), before MPI starts; -1 when not launched as a job.
+int launcher_rank();
 
 // MPI_Init_thread (funneled: only the main thread calls MPI) on construction,
 // MPI_Finalize on destruction. One per process.
@@ -22,6 +26,17 @@ class MpiSession {
   MpiSession(const MpiSession&) = delete;
   MpiSession& operator=(const MpiSession&) = delete;
   std::unique_ptr<Comm> world() const;
+
+  // After an error on this rank: true when every rank of the job reports one
+  // within `seconds` (the same bad input read everywhere), with `same` set
+  // when all the messages are equal; false when some rank goes on (its error
+  // is its own). Uses a communicator of its own, so it never meets a
+  // collective of the work.
+  bool all_ranks_failed(const std::string& what, double seconds, bool& same);
+
+ private:
+  struct ErrorChannel;
+  std::unique_ptr<ErrorChannel> errors_;
 };
 
 // This rank's index among the ranks of `comm` on the same node
@@ -49,8 +64,11 @@ class WorldSession {
   bool distributed() const { return session_ != nullptr; }
   std::unique_ptr<WorkCounter> make_work_counter();
 
-  // Runs fn. Distributed, an exception on any rank prints one line prefixed
-  // with the rank and aborts every rank with exit 1; serial, it propagates.
+  // Runs fn. Serial, an exception propagates. Distributed, an error that
+  // every rank meets (bad input they all read) is one line from rank 0 (each
+  // rank's own line, prefixed with its rank, when they differ) and exit 1 on
+  // every rank; an error of some ranks only is one line per failing rank,
+  // prefixed with the rank, and aborts the job.
   template <class Fn>
   int run_or_abort(const char* command, Fn&& fn) {
     try {
@@ -62,6 +80,9 @@ class WorldSession {
   }
 
  private:
+  // How long a failing rank waits for the others to fail too (bad input every
+  // rank reads fails within milliseconds everywhere).
+  static constexpr double kErrorAgreementSeconds = 3.0;
   [[noreturn]] void report_and_abort(const char* command, const char* what);
   std::unique_ptr<MpiSession> session_;
   std::unique_ptr<Comm> world_;
