@@ -1,36 +1,99 @@
 #pragma once
-// K ELM models of one shape trained in one pass (packed sweeps). For every
-// model the outputs and gradients are bitwise those of CpuElm<float> with the
-// same config, routing, threads and instruction-set level.
+// K same-shape ELM models trained in one pass on the CPU (float), each model's
+// outputs and gradients bitwise equal to what CpuElm<float> computes for it
+// alone (same thread count, same instruction-set level).
+//
+// How: the models sit in the lanes of the vector registers. Every array of the
+// memory recurrence gets an innermost lane dimension, so each scalar operation
+// of the single-model kernel becomes one vector operation over the models, and
+// each dense product a per-lane chain of multiply-adds in the single-model
+// kernel's order (register-blocked over batch rows and output columns). A
+// sweep's models differ in their parameters, so nothing is shared between
+// lanes; what the lanes buy is that the short dependent chains and scalar
+// elementwise work of one small model become full-width vector work.
+// The linear synapse/branch traces depend on each model's own input and
+// routing: they run per model with the single-model code (elm_cpu_model_parts.inc)
+// and are then interleaved into the lanes (their adjoint and the synapse-weight
+// gradient likewise). tanh and sigmoid come from one lane-wise formula
+// (vec_math.inc) that CpuElm<float> uses too.
+//
+// Lane width: 16 (AVX-512), 8 (AVX2, or AVX-512 with at most 8 models) or 4
+// (baseline); more models than lanes run as several lane groups. Where lanes
+// do not pay (one model; models whose weights are too large, see
+// CpuElmPack::Mode), the pass runs the models one after another with CpuElm<float>:
+// the same results, by construction.
 #include <memory>
 #include <span>
 #include <vector>
 
+#include "backend/cpu/cpu_isa.hpp"
 #include "backend/cpu/elm_cpu.hpp"
+#include "backend/input_batch.hpp"
+#include "model/elm_config.hpp"
+#include "model/param_layout.hpp"
+#include "model/synapse_routing.hpp"
 
 namespace elm {
 
+class CpuElmPackKernels;
+
 class CpuElmPack {
  public:
-  // One entry per model; configs agree in every shape, scalar settings and
-  // routing may differ per model.
+  // One entry per model: configs must agree in every shape (num_input, num_branch, num_synapse_per_branch,
+  // num_memory, mlp sizes/activation, num_output, variant, learn_memory_tau); scalar settings (lambda_value,
+  // memory_tau_min/max, delta_t, ...) may differ per model; routing may differ per model (random_routing is
+  // seeded). Mismatched shapes: ElmError naming the first differing key.
   CpuElmPack(std::vector<ElmConfig> configs, std::vector<RoutingTable> routings, int threads = 1);
   CpuElmPack(std::vector<ElmConfig> configs, std::vector<RoutingTable> routings, int threads, CpuIsa isa);
   ~CpuElmPack();
-  int size() const { return int(models_.size()); }
-  static int max_models() { return 16; }
-  CpuIsa isa() const { return isa_; }
+  CpuElmPack(const CpuElmPack&) = delete;
+  CpuElmPack& operator=(const CpuElmPack&) = delete;
 
-  // models: ascending indices of the models in this pass; params[i], x[i], y[i] belong to models[i].
+  int size() const;         // models in the pack
+  static int max_models();  // 16
+  CpuIsa isa() const;
+  const ParamLayout& layout() const { return layout_; }  // every model's (they share their shapes)
+  const ElmConfig& config(int model) const { return configs_.at(size_t(model)); }
+
+  // models: indices (ascending, non-empty, < size()) of the models taking part in this pass; params[i], x[i], y[i]
+  // belong to models[i]. All x[i] have the same batch and steps. y[i]: [B, T, d_o]. The inputs must outlive the
+  // following backward().
   void forward(std::span<const int> models, std::span<const float* const> params,
                std::span<const InputBatch* const> x, std::span<float* const> y);
-  // For the models of the last forward, in the same order.
+  // For the models of the last forward, in the same order: dy[i] [B,T,d_o] -> grad[i] [num_trainable].
   void backward(std::span<const float* const> dy, std::span<float* const> grad);
 
+  // How a pass runs. Auto: in lanes when it pays (two or more models, and
+  // weights small enough that the lane groups' copies stay in cache), else
+  // PerModel. Every mode gives the same bits.
+  enum class Mode { Auto, Lanes, PerModel };
+  void set_mode(Mode mode) { mode_ = mode; }
+  Mode mode() const { return mode_; }
+  // Lanes per vector group (4, 8 or 16, at most the level's vector width); 0: the
+  // narrowest of 8/16 that holds the pass's models (4 on the baseline level).
+  void set_lane_width(int lanes);
+  // How the last forward ran: lanes per group (0: PerModel).
+  int last_lane_width() const { return last_lanes_; }
+  // What Auto picks for a pass of `models` models.
+  Mode auto_mode(int models) const;
+
  private:
+  std::vector<ElmConfig> configs_;
+  std::vector<RoutingTable> routings_;
+  ParamLayout layout_;
+  int threads_;
   CpuIsa isa_;
-  std::vector<std::unique_ptr<CpuElm<float>>> models_;
-  std::vector<int> last_;
+  Mode mode_ = Mode::Auto;
+  int lane_width_ = 0;
+  int last_lanes_ = -1;
+  std::unique_ptr<CpuElmPackKernels> kernels_;
+  std::vector<std::unique_ptr<CpuElm<float>>> single_;  // PerModel passes, made on first use
+  std::vector<int> last_models_;
 };
+
+// This core's floating-point peak at an instruction-set level, GFLOP/s: a loop
+// of independent vector FMAs (multiply + add where the level has no FMA) over
+// at least min_seconds, counting 2 flop per lane.
+double cpu_fma_peak_gflops(CpuIsa isa, double min_seconds = 0.2);
 
 }  // namespace elm
