@@ -1,6 +1,7 @@
 // Sweep job files: grid expansion order and ids, command-line overrides,
 // errors naming the file and key, and every job shipped in jobs/ expands.
-// Suite files: job names and paths, --only, one-line errors, suite.tsv.
+// Suite files: job names and paths, --only, one-line errors, suite.tsv, and the
+// paper's suite (jobs/paper/suite.ini) lists every paper job once.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -97,7 +98,7 @@ TEST(SweepJob, EveryShippedJobExpands) {
     const auto runs = expand_sweep(read_sweep_job(e.path().string(), {}));
     EXPECT_GE(runs.size(), 1u) << e.path();
   }
-  EXPECT_GE(jobs, 6);
+  EXPECT_GE(jobs, 6 + 16);
 }
 
 TEST(SweepSuite, ReadsJobsRelativeToTheSuiteAndSelectsByName) {
@@ -166,6 +167,22 @@ TEST(SweepSuite, BadSuiteFilesGiveOneLineErrorsNamingTheFile) {
     EXPECT_NE(msg.find(c.expect), std::string::npos) << c.text << " -> " << msg;
     EXPECT_NE(msg.find("bad.ini"), std::string::npos) << msg;
   }
+}
+
+TEST(SweepSuite, ThePaperSuiteListsEveryPaperJobOnce) {
+  const std::string dir = test::source_dir() + "/jobs/paper";
+  const SweepSuite suite = read_sweep_suite(dir + "/suite.ini");
+  EXPECT_EQ(suite.name, "paper");
+  std::set<std::string> listed;
+  for (const auto& j : suite.jobs) {
+    listed.insert(fs::path(j.path).filename().string());
+    EXPECT_EQ(j.name, fs::path(j.path).stem().string()) << "the sweep name is the file name: " << j.path;
+  }
+  std::set<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".ini" && e.path().filename() != "suite.ini") files.insert(e.path().filename().string());
+  EXPECT_EQ(listed, files);
+  EXPECT_EQ(suite.jobs.size(), 16u);
 }
 
 }  // namespace
