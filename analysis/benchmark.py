@@ -865,8 +865,9 @@ def completion_commands(s: Sweep, frame) -> list:
 
 
 def relative(path: str) -> str:
+    """Relative to the working directory when under it, else absolute."""
     rel = os.path.relpath(path)
-    return rel if not rel.startswith("../../..") else path
+    return rel if not rel.startswith("..") else os.path.abspath(path)
 
 
 def find_job_file(s: Sweep) -> str:
@@ -918,8 +919,15 @@ def remaining_blocks(states) -> list:
             complete.append(f"{s.name}: {counts}")
             continue
         blocks.append(Heading(f"{s.name}: {counts}", 3))
-        if state.problems:
-            blocks.append(Bullets([p.line() for p in state.problems]))
+        # Runs merely not started yet are one line (a large sweep has thousands); the rest one each.
+        fresh = [p for p in state.problems if p.kind == "not_started" and p.index is not None
+                 and p.reason.startswith("not started")]
+        lines = [p.line() for p in state.problems if p not in fresh]
+        if fresh:
+            lines.append(f"not_started {len(fresh)} run(s) not started yet: manifest rows "
+                         f"{sweep_io.array_expression(sorted(p.index for p in fresh))}")
+        if lines:
+            blocks.append(Bullets(lines))
         blocks.append(Code("\n".join(completion_commands(s, state.frame))))
     if complete:
         blocks.append(Paragraph("Complete: " + "; ".join(complete) + "."))
