@@ -451,7 +451,7 @@ def main(argv=None) -> int:
     # and writes all their manifests before anything is queued.
     list_runs(elmrun, job, out, [y for o in a.only for y in ("--only", o)] + elmrun_args(a))
     for k, (name, job_file) in enumerate(jobs):
-        print(f"{chr(10) if k else ''}submit.py: suite {os.path.basename(out)}: sweep {name} ({k + 1}/{len(jobs)})")
+        print(f"{chr(10) if k else ''}submit.py: suite {suite_name(job)}: sweep {name} ({k + 1}/{len(jobs)})")
         submit_sweep(a, job_file, os.path.join(out, name), elmrun, name)
     return 0
 
