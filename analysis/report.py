@@ -12,7 +12,9 @@ Tables: the NeuronIO metrics per split in the released eval_results' terms, or
 test accuracy/loss for classification; then every run that is not done, in
 the run states of `elmrun status` as collect.py reads them (failed, running,
 stale, interrupted, not_started; foreign directories), and the --array= of
-what remains. A plot whose axis is missing is skipped with a note.
+what remains. A plot whose axis is missing is skipped with a note. The last
+section points at the paper's full benchmark (jobs/paper/suite.ini and
+analysis/benchmark.py).
 """
 
 from __future__ import annotations
@@ -440,7 +442,23 @@ def build_blocks(sweep_dir, frame, problems, out_dir):
     else:
         blocks += [Heading("Test results"), classification_table(frame, axes)]
     blocks += problem_blocks(frame, problems)
+    blocks += benchmark_pointer()
     return blocks
+
+
+def benchmark_pointer():
+    """Where this one sweep stops: how the paper's whole benchmark is run and reported."""
+    return [Heading("The full benchmark"),
+            Paragraph("This report covers one sweep. The paper's experiments (NeuronIO d_m, lambda and branch "
+                      "sweeps, SHD, SHD-Adding, the six Long Range Arena tasks) are one suite, "
+                      "jobs/paper/suite.ini; analysis/benchmark.py reports all its sweeps at once, selected on "
+                      "validation and set beside the published numbers (analysis/published_results.csv). "
+                      "With the data sets converted into data/ (README, 'Data sets and task configs'), see "
+                      "docs/sweeps.md, 'Suites and the benchmark report':"),
+            Code("build/elmrun sweep jobs/paper/suite.ini --list            # every manifest, nothing run\n"
+                 "slurm/submit.py jobs/paper/suite.ini --mode array ...     # or: mpirun -n N build/elmrun sweep "
+                 "jobs/paper/suite.ini\n"
+                 "/usr/bin/python3 analysis/benchmark.py runs/paper --out runs/paper/benchmark")]
 
 
 def problem_blocks(frame, problems):

@@ -2,6 +2,7 @@
 """Submit an elmrun sweep to Slurm (docs/cluster.md).
 
     slurm/submit.py JOB.ini --out DIR --mode array|mpi [options] [--dry-run]
+    slurm/submit.py SUITE.ini [--out DIR] [--only JOB ...] --mode array|mpi [options] [--dry-run]
 
 Writes the sweep's manifest (`elmrun sweep JOB --out DIR --list`), fills the
 template slurm/array.sbatch or slurm/mpi_sweep.sbatch into DIR/slurm/ and
@@ -9,6 +10,10 @@ prints the exact sbatch command; without --dry-run it submits and prints the
 job id. Array mode also submits a small job, started after every array task
 has ended (--dependency=afterany), that rewrites DIR/summary.{h5,csv} from
 all runs. --only-missing submits only the manifest rows without DONE.
+A suite file ([suite] jobs = ..., docs/sweeps.md) submits each of its jobs
+(or those --only names) as its own array or MPI job into DIR/<sweep name>/
+(DIR defaults to runs/<suite name>, as for `elmrun sweep SUITE.ini`), after
+one `elmrun sweep SUITE --out DIR --list` has checked every job's runs.
 Errors are one line on stderr (one per problem elmrun's --list finds in the
 runs' tasks and stores, before anything is written) and a non-zero exit.
 """
@@ -37,8 +42,11 @@ class SubmitError(Exception):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="submit.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("job", help="sweep job file (INI: [sweep] [set] [grid])")
-    p.add_argument("--out", required=True, help="sweep directory (runs/, manifest.tsv, summary; slurm/ scripts and logs)")
+    p.add_argument("job", help="sweep job file (INI: [sweep] [set] [grid]) or suite file ([suite] jobs = ...)")
+    p.add_argument("--out", help="sweep directory (runs/, manifest.tsv, summary; slurm/ scripts and logs); "
+                                 "for a suite the suite directory, one sweep directory per job [runs/<suite name>]")
+    p.add_argument("--only", action="append", default=[], metavar="JOB",
+                   help="suite: submit only this job (sweep name or job file name); repeatable")
     p.add_argument("--mode", required=True, choices=("array", "mpi"),
                    help="array: one array task per run (per pack when the sweep packs); mpi: one job, all ranks under one srun, groups of ranks_per_run")
     p.add_argument("--nodes", type=int, default=1, help="nodes per job (array: per task) [1]")
@@ -167,8 +175,8 @@ def elmrun_args(a):
     return args
 
 
-def write_manifest(elmrun, job, out, args):
-    """Runs `elmrun sweep JOB --out OUT --list` and returns the manifest rows as (index, run_id)."""
+def list_runs(elmrun, job, out, args):
+    """Runs `elmrun sweep JOB --out OUT --list` (JOB a job or a suite file): writes the manifests."""
     cmd = [elmrun, "sweep", job, "--out", out, "--list"] + args
     env = dict(os.environ)
     for var in [v for v in env if v.startswith(("PMIX_", "PMI_", "OMPI_COMM_WORLD"))]:
@@ -176,6 +184,16 @@ def write_manifest(elmrun, job, out, args):
     # elmrun checks every run's task and store first and prints one line per
     # problem: all of them are passed on, and nothing is written or queued.
     run_checked(cmd, "elmrun sweep --list", env, all_lines=True)
+
+
+def write_manifest(elmrun, job, out, args):
+    """Runs `elmrun sweep JOB --out OUT --list` and returns the manifest rows as (index, run_id)."""
+    list_runs(elmrun, job, out, args)
+    return read_manifest(out)
+
+
+def read_manifest(out):
+    """OUT/manifest.tsv's rows as (index, run_id)."""
     manifest = os.path.join(out, "manifest.tsv")
     rows = []
     try:
@@ -353,6 +371,50 @@ def sbatch(cmd):
     return job_id
 
 
+def is_suite(path):
+    """Whether an INI file is a suite ([suite] section) rather than a sweep job."""
+    if not os.path.isfile(path):
+        raise SubmitError(f"{path}: no such job file")
+    return read_ini(path).has_section("suite")
+
+
+def suite_name(path):
+    cp = read_ini(path)
+    return cp.get("suite", "name", fallback=os.path.splitext(os.path.basename(path))[0]).strip()
+
+
+def suite_jobs(path, only):
+    """(sweep name, job file) of the suite's jobs that --only selects (all without it), read as
+    elmrun reads the suite: suite.jobs, comma-separated, relative to the suite file."""
+    cp = read_ini(path)
+    entries = [e.strip() for e in cp.get("suite", "jobs", fallback="").split(",")]
+    if not any(entries):
+        raise SubmitError(f"{path}: key 'suite.jobs' (the job files, comma-separated) is required")
+    jobs = []
+    for entry in entries:
+        job = os.path.join(os.path.dirname(path), entry)
+        if not entry or not os.path.isfile(job):
+            raise SubmitError(f"{path}: job file {entry!r} not found (looked for {job})")
+        jobs.append((read_job(job)[0], os.path.normpath(job)))
+    stem = lambda p: os.path.splitext(os.path.basename(p))[0]  # noqa: E731
+    names = [n for n, _ in jobs]
+    for o in only:
+        if not any(o in (n, stem(j), os.path.basename(j)) for n, j in jobs):
+            raise SubmitError(f"--only {o!r}: no such job in suite {path} (jobs: {', '.join(names)})")
+    return [(n, j) for n, j in jobs if not only or any(o in (n, stem(j), os.path.basename(j)) for o in only)]
+
+
+def check_before_writing(a, job, suite_member):
+    """The mistakes submit_sweep would find in its options for this job, before anything is written."""
+    name, rpr = read_job(job)
+    job_name = (f"{a.job_name}-{name}" if a.job_name else f"elm-{name}") if suite_member else \
+        (a.job_name or f"elm-{name}")
+    check_job_name("--job-name" if a.job_name else f"{job}: sweep.name gives job name", job_name)
+    resources(a, rpr, a.cpus_per_task or 1)
+    check_backend(job, a.set, a.gpus_per_node)
+    return job_name, rpr
+
+
 def main(argv=None) -> int:
     a = parse_args(argv)
     positive("--nodes", a.nodes)
@@ -373,20 +435,37 @@ def main(argv=None) -> int:
             raise SubmitError(f"--set {s!r} is not section.key=value")
 
     job = os.path.abspath(a.job)
-    out = os.path.abspath(a.out)
-    workdir = os.getcwd()
-    name, rpr = read_job(job)
     elmrun = find_elmrun(a.elmrun)
-    job_name = a.job_name or f"elm-{name}"
-    check_job_name("--job-name" if a.job_name else f"{job}: sweep.name gives job name", job_name)
+    if not is_suite(job):
+        if a.only:
+            raise SubmitError(f"--only selects jobs of a suite, and {a.job} is a sweep job ([sweep]), not a suite")
+        if not a.out:
+            raise SubmitError("--out DIR (the sweep directory) is required for a sweep job")
+        return submit_sweep(a, job, os.path.abspath(a.out), elmrun, None)
+    out = os.path.abspath(a.out or os.path.join("runs", suite_name(job)))
+    no_space("--out", out)
+    jobs = suite_jobs(job, a.only)
+    for name, job_file in jobs:
+        check_before_writing(a, job_file, name)
+    # One elmrun call checks every selected job's runs (one line per problem)
+    # and writes all their manifests before anything is queued.
+    list_runs(elmrun, job, out, [y for o in a.only for y in ("--only", o)] + elmrun_args(a))
+    for k, (name, job_file) in enumerate(jobs):
+        print(f"{chr(10) if k else ''}submit.py: suite {suite_name(job)}: sweep {name} ({k + 1}/{len(jobs)})")
+        submit_sweep(a, job_file, os.path.join(out, name), elmrun, name)
+    return 0
+
+
+def submit_sweep(a, job, out, elmrun, suite_member):
+    """Submits one sweep; suite_member is its sweep name in a suite (manifest already written), else None."""
+    workdir = os.getcwd()
+    job_name, rpr = check_before_writing(a, job, suite_member)
     slurm_dir = os.path.join(out, "slurm")
     log_dir = os.path.join(slurm_dir, "logs")
     for label, path in (("--out", out), ("the working directory", workdir)):
         no_space(label, path)
-    resources(a, rpr, a.cpus_per_task or 1)  # its mistakes before anything is written
-    check_backend(job, a.set, a.gpus_per_node)
 
-    rows = write_manifest(elmrun, job, out, elmrun_args(a))
+    rows = read_manifest(out) if suite_member else write_manifest(elmrun, job, out, elmrun_args(a))
     packs = read_packs(out, rows)
     threads = max_train_threads(job, a.set)
     if a.cpus_per_task is not None and a.cpus_per_task < threads:

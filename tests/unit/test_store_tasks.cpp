@@ -2,7 +2,9 @@
 // StoreWriter in the layout `elmrun prep` writes, then make_task / make_batch:
 // shapes, token ids and end padding, gray quantisation, SHD binning counts,
 // input dropout determinism, SHD-Adding labels; bad input as one-line errors;
-// every configs/*.ini loads; elmrun train end to end on synthetic ListOps and SHD.
+// every configs/*.ini loads; every job of the paper's suite (jobs/paper) passes
+// the checks `elmrun sweep --list` makes against a store of its task; elmrun
+// train end to end on synthetic ListOps and SHD.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,15 +12,21 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "core/error.hpp"
 #include "data/prep/shd_reader.hpp"
 #include "data/store/dataset_store.hpp"
 #include "data/store_tasks.hpp"
+#include "data/synthetic/synthetic_neuron.hpp"
 #include "data/task.hpp"
 #include "io/hdf5_io.hpp"
 #include "test_support.hpp"
 #include "train/run_config.hpp"
+#include "sweep/pack_plan.hpp"
+#include "sweep/sweep_checks.hpp"
+#include "sweep/sweep_job.hpp"
+#include "sweep/sweep_suite.hpp"
 
 namespace fs = std::filesystem;
 using elm::Batch;
@@ -463,6 +471,79 @@ TEST(StoreTasks, EveryConfigLoadsAndFitsItsTask) {
   for (const char* t : {"shd", "shd_adding", "listops", "text", "retrieval", "image", "pathfinder", "pathx", "neuronio",
                         "synthetic_listops", "synthetic_burst"})
     EXPECT_TRUE(names.count(t)) << "no config for task " << t;
+}
+
+namespace {
+
+// A retrieval store as prep retrieval writes it: two documents per sample (tokens, tokens_b).
+void write_tiny_retrieval_store(const std::string& dir) {
+  for (const char* split : kSplits) {
+    fs::create_directories(dir);
+    elm::StoreInfo info;
+    info.task = "retrieval";
+    info.split = split;
+    info.source = "test";
+    info.input_kind = "tokens";
+    info.channels = 256;
+    info.num_classes = 2;
+    info.max_length = 3;
+    elm::StoreWriter w(dir + "/" + split + ".h5", info,
+                       {{"tokens", elm::FieldType::UInt8}, {"tokens_b", elm::FieldType::UInt8}});
+    const std::vector<uint8_t> a = {65, 66, 67}, b = {68, 69};
+    for (int i = 0; i < 2; ++i) {
+      w.append_u8("tokens", a);
+      w.append_u8("tokens_b", b);
+      w.end_sample(i);
+    }
+    w.commit();
+  }
+}
+
+}  // namespace
+
+TEST(StoreTasks, EveryPaperJobPassesTheSweepChecksOnAStoreOfItsTask) {
+  // `elmrun sweep jobs/paper/suite.ini --list` refuses without the data; here
+  // every job meets a tiny store of its task, so the checks that need one
+  // (model shape against the store, model.delta_t = task.bin_ms, ...) run too.
+  TempDir tmp("elm-paper");
+  write_token_store(tmp.file("listops"), "listops", 15, 10, {{{1, 2}, 1}});
+  write_token_store(tmp.file("text"), "text", 256, 2, std::vector<TokenSample>(60, TokenSample{{65, 66}, 1}));
+  write_token_store(tmp.file("image"), "image", 256, 10, {{std::vector<uint8_t>(1024, 1), 1}});
+  write_token_store(tmp.file("pathfinder"), "pathfinder", 256, 2, {{std::vector<uint8_t>(1024, 1), 1}});
+  write_token_store(tmp.file("pathx"), "pathx", 256, 2, {{std::vector<uint8_t>(16384, 1), 1}});
+  write_shd_store(tmp.file("shd"), 2, 2, 2);
+  write_tiny_retrieval_store(tmp.file("retrieval"));
+  elm::SyntheticNeuronOptions neuron;
+  neuron.train_simulations = neuron.valid_simulations = neuron.test_simulations = 1;
+  neuron.duration_ms = 1200;  // NeuronIO windows start in [500, T - 500)
+  std::ostringstream log;
+  elm::write_synthetic_neuron_store(tmp.file("neuronio"), neuron, log);
+
+  const std::string suite_file = elm::test::source_dir() + "/jobs/paper/suite.ini";
+  const elm::SweepSuite suite = elm::read_sweep_suite(suite_file);
+  std::set<std::string> tasks;
+  int64_t runs_total = 0;
+  for (const auto& job : suite.jobs) {
+    SCOPED_TRACE(job.path);
+    const auto as_shipped = elm::expand_sweep(elm::read_sweep_job(job.path, {}));
+    const std::string task = as_shipped.front().config.task.name;
+    tasks.insert(task);
+    // Without its data the job is refused, naming the store.
+    const auto refused = elm::sweep_input_problems(as_shipped);
+    ASSERT_FALSE(refused.empty());
+    EXPECT_NE(refused[0].find("data/"), std::string::npos) << refused[0];
+    const std::string store = tmp.file(task == "shd_adding" ? "shd" : task);
+    const elm::SweepJob j = elm::read_sweep_job(job.path, {"task.store=" + store});
+    const auto runs = elm::expand_sweep(j);
+    std::string problems;
+    for (const auto& p : elm::sweep_input_problems(runs)) problems += p + "\n";
+    EXPECT_EQ(problems, "");
+    EXPECT_NO_THROW(elm::parse_pack_size(j.pack, runs.front().config, "sweep.pack", j.path));
+    runs_total += int64_t(runs.size());
+  }
+  EXPECT_EQ(tasks, (std::set<std::string>{"neuronio", "shd", "shd_adding", "listops", "text", "retrieval", "image",
+                                          "pathfinder", "pathx"}));
+  EXPECT_GE(runs_total, 100);
 }
 
 TEST(StoreTasks, TrainRunsOnSyntheticListOpsAndOnATinyShdStore) {
