@@ -497,6 +497,10 @@ def main(argv=None) -> int:
     except collect_mod.NotASweep as e:
         print(f"report.py: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # an --out that cannot be made or written
+        where = e.filename or args.out or args.sweep_dir
+        print(f"report.py: {where}: {e.strerror or e}", file=sys.stderr)
+        return 1
     print(f"wrote {paths['md']}, {paths['html']} and {len(paths['images'])} plot(s)")
     return 0
 

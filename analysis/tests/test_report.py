@@ -169,6 +169,16 @@ def test_report_cli_rejects_a_non_sweep(tmp_path):
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_report_cli_out_that_cannot_be_made_is_one_line(good_sweep, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    for out in ("/proc/elm-report", str(blocker / "report")):
+        result = subprocess.run([PYTHON, REPORT, good_sweep, "--out", out], capture_output=True, text=True)
+        assert result.returncode == 1, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("report.py: ") and "Traceback" not in result.stderr, lines
+
+
 # ---------------------------------------------------------------- NeuronIO
 
 
