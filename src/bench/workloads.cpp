@@ -1,12 +1,16 @@
 #include "bench/workloads.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "bench/bench_clock.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "model/elm_model.hpp"
 #include "train/cpu_step_backend.hpp"
+#include "train/grad_clip.hpp"
+#include "train/loss.hpp"
 #include "train/train_step.hpp"
 
 namespace elm {
@@ -49,6 +53,9 @@ const std::vector<BenchWorkload>& bench_workloads() {
                  TaskLoss::LastStepCrossEntropy, I::Tokens, 0, false});
     w.push_back({"pathfinder_dm150", plain_model(ElmVariant::V2, 16, 150, 2, 1000, 1), 384, 1024,
                  TaskLoss::LastStepCrossEntropy, I::Tokens, 0, true});
+    // configs/sfmnist_pool2.ini: 14x14 images of 16 gray levels, one token per step.
+    w.push_back({"sfmnist_dm64", plain_model(ElmVariant::V1, 16, 64, 10, 1000, 1), 32, 196,
+                 TaskLoss::LastStepCrossEntropy, I::Tokens, 0, false});
     ElmConfig px = plain_model(ElmVariant::V2, 8, 150, 2, 2e4, 1);
     px.tau_b_value = 150;
     w.push_back({"pathx_dm150", px, 64, 16384, TaskLoss::LastStepCrossEntropy, I::Tokens, 0, true});
@@ -138,22 +145,43 @@ StepTiming time_training_step(ElmModel& model, const InputBatch& x, TaskLoss los
   return r;
 }
 
+namespace {
+
+// The targets of one bench model (labels, or NeuronIO spike/soma), drawn from `seed`.
+struct BenchTargets {
+  std::vector<int64_t> labels;
+  std::vector<float> spike, soma;
+};
+BenchTargets make_bench_targets(const BenchWorkload& w, uint64_t seed) {
+  BenchTargets t;
+  t.labels.resize(w.batch);
+  t.spike.resize(size_t(w.batch) * w.steps);
+  t.soma.resize(t.spike.size());
+  RngStream rng(seed, 7);
+  for (auto& l : t.labels) l = static_cast<int64_t>(rng.below(w.model.num_output));
+  for (size_t i = 0; i < t.spike.size(); ++i) {
+    t.spike[i] = rng.uniform() < 0.01 ? 1.0f : 0.0f;
+    t.soma[i] = static_cast<float>(rng.normal());
+  }
+  return t;
+}
+
+OptimizerConfig bench_optimizer(double lr) {
+  OptimizerConfig oc;
+  oc.kind = "adam";
+  oc.lr = lr;
+  return oc;
+}
+
+}  // namespace
+
 BenchResult run_bench(const BenchWorkload& w, int threads, double min_seconds, int min_steps) {
   ElmModel model = ElmModel::initialized(w.model, 1);
   const InputBatch x = make_bench_input(w, 2);
-  const int d_o = w.model.num_output;
-  std::vector<int64_t> labels(w.batch);
-  std::vector<float> spike(size_t(w.batch) * w.steps), soma(spike.size());
-  RngStream rng(3, 7);
-  for (auto& l : labels) l = static_cast<int64_t>(rng.below(d_o));
-  for (size_t i = 0; i < spike.size(); ++i) {
-    spike[i] = rng.uniform() < 0.01 ? 1.0f : 0.0f;
-    soma[i] = static_cast<float>(rng.normal());
-  }
-  OptimizerConfig oc;
-  oc.kind = "adam";
-  oc.lr = 1e-4;
-  const StepTiming t = time_training_step(model, x, w.loss, labels, spike, soma, oc, threads, min_seconds, min_steps);
+  const BenchTargets tg = make_bench_targets(w, 3);
+  const OptimizerConfig oc = bench_optimizer(1e-4);
+  const StepTiming t =
+      time_training_step(model, x, w.loss, tg.labels, tg.spike, tg.soma, oc, threads, min_seconds, min_steps);
   BenchResult r;
   r.name = w.name;
   r.threads = threads;
@@ -165,6 +193,91 @@ BenchResult run_bench(const BenchWorkload& w, int threads, double min_seconds, i
   r.branch_traces = t.branch_traces;
   r.cpu_isa = t.cpu_isa;
   return r;
+}
+
+std::vector<PackBenchResult> run_pack_bench(const BenchWorkload& w, const PackBenchOptions& o) {
+  ELM_CHECK(w.loss == TaskLoss::Neuronio || w.loss == TaskLoss::LastStepCrossEntropy, "--pack: workload ", w.name,
+            " has a loss the pack bench does not time");
+  int k_max = 0;
+  for (int k : o.models) {
+    ELM_CHECK(k >= 1 && k <= CpuElmPack::max_models(), "--pack ", k, ": use 1 to ", CpuElmPack::max_models(),
+              " models");
+    k_max = std::max(k_max, k);
+  }
+  // One model alone, as `elmrun bench` times it: the reference of the speed-up.
+  const BenchResult single = run_bench(w, o.threads, o.min_seconds, o.min_steps);
+
+  // K models as a sweep trains them: their own seeds, inputs, targets and learning rates.
+  std::vector<ElmModel> models;
+  std::vector<InputBatch> inputs;
+  std::vector<BenchTargets> targets;
+  std::vector<ElmConfig> configs;
+  std::vector<RoutingTable> routings;
+  for (int i = 0; i < k_max; ++i) {
+    models.push_back(ElmModel::initialized(w.model, 1 + uint64_t(i)));
+    inputs.push_back(make_bench_input(w, 2 + uint64_t(i)));
+    targets.push_back(make_bench_targets(w, 3 + uint64_t(i)));
+    configs.push_back(models.back().config);
+    routings.push_back(models.back().routing);
+  }
+  const int B = w.batch, T = w.steps, d_o = w.model.num_output;
+  const size_t n_out = size_t(B) * T * d_o;
+  const int64_t n_grad = models[0].layout.num_trainable();
+  std::vector<PackBenchResult> results;
+  for (int K : o.models) {
+    CpuElmPack pack(std::vector<ElmConfig>(configs.begin(), configs.begin() + K),
+                    std::vector<RoutingTable>(routings.begin(), routings.begin() + K), o.threads);
+    pack.set_mode(o.mode);
+    pack.set_lane_width(o.lanes);
+    std::vector<int> ids(K);
+    std::vector<std::vector<float>> params(K), y(K, std::vector<float>(n_out)), dy(K, std::vector<float>(n_out)),
+        grad(K, std::vector<float>(size_t(n_grad)));
+    std::vector<const float*> p_ptr(K), dy_ptr(K);
+    std::vector<const InputBatch*> x_ptr(K);
+    std::vector<float*> y_ptr(K), g_ptr(K);
+    std::vector<Optimizer> opts;
+    std::vector<double> lr(K);
+    for (int i = 0; i < K; ++i) {
+      ids[i] = i;
+      params[i] = models[i].params;
+      p_ptr[i] = params[i].data();
+      x_ptr[i] = &inputs[i];
+      y_ptr[i] = y[i].data();
+      dy_ptr[i] = dy[i].data();
+      g_ptr[i] = grad[i].data();
+      lr[i] = 1e-4 * (1.0 + 0.25 * i);
+      opts.emplace_back(bench_optimizer(lr[i]));
+    }
+    auto one_step = [&] {
+      pack.forward(ids, p_ptr, x_ptr, y_ptr);
+      for (int i = 0; i < K; ++i) {
+        if (w.loss == TaskLoss::Neuronio)
+          neuronio_loss(y[i].data(), B, T, d_o, targets[i].spike.data(), targets[i].soma.data(), dy[i].data());
+        else
+          last_step_cross_entropy(y[i].data(), B, T, d_o, targets[i].labels.data(), dy[i].data());
+      }
+      pack.backward(dy_ptr, g_ptr);
+      for (int i = 0; i < K; ++i) {
+        const std::span<const float> g(grad[i].data(), size_t(n_grad));
+        if (std::isfinite(grad_norm(g))) opts[i].step(std::span<float>(params[i].data(), size_t(n_grad)), g, lr[i]);
+      }
+    };
+    one_step();  // warm-up: allocations, page faults
+    const TimedLoop timed = time_until(o.min_steps, o.min_seconds, [&](int64_t) { one_step(); });
+    PackBenchResult r;
+    r.name = w.name;
+    r.models = K;
+    r.threads = o.threads;
+    r.lanes = pack.last_lane_width();
+    r.steps_timed = static_cast<int>(timed.steps);
+    r.ms_per_step = 1e3 * timed.seconds / double(timed.steps);
+    r.single_ms_per_step = single.ms_per_step;
+    r.per_model_speedup = K * single.ms_per_step / r.ms_per_step;
+    r.gflops = K * single.flop_per_step / (r.ms_per_step * 1e6);
+    r.cpu_isa = cpu_isa_name(pack.isa());
+    results.push_back(r);
+  }
+  return results;
 }
 
 }  // namespace elm

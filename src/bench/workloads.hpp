@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/elm_cpu_pack.hpp"
 #include "backend/input_batch.hpp"
 #include "data/task.hpp"
 #include "model/elm_config.hpp"
@@ -61,5 +62,32 @@ struct StepTiming {
 StepTiming time_training_step(ElmModel& model, const InputBatch& x, TaskLoss loss, std::span<const int64_t> labels,
                               std::span<const float> target_spike, std::span<const float> target_soma,
                               const OptimizerConfig& optim, int threads, double min_seconds, int min_steps);
+
+// `elmrun bench --pack K`: one training step of K models of the workload's
+// shapes trained together by CpuElmPack (packed forward, each model's loss,
+// packed backward, each model's gradient norm and Adam step), next to one
+// model's step (time_training_step) timed in the same invocation. The models
+// differ as a sweep's do: initialisation seed, input batch, targets, learning
+// rate.
+struct PackBenchOptions {
+  std::vector<int> models = {8};  // K values, each timed against the same single-model step
+  int threads = 1;
+  double min_seconds = 2.0;
+  int min_steps = 3;
+  CpuElmPack::Mode mode = CpuElmPack::Mode::Auto;
+  int lanes = 0;  // CpuElmPack::set_lane_width
+};
+struct PackBenchResult {
+  std::string name;
+  int models = 0, threads = 1;
+  int lanes = 0;              // lanes per vector group; 0: the pass ran the models one after another
+  int steps_timed = 0;
+  double ms_per_step = 0;     // the K models' step
+  double single_ms_per_step = 0;  // one model's step, same invocation
+  double per_model_speedup = 0;   // K * single / pack
+  double gflops = 0;          // K * step_flops / pack step
+  std::string cpu_isa;
+};
+std::vector<PackBenchResult> run_pack_bench(const BenchWorkload& w, const PackBenchOptions& options);
 
 }  // namespace elm

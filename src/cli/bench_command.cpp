@@ -12,6 +12,8 @@
 #include "bench/workloads.hpp"
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "backend/cpu/cpu_isa.hpp"
+#include "backend/cpu/elm_cpu_pack.hpp"
 #include "dist/mpi_comm.hpp"
 
 namespace po = boost::program_options;
@@ -32,6 +34,10 @@ int bench_command(const std::vector<std::string>& args) {
   std::string backend = "cpu";
   bool ranks = false;
   int global_batch = 16, rounds = 3;
+  std::vector<int> pack_models;
+  std::string pack_mode = "auto";
+  int pack_lanes = 0;
+  bool fma_peak = false;
   opts.add_options()("help,h", "show this help")(
       "backend", po::value(&backend)->default_value("cpu"), "cpu or cuda (cuda: 'all' includes the GPU-sized workloads)")(
       "workload,w", po::value(&names)->multitoken(),
@@ -55,6 +61,15 @@ int bench_command(const std::vector<std::string>& args) {
       "global-batch", po::value(&global_batch)->default_value(16), "with --ranks: the global batch")(
       "rounds", po::value(&rounds)->default_value(3),
       "with --ranks: alternate 1-rank and W-rank timings this often, report each size's fastest")(
+      "pack", po::value(&pack_models)->multitoken(),
+      "time one training step of K models trained together (CpuElmPack: models in vector lanes) next to one "
+      "model's step, for each K given (1-16), per workload; prints per_model_speedup = K * t1 / tK")(
+      "pack-mode", po::value(&pack_mode)->default_value("auto"),
+      "with --pack: auto, lanes (always in vector lanes) or per-model (one model after another)")(
+      "lanes", po::value(&pack_lanes)->default_value(0), "with --pack: lanes per vector group (4, 8, 16; 0: auto)")(
+      "fma-peak", po::bool_switch(&fma_peak),
+      "measure this core's FMA peak (GFLOP/s, independent vector FMAs at the kernels' level) and print it; "
+      "--pack prints it too")(
       "convert-neuronio", po::value(&convert_pickle),
       "time `elmrun prep neuronio` on --copies links to this NeuronIO pickle with 1 and --jobs converters, next "
       "to reading it from disk (O_DIRECT) and unpickling alone")(
@@ -66,6 +81,9 @@ int bench_command(const std::vector<std::string>& args) {
     std::cout << opts << "\nWorkloads:";
     for (const auto& w : bench_workloads()) std::cout << " " << w.name;
     std::cout << "\nOutput: one line per workload with ms_per_step=<float> and gflops=<float>.\n";
+    std::cout << "With --pack K...: a line fma_peak_gflops=<float>, then per workload and K: pack=K lanes=<per "
+                 "group, 0: per model> ms_per_step=<K models' step> k1_ms_per_step=<one model's> "
+                 "per_model_speedup=<K*t1/tK> gflops=<K models' flop/s> peak_fraction=<gflops/peak>.\n";
     std::cout << "With --loader (tasks:";
     for (const auto& t : loader_bench_tasks()) std::cout << " " << t;
     std::cout << "): one line per task, task=NAME loader_samples_per_s=X trainer_samples_per_s=Y ratio=X/Y "
@@ -145,6 +163,41 @@ int bench_command(const std::vector<std::string>& args) {
   }
   ELM_CHECK(backend == "cpu" || backend == "cuda", "--backend must be cpu or cuda, got '", backend, "'");
   if (backend == "cuda") return cuda_bench_command(run, min_seconds, min_steps);
+  double peak = 0;
+  if (fma_peak || !pack_models.empty()) {
+    const CpuIsa isa = chosen_cpu_isa();
+    peak = cpu_fma_peak_gflops(isa, 0.5);
+    std::printf("fma_peak_gflops=%.1f cpu_isa=%s threads=1\n", peak, cpu_isa_name(isa));
+    std::fflush(stdout);
+    if (pack_models.empty() && names.empty()) return 0;  // --fma-peak alone
+  }
+  if (!pack_models.empty()) {
+    PackBenchOptions po_;
+    po_.models = pack_models;
+    po_.threads = threads;
+    po_.min_seconds = min_seconds;
+    po_.min_steps = min_steps;
+    po_.lanes = pack_lanes;
+    if (pack_mode == "auto")
+      po_.mode = CpuElmPack::Mode::Auto;
+    else if (pack_mode == "lanes")
+      po_.mode = CpuElmPack::Mode::Lanes;
+    else if (pack_mode == "per-model")
+      po_.mode = CpuElmPack::Mode::PerModel;
+    else
+      fail("--pack-mode must be auto, lanes or per-model, got '", pack_mode, "'");
+    for (const BenchWorkload* w : run)
+      for (const PackBenchResult& r : run_pack_bench(*w, po_)) {
+        std::printf(
+            "workload=%s backend=cpu pack=%d threads=%d lanes=%d batch=%d steps=%d ms_per_step=%.3f "
+            "k1_ms_per_step=%.3f per_model_speedup=%.2f gflops=%.2f fma_peak_gflops=%.1f peak_fraction=%.3f "
+            "timed_steps=%d cpu_isa=%s\n",
+            r.name.c_str(), r.models, r.threads, r.lanes, w->batch, w->steps, r.ms_per_step, r.single_ms_per_step,
+            r.per_model_speedup, r.gflops, peak, peak > 0 ? r.gflops / peak : 0.0, r.steps_timed, r.cpu_isa.c_str());
+        std::fflush(stdout);
+      }
+    return 0;
+  }
   for (const BenchWorkload* w : run) {
     const BenchResult r = run_bench(*w, threads, min_seconds, min_steps);
     std::printf(

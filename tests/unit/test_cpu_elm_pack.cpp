@@ -44,7 +44,10 @@ ElmConfig base_config(const PackCase& pc) {
   ElmConfig c;
   c.variant = pc.variant;
   c.routing = pc.routing;
-  c.num_input = pc.input == Input::Tokens ? 9 : 14;
+  // 18 synapses on 9 or 10 inputs: ~2 synapses per channel, so spike and token
+  // inputs take the channel-row path of the traces (ModelTerms::channel_rows);
+  // LargerModelWithLongerSequence has one synapse per channel (the scatter path).
+  c.num_input = pc.input == Input::Tokens ? 9 : 10;
   if (pc.routing == SynapseRouting::None) {
     c.num_branch = c.num_input;
     c.num_synapse_per_branch = 1;
