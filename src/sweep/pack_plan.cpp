@@ -32,10 +32,12 @@ std::string pack_key(const RunConfig& config) {
 
 int auto_pack_size(const RunConfig& config) {
   if (pack_key(config).empty()) return 1;
-  // Models in vector lanes pay off while one model leaves the lanes idle: small
-  // memories and hidden layers (BENCHMARKS.md, "Packed runs").
-  const int dm = config.model.num_memory, H = config.model.hidden();
-  if (dm <= 32 && H <= 64) return CpuElmPack::max_models();
+  // `elmrun bench --pack` decides: auto packs only where the packed kernels
+  // train a model faster than it trains alone. On the kernels of this version
+  // no pack size wins clearly on any workload (BENCHMARKS.md, "Packed runs":
+  // 0.93-1.05x per model for neuronio_dm15 at K = 8-16, 0.74-0.83x for the
+  // d_m 64 model), so auto trains one run at a time; an explicit K still packs
+  // (same results, bit for bit).
   return 1;
 }
 
