@@ -17,7 +17,7 @@ import pytest
 
 import benchmark
 from conftest import ANALYSIS_DIR, elmrun_path, run_id_of
-from test_report import chromium, embedded_images, markdown_table
+from test_report import decoded_images_title, embedded_images, markdown_table
 
 PYTHON = "/usr/bin/python3"
 BENCHMARK = os.path.join(ANALYSIS_DIR, "benchmark.py")
@@ -274,14 +274,7 @@ def test_chromium_decodes_every_image(suite_report, tmp_path):
     images = embedded_images(page)
     assert len(images) == 2 and all(i.startswith("data:image/png;base64,") for i in images)
     assert "<script" not in page.lower() and not re.search(r"(src|href)=\"(?!data:)", page)
-    counter = ("<script>window.addEventListener('load', function () { var n = 0;"
-               " for (var i of document.images) if (i.complete && i.naturalWidth > 0) n++;"
-               " document.title = 'decoded ' + n + '/' + document.images.length; });</script>")
-    probe = tmp_path / "probe.html"
-    probe.write_text(page.replace("</body>", counter + "</body>"))
-    result = chromium("--dump-dom", f"file://{probe}", tmp_path=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "<title>decoded 2/2</title>" in result.stdout
+    assert decoded_images_title(page, tmp_path) == "<title>decoded 2/2</title>"
 
 
 # ---------------------------------------------------------------- the paper's tasks, written runs

@@ -5,25 +5,10 @@
 # on; a stop signal checkpoints every run of the pack at the same step, and the
 # rerun resumes the pack; a pack whose runs are partly done trains only the rest.
 source "$(dirname "$0")/lib.sh"
-cat > "$scratch/base.ini" <<EOT
-[model]
-variant = v1
-num_input = 32
-num_output = 4
-num_memory = 10
-memory_tau_max = 150
-[task]
-name = synthetic_burst
-[train]
-steps = 60
-batch_size = 16
-threads = 1
-log_every = 10
-eval_every = 30
-checkpoint_every = 25
-[optim]
-lr = 0.005
-EOT
+# The small sweep's base config, validated and checkpointed within the run.
+write_small_job "$scratch" 60
+sed -i 's/^eval_every = 100000$/eval_every = 30\ncheckpoint_every = 25/' "$scratch/base.ini"
+grep -q "^checkpoint_every = 25$" "$scratch/base.ini" || fail "base config: $(cat "$scratch/base.ini")"
 # 12 runs: 2 shapes x (3 seeds x 2 learning rates); lr 1e30 diverges.
 job() {  # job NAME RANKS_PER_RUN
   cat > "$scratch/$1.ini" <<EOT
