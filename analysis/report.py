@@ -8,7 +8,9 @@ embedded as data: URIs, no scripts or external resources) and the PNGs:
 metric_vs_params.png (main metric against d_m on a log parameter-count axis,
 mean over seeds with min/max bars, one line per value of the other axes),
 heatmap.png (d_m x memory_tau_max), learning_curves.png, throughput.png.
-Tables: the NeuronIO metrics per split in the released eval_results' terms, or
+Tables: with a seed axis (train.seed), the main metric's mean ± standard
+deviation, number of seeds, min and max per point of the other axes; the
+NeuronIO metrics per split in the released eval_results' terms, or
 test accuracy/loss for classification; then every run that is not done, in
 the run states of `elmrun status` as collect.py reads them (failed, running,
 stale, interrupted, not_started; foreign directories), and the --array= of
@@ -378,6 +380,28 @@ def runs_table(frame, axes, metric) -> Table:
     return Table(headers, rows)
 
 
+def seeds_table(frame, axes, metric):
+    """Per point of the other axes: the number of finished seeds and the main
+    metric's mean ± sample standard deviation (ddof 1), min and max; None
+    without a seed axis or a metric."""
+    seed_axes = [a for a in axes if is_seed_axis(a)]
+    if not seed_axes or metric is None:
+        return None
+    point_axes = [a for a in axes if not is_seed_axis(a)]
+    done = done_runs(frame, metric)
+    headers = point_axes + ["seeds", f"{metric} mean", "std", "min", "max"]
+    rows = []
+    groups = done.groupby(point_axes[0] if len(point_axes) == 1 else point_axes, dropna=False, sort=False) \
+        if point_axes else [((), done)]
+    for key, group in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        values = group[metric].astype(float)
+        std = values.std(ddof=1) if len(values) > 1 else float("nan")
+        rows.append([fmt(k) for k in key] + [str(len(values)), fmt(values.mean()), fmt(std),
+                                             fmt(values.min()), fmt(values.max())])
+    return Table(headers, rows)
+
+
 def per_run_table(frame, axes, columns) -> Table:
     """Finished runs: index, run_id, axes, parameters, then (header, frame column) columns."""
     headers = ["index", "run_id"] + list(axes) + ["parameters"] + [h for h, _ in columns]
@@ -424,6 +448,12 @@ def build_blocks(sweep_dir, frame, problems, out_dir):
         Heading("Runs"),
         runs_table(frame, axes, metric),
     ]
+    over_seeds = seeds_table(frame, axes, metric)
+    if over_seeds is not None:
+        blocks += [Heading("Over seeds"),
+                   Paragraph(f"Finished runs per point of the other axes: {metric} mean ± standard deviation "
+                             "(sample, n - 1) over the seeds, with the number of seeds, min and max."),
+                   over_seeds]
     plot_section(blocks, "Main metric against d_m and parameter count",
                  plot_metric_vs_params(frame, metric, axes, out_dir), f"{metric} against parameter count")
     plot_section(blocks, "Main metric over d_m and memory_tau_max",

@@ -170,6 +170,24 @@ def test_sweep_without_results_still_reports(sweep_copy, tmp_path):
     assert paths["images"] == [] and "killed by test" in markdown and "--array=0-11" in markdown
 
 
+def test_seed_axis_gives_mean_std_and_count_per_point(good_report, good_sweep):
+    markdown = open(os.path.join(good_report, "report.md")).read()
+    rows = markdown_table(markdown, "Over seeds")
+    assert len(rows) == 6  # 3 num_memory x 2 memory_tau_max
+    manifest = manifest_rows(good_sweep)
+    for row in rows:
+        values = []
+        for m in manifest:
+            if m["model.num_memory"] == row["model.num_memory"] and \
+                    m["model.memory_tau_max"] == row["model.memory_tau_max"]:
+                with h5py.File(os.path.join(good_sweep, "runs", m["run_id"], "results.h5"), "r") as f:
+                    values.append(float(f["test/accuracy"][()]))
+        assert int(row["seeds"]) == len(values) == 2
+        assert float(row["test_accuracy mean"]) == pytest.approx(np.mean(values), rel=1e-5)
+        assert float(row["std"]) == pytest.approx(np.std(values, ddof=1), rel=1e-5, abs=1e-9)
+        assert float(row["min"]) == pytest.approx(min(values), rel=1e-5)
+
+
 def test_report_cli_rejects_a_non_sweep(tmp_path):
     result = subprocess.run([PYTHON, REPORT, str(tmp_path / "absent")], capture_output=True, text=True)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
