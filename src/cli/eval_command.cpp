@@ -8,7 +8,10 @@
 #include "io/hdf5_io.hpp"
 #include "io/output_dir.hpp"
 #include "model/elm_model.hpp"
+#include "data/task.hpp"
 #include "train/classification_metrics.hpp"
+#include "train/evaluate.hpp"
+#include "train/run_record.hpp"
 #include "train/loss.hpp"
 #include "train/neuronio_metrics.hpp"
 #include "train/run_config.hpp"
@@ -43,7 +46,8 @@ int eval_data_file(const ElmModel& model, const std::string& data_path, const St
   backend->set_params(model.params);
   std::vector<float> y, dy(size_t(B) * T * d_o);
   backend->forward_outputs(x, y);
-  std::printf("eval on %s: B=%d T=%d (%s input, %s)\n", data_path.c_str(), B, T, sparse ? "spike-event" : "dense",
+  std::printf("eval on %s: B=%d T=%d (%s, %s)\n", data_path.c_str(), B, T,
+              sparse ? "mostly-zero input, run as events" : "dense input",
               backend->description().c_str());
   // A reference case (golden and shared/pretrained files) holds the outputs the
   // reference implementation computed: agreement with those is the check that
@@ -102,21 +106,51 @@ int eval_data_file(const ElmModel& model, const std::string& data_path, const St
   return 0;
 }
 
+// Runs the model on a split of the task a run config names (its dataset
+// store), with the task's own evaluation: what a run's final test computes.
+int eval_split(const ElmModel& model, const std::string& config_path, const std::vector<std::string>& overrides,
+               const std::string& split_name, int batch_size, const StepBackendOptions& where) {
+  const RunConfig rc = RunConfig::load(config_path, overrides);
+  const Split split = split_name == "valid" ? Split::Valid : split_name == "test" ? Split::Test : Split::Train;
+  ELM_CHECK(split_name == "valid" || split_name == "test" || split_name == "train", "--split '", split_name,
+            "': expected valid, test or train");
+  ELM_CHECK(rc.model.num_input == model.config.num_input && rc.model.num_output == model.config.num_output,
+            config_path, ": its task has ", rc.model.num_input, " inputs and ", rc.model.num_output,
+            " outputs, the checkpoint's model ", model.config.num_input, " and ", model.config.num_output);
+  // The task with the checkpoint's model (a paired task reads its head's classes from it).
+  const auto task = make_task(rc.task, model.config);
+  const auto backend = make_step_backend(model.config, model.routing, task->loss(), OptimizerConfig{}, where);
+  backend->set_params(model.params);
+  SerialComm serial;
+  const int B = batch_size > 0 ? batch_size : rc.train.batch_size;
+  std::printf("eval on %s, %s split (%lld samples, batch %d, %s)\n", task->name().c_str(), to_string(split),
+              (long long)task->num_samples(split), B, backend->description().c_str());
+  const Metrics m = evaluate_task(*backend, *task, split, B, -1, serial);
+  std::printf("%s\n", metrics_text(m).c_str());
+  return 0;
+}
+
 }  // namespace
 
 int eval_command(const std::vector<std::string>& args) {
   po::options_description opts("elmrun eval: run a checkpoint on data and report loss and metrics");
-  std::string checkpoint, data, out;
+  std::string checkpoint, data, out, config, split = "test";
   std::vector<std::string> sets;
-  int threads = 1;
+  int threads = 1, batch_size = 0;
   opts.add_options()("help,h", "show this help")("checkpoint,m", po::value(&checkpoint)->required(),
                                                  "checkpoint .h5 (elmrun train, or converted from PyTorch)")(
-      "data,d", po::value(&data)->required(),
-      "HDF5 data file: 'input' [B,T,n_in] plus targets/labels or targets/target_spike+target_soma")(
+      "data,d", po::value(&data),
+      "HDF5 data file: 'input' [B,T,n_in] plus targets/labels or targets/target_spike+target_soma "
+      "(a reference case's 'output' is compared too)")(
+      "config,c", po::value(&config),
+      "instead of --data: the run config (INI) whose task and dataset store to evaluate on, with the task's "
+      "own metrics (--set task.store=DIR to point it elsewhere)")(
+      "split", po::value(&split)->default_value("test"), "with --config: valid, test or train")(
+      "batch-size", po::value(&batch_size)->default_value(0), "with --config: evaluation batch (0: train.batch_size)")(
       "threads,t", po::value(&threads)->default_value(1), "CPU threads")(
       "out,o", po::value(&out), "write the outputs [B,T,d_o] to this HDF5 file")(
       "set", po::value(&sets)->composing(),
-      "train.backend=cpu|cuda or train.threads=N (as for train; repeatable)");
+      "train.backend=cpu|cuda or train.threads=N (as for train; repeatable); with --config any section.key");
   if (std::find(args.begin(), args.end(), "--help") != args.end() ||
       std::find(args.begin(), args.end(), "-h") != args.end()) {
     std::cout << opts;
@@ -124,15 +158,18 @@ int eval_command(const std::vector<std::string>& args) {
   }
   parse_command_line(args, opts);
   ELM_CHECK(threads >= 1 && threads <= 256, "--threads must be in [1, 256]");
+  ELM_CHECK(data.empty() != config.empty(), "elmrun eval needs exactly one of --data FILE and --config CFG");
+  ELM_CHECK(config.empty() || out.empty(), "--out writes the outputs of --data; with --config the metrics are printed");
   StepBackendOptions where;
   where.threads = threads;
   for (const auto& [key, value] : parse_overrides(sets)) {
     if (key == "train.backend") where.kind = parse_backend_kind(value);
     else if (key == "train.threads") where.threads = int(parse_int(value, key, "--set"));
-    else fail("--set ", key, ": eval takes train.backend and train.threads only");
+    else if (config.empty()) fail("--set ", key, ": eval of --data takes train.backend and train.threads only");
   }
   ELM_CHECK(where.threads >= 1 && where.threads <= 256, "--set train.threads must be in [1, 256]");
   const ElmModel model = read_checkpoint(checkpoint);
+  if (!config.empty()) return eval_split(model, config, sets, split, batch_size, where);
   return eval_data_file(model, data, where, out);
 }
 

@@ -176,6 +176,27 @@ TEST(Cli, NeuronioEndToEndOnTheSyntheticNeuron) {
   EXPECT_TRUE(std::isnan(auc) || (auc >= 0.0 && auc <= 1.0)) << auc;
   EXPECT_TRUE(results.has("test/soma_RMSE"));
   EXPECT_EQ(results.shape("train/loss"), std::vector<int64_t>{4});
+  // eval of the trained checkpoint on the store's test split prints what the
+  // run's own test evaluation recorded (DONE: "steps 4, test <metrics>").
+  const std::string shapes = " --set task.store=" + shell_quote(store) +
+                             " --set model.num_input=64 --set model.num_branch=8 --set model.num_synapse_per_branch=8";
+  const std::string printed = tmp.file("eval.out");
+  auto e = run_command(elmrun() + " eval -m " + shell_quote(run + "/checkpoint.h5") + " --config " +
+                       shell_quote(elm::test::source_dir() + "/configs/neuronio.ini") + shapes + " --split test > " +
+                       shell_quote(printed));
+  ASSERT_EQ(e.status, 0) << e.stderr_text;
+  std::ifstream printed_file(printed);
+  const std::string eval_out((std::istreambuf_iterator<char>(printed_file)), std::istreambuf_iterator<char>());
+  std::ifstream done(run + "/DONE");
+  std::string done_line;
+  std::getline(done, done_line);
+  const std::string recorded = done_line.substr(done_line.find(", test ") + 7);
+  EXPECT_NE(eval_out.find("\n" + recorded + "\n"), std::string::npos)
+      << "eval printed:\n" << eval_out << "the run recorded: " << recorded;
+  expect_one_line_error(run_command(elmrun() + " eval -m " + shell_quote(run + "/checkpoint.h5") + " --config " +
+                                    shell_quote(elm::test::source_dir() + "/configs/neuronio.ini") + shapes +
+                                    " --split tset"),
+                        "--split 'tset'");
   // A classification loss on the NeuronIO task is a config error naming the key.
   expect_one_line_error(run_command(elmrun() + " train --config " +
                                     shell_quote(elm::test::source_dir() + "/configs/neuronio.ini") +
