@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -449,6 +451,31 @@ TEST(CpuElmPack, PassArgumentsAreChecked) {
   float* grad[] = {g.data()};
   msg = test::expect_one_line_elm_error([&] { fresh.backward(dy, grad); });
   EXPECT_NE(msg.find("before forward"), std::string::npos) << msg;
+}
+
+// `elmrun bench --pack`: the FMA peak line, then one line per K with the step
+// of the K models, one model's, and the per-model speed-up; lanes= says how
+// the pass ran (0: one model after another, Auto's choice).
+TEST(CpuElmPack, BenchPrintsPerModelSpeedups) {
+  test::TempDir tmp("elm-pack-bench");
+  const std::string log = tmp.file("bench.txt");
+  for (const std::string mode : {"auto", "lanes"}) {
+    const auto r = test::run_command("(" + test::shell_quote(test::elmrun()) +
+                                     " bench -w neuronio_dm15 --pack 1 2 --pack-mode " + mode +
+                                     " --min-seconds 0 --min-steps 1 --rounds 1 > " + test::shell_quote(log) + ")");
+    ASSERT_EQ(r.status, 0) << r.stderr_text;
+    std::ifstream in(log);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find("fma_peak_gflops="), std::string::npos) << text;
+    for (const char* key : {"pack=1 ", "pack=2 ", "ms_per_step=", "k1_ms_per_step=", "per_model_speedup=", "gflops="})
+      EXPECT_NE(text.find(key), std::string::npos) << key << " missing in: " << text;
+    EXPECT_NE(text.find(mode == "auto" ? "pack=2 threads=1 lanes=0" : "pack=2 threads=1 lanes="), std::string::npos)
+        << text;
+    if (mode == "lanes") EXPECT_EQ(text.find("pack=2 threads=1 lanes=0"), std::string::npos) << text;
+  }
+  const auto bad = test::run_command(test::shell_quote(test::elmrun()) + " bench -w neuronio_dm15 --pack 17");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.stderr_text.find("--pack 17"), std::string::npos) << bad.stderr_text;
 }
 
 TEST(CpuElmPack, FmaPeakIsMeasuredAtEveryLevel) {
