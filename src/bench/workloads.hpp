@@ -75,15 +75,16 @@ struct PackBenchOptions {
   double min_seconds = 2.0;
   int min_steps = 3;
   CpuElmPack::Mode mode = CpuElmPack::Mode::Auto;
-  int lanes = 0;  // CpuElmPack::set_lane_width
+  int lanes = 0;   // CpuElmPack::set_lane_width
+  int rounds = 3;  // one model and the K models timed alternately this often; each side's fastest round counts
 };
 struct PackBenchResult {
   std::string name;
   int models = 0, threads = 1;
   int lanes = 0;              // lanes per vector group; 0: the pass ran the models one after another
-  int steps_timed = 0;
-  double ms_per_step = 0;     // the K models' step
-  double single_ms_per_step = 0;  // one model's step, same invocation
+  int steps_timed = 0;        // K-model steps, all rounds
+  double ms_per_step = 0;     // the K models' step (fastest round)
+  double single_ms_per_step = 0;  // one model's step, same invocation (fastest round)
   double per_model_speedup = 0;   // K * single / pack
   double gflops = 0;          // K * step_flops / pack step
   std::string cpu_isa;

@@ -1,6 +1,7 @@
 #include <boost/program_options.hpp>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -60,10 +61,11 @@ int bench_command(const std::vector<std::string>& args) {
       "and the gradient all-reduce (algbw/busbw); default workload neuronio_dm15")(
       "global-batch", po::value(&global_batch)->default_value(16), "with --ranks: the global batch")(
       "rounds", po::value(&rounds)->default_value(3),
-      "with --ranks: alternate 1-rank and W-rank timings this often, report each size's fastest")(
+      "with --ranks: alternate 1-rank and W-rank timings this often, report each size's fastest; with --pack: "
+      "alternate one model's and the K models' timings this often, likewise")(
       "pack", po::value(&pack_models)->multitoken(),
-      "time one training step of K models trained together (CpuElmPack: models in vector lanes) next to one "
-      "model's step, for each K given (1-16), per workload; prints per_model_speedup = K * t1 / tK")(
+      "time one training step of K models trained together (CpuElmPack) next to one model's step, for each K "
+      "given (1-16), per workload; prints per_model_speedup = K * t1 / tK")(
       "pack-mode", po::value(&pack_mode)->default_value("auto"),
       "with --pack: auto, lanes (always in vector lanes) or per-model (one model after another)")(
       "lanes", po::value(&pack_lanes)->default_value(0), "with --pack: lanes per vector group (4, 8, 16; 0: auto)")(
@@ -166,7 +168,7 @@ int bench_command(const std::vector<std::string>& args) {
   double peak = 0;
   if (fma_peak || !pack_models.empty()) {
     const CpuIsa isa = chosen_cpu_isa();
-    peak = cpu_fma_peak_gflops(isa, 0.5);
+    for (int run = 0; run < 5; ++run) peak = std::max(peak, cpu_fma_peak_gflops(isa, 0.1));  // best of 5: a shared core
     std::printf("fma_peak_gflops=%.1f cpu_isa=%s threads=1\n", peak, cpu_isa_name(isa));
     std::fflush(stdout);
     if (pack_models.empty() && names.empty()) return 0;  // --fma-peak alone
@@ -178,6 +180,7 @@ int bench_command(const std::vector<std::string>& args) {
     po_.min_seconds = min_seconds;
     po_.min_steps = min_steps;
     po_.lanes = pack_lanes;
+    po_.rounds = rounds;
     if (pack_mode == "auto")
       po_.mode = CpuElmPack::Mode::Auto;
     else if (pack_mode == "lanes")

@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -247,6 +249,12 @@ TEST_P(CpuElmPackCase, EveryModelBitwiseEqualsCpuElmAlone) {
       for (int K : {1, 3, 8, 16}) {
         // 5 samples: 2 threads cut 2 + 3 rows, one thread 5 (row tiles of 4 and 2 both get tails).
         const Pack p = make_pack(pc, K, 5, 23);
+        if (pc.per_synapse && pc.variant == ElmVariant::V1 && threads == 1 && K == 1) {
+          CpuElm<float> probe(p.configs[0], p.routings[0], 1, isa);  // model 0 has unequal tau_s: per-synapse traces
+          std::vector<float> y(size_t(p.B) * p.T * p.configs[0].num_output);
+          probe.forward(p.params[0].data(), p.inputs[0], y.data());
+          EXPECT_FALSE(probe.uses_branch_traces()) << pc.name;
+        }
         CpuElmPack pack(p.configs, p.routings, threads, isa);
         pack.set_mode(CpuElmPack::Mode::Lanes);
         std::vector<int> all(K);
@@ -285,15 +293,32 @@ TEST(CpuElmPack, SubsetsOfThePackAndEveryLaneWidth) {
     }
 }
 
-TEST(CpuElmPack, LargerModelWithLongerSequence) {
-  // Closer to the benchmark shapes: hidden width 30, 100 steps, random routing, 8 rows.
+// Widest span of branches one input channel feeds (its synapses' branches, max - min + 1).
+int widest_channel_span(const ElmConfig& c, const RoutingTable& r) {
+  std::vector<int> lo(c.num_input, c.branches()), hi(c.num_input, -1);
+  for (int s = 0; s < c.synapses(); ++s)
+    if (r.valid[s]) {
+      const int ch = int(r.input_index[s]), b = s / c.num_synapse_per_branch;
+      lo[ch] = std::min(lo[ch], b);
+      hi[ch] = std::max(hi[ch], b);
+    }
+  int widest = 0;
+  for (int ch = 0; ch < c.num_input; ++ch) widest = std::max(widest, hi[ch] - lo[ch] + 1);
+  return widest;
+}
+
+// Closer to the benchmark shapes: hidden width 30, 100 steps, 8 rows, and the
+// trace paths the small cases do not take: one synapse per channel (the
+// scatter path) and channels spread over more than 16 branches (whole
+// channel rows in the adjoint instead of branch windows).
+void check_larger(int n_in, int branches, int k, const std::string& what) {
   PackCase pc{"larger", ElmVariant::V1, MlpActivation::Relu, 1, true, false, Input::Spikes};
   Pack p = make_pack(pc, 11, 8, 100);
   for (size_t i = 0; i < p.configs.size(); ++i) {
     ElmConfig& c = p.configs[i];
-    c.num_input = 40;
-    c.num_branch = 10;
-    c.num_synapse_per_branch = 4;
+    c.num_input = n_in;
+    c.num_branch = branches;
+    c.num_synapse_per_branch = k;
     c.num_memory = 15;
     c.mlp_hidden_size = 0;  // 2 * d_m
     c.num_output = 2;
@@ -303,13 +328,19 @@ TEST(CpuElmPack, LargerModelWithLongerSequence) {
     p.inputs[i] = model_input(Input::Spikes, p.B, p.T, c.num_input, 70 + i);
     p.dy[i] = model_dy(p.B, p.T, c.num_output, 80 + i, false);
   }
+  if (branches * k > n_in) EXPECT_GT(widest_channel_span(p.configs[0], p.routings[0]), 16) << what;
   std::vector<int> all(p.configs.size());
   std::iota(all.begin(), all.end(), 0);
   for (CpuIsa isa : available_cpu_isas()) {
     CpuElmPack pack(p.configs, p.routings, 1, isa);
     pack.set_mode(CpuElmPack::Mode::Lanes);
-    expect_pack_matches_single(p, pack, all, 1, isa, std::string("larger ") + cpu_isa_name(isa));
+    expect_pack_matches_single(p, pack, all, 1, isa, what + " " + cpu_isa_name(isa));
   }
+}
+
+TEST(CpuElmPack, LargerModelWithLongerSequence) {
+  check_larger(40, 10, 4, "one synapse per channel");
+  check_larger(10, 24, 3, "channels over many branches");
 }
 
 TEST(CpuElmPack, EveryModeGivesTheSameBits) {
@@ -420,6 +451,31 @@ TEST(CpuElmPack, PassArgumentsAreChecked) {
   float* grad[] = {g.data()};
   msg = test::expect_one_line_elm_error([&] { fresh.backward(dy, grad); });
   EXPECT_NE(msg.find("before forward"), std::string::npos) << msg;
+}
+
+// `elmrun bench --pack`: the FMA peak line, then one line per K with the step
+// of the K models, one model's, and the per-model speed-up; lanes= says how
+// the pass ran (0: one model after another, Auto's choice).
+TEST(CpuElmPack, BenchPrintsPerModelSpeedups) {
+  test::TempDir tmp("elm-pack-bench");
+  const std::string log = tmp.file("bench.txt");
+  for (const std::string mode : {"auto", "lanes"}) {
+    const auto r = test::run_command("(" + test::shell_quote(test::elmrun()) +
+                                     " bench -w neuronio_dm15 --pack 1 2 --pack-mode " + mode +
+                                     " --min-seconds 0 --min-steps 1 --rounds 1 > " + test::shell_quote(log) + ")");
+    ASSERT_EQ(r.status, 0) << r.stderr_text;
+    std::ifstream in(log);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find("fma_peak_gflops="), std::string::npos) << text;
+    for (const char* key : {"pack=1 ", "pack=2 ", "ms_per_step=", "k1_ms_per_step=", "per_model_speedup=", "gflops="})
+      EXPECT_NE(text.find(key), std::string::npos) << key << " missing in: " << text;
+    EXPECT_NE(text.find(mode == "auto" ? "pack=2 threads=1 lanes=0" : "pack=2 threads=1 lanes="), std::string::npos)
+        << text;
+    if (mode == "lanes") EXPECT_EQ(text.find("pack=2 threads=1 lanes=0"), std::string::npos) << text;
+  }
+  const auto bad = test::run_command(test::shell_quote(test::elmrun()) + " bench -w neuronio_dm15 --pack 17");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.stderr_text.find("--pack 17"), std::string::npos) << bad.stderr_text;
 }
 
 TEST(CpuElmPack, FmaPeakIsMeasuredAtEveryLevel) {

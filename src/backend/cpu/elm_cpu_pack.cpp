@@ -114,8 +114,11 @@ void CpuElmPack::set_lane_width(int lanes) {
 }
 
 CpuElmPack::Mode CpuElmPack::auto_mode(int models) const {
-  if (models < 2) return Mode::PerModel;
-  return Mode::Lanes;
+  // `elmrun bench --pack 2 4 8 16 --pack-mode lanes` on every CPU workload
+  // (BENCHMARKS.md): per-model speed-ups of Lanes against one model alone
+  // between 0.16 and ~1.0, never reliably above 1. One model never runs in lanes.
+  (void)models;
+  return Mode::PerModel;
 }
 
 void CpuElmPack::forward(std::span<const int> models, std::span<const float* const> params,

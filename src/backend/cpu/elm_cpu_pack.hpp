@@ -3,25 +3,28 @@
 // outputs and gradients bitwise equal to what CpuElm<float> computes for it
 // alone (same thread count, same instruction-set level).
 //
-// How: the models sit in the lanes of the vector registers. Every array of the
-// memory recurrence gets an innermost lane dimension, so each scalar operation
-// of the single-model kernel becomes one vector operation over the models, and
-// each dense product a per-lane chain of multiply-adds in the single-model
-// kernel's order (register-blocked over batch rows and output columns). A
-// sweep's models differ in their parameters, so nothing is shared between
-// lanes; what the lanes buy is that the short dependent chains and scalar
-// elementwise work of one small model become full-width vector work.
-// The linear synapse/branch traces depend on each model's own input and
-// routing: they run per model with the single-model code (elm_cpu_model_parts.inc)
-// and are then interleaved into the lanes (their adjoint and the synapse-weight
-// gradient likewise). tanh and sigmoid come from one lane-wise formula
-// (vec_math.inc) that CpuElm<float> uses too.
-//
-// Lane width: 16 (AVX-512), 8 (AVX2, or AVX-512 with at most 8 models) or 4
-// (baseline); more models than lanes run as several lane groups. Where lanes
-// do not pay (one model; models whose weights are too large, see
-// CpuElmPack::Mode), the pass runs the models one after another with CpuElm<float>:
-// the same results, by construction.
+// Two ways to run a pass, the same bits either way (Mode):
+//  - Lanes: the models sit in the lanes of the vector registers. Every array
+//    of the memory recurrence gets an innermost lane dimension, so each scalar
+//    operation of the single-model kernel becomes one vector operation over
+//    the models, and each dense product a per-lane chain of multiply-adds in
+//    the single-model kernel's order (register tiles of batch rows x output
+//    columns; the weight gradients summed block by block inside the backward
+//    sweep). The synapse/branch traces depend on each model's own input and
+//    routing: their input sums run per model with the single-model code
+//    (elm_cpu_model_parts.inc), their decay along time and its adjoint as lane
+//    vectors. tanh and sigmoid come from one lane-wise formula (vec_math.inc)
+//    that CpuElm<float> uses too. 16 lanes (AVX-512), 8 (AVX2, or AVX-512 with
+//    at most 8 models) or 4 (baseline); more models than lanes run as several
+//    groups.
+//  - PerModel: the models one after another with CpuElm<float>.
+// Measured on the AMD Zen 5 development machine (BENCHMARKS.md, "Packed
+// models"), Lanes does not beat PerModel: CpuElm<float> already fills its
+// vectors with 16 output columns and feeds them broadcast operands, so the
+// lanes execute as many vector multiply-adds per model with more loads, while
+// their working set (weights and stored activations of 8-16 models) leaves
+// L1/L2 and the per-model trace sums stay per model. Auto therefore runs
+// PerModel; Lanes is there to be chosen (and measured) on other CPUs.
 #include <memory>
 #include <span>
 #include <vector>
@@ -63,9 +66,8 @@ class CpuElmPack {
   // For the models of the last forward, in the same order: dy[i] [B,T,d_o] -> grad[i] [num_trainable].
   void backward(std::span<const float* const> dy, std::span<float* const> grad);
 
-  // How a pass runs. Auto: in lanes when it pays (two or more models, and
-  // weights small enough that the lane groups' copies stay in cache), else
-  // PerModel. Every mode gives the same bits.
+  // How a pass runs (see the top of this file). Auto: what auto_mode()
+  // picks. Every mode gives the same bits.
   enum class Mode { Auto, Lanes, PerModel };
   void set_mode(Mode mode) { mode_ = mode; }
   Mode mode() const { return mode_; }
@@ -74,7 +76,8 @@ class CpuElmPack {
   void set_lane_width(int lanes);
   // How the last forward ran: lanes per group (0: PerModel).
   int last_lane_width() const { return last_lanes_; }
-  // What Auto picks for a pass of `models` models.
+  // What Auto picks for a pass of `models` models: PerModel (the measurements
+  // above found no shape where Lanes is faster on this machine).
   Mode auto_mode(int models) const;
 
  private:
