@@ -181,9 +181,9 @@ TEST(Cli, NeuronioEndToEndOnTheSyntheticNeuron) {
   const std::string shapes = " --set task.store=" + shell_quote(store) +
                              " --set model.num_input=64 --set model.num_branch=8 --set model.num_synapse_per_branch=8";
   const std::string printed = tmp.file("eval.out");
-  auto e = run_command(elmrun() + " eval -m " + shell_quote(run + "/checkpoint.h5") + " --config " +
+  auto e = run_command("(" + elmrun() + " eval -m " + shell_quote(run + "/checkpoint.h5") + " --config " +
                        shell_quote(elm::test::source_dir() + "/configs/neuronio.ini") + shapes + " --split test > " +
-                       shell_quote(printed));
+                       shell_quote(printed) + ")");
   ASSERT_EQ(e.status, 0) << e.stderr_text;
   std::ifstream printed_file(printed);
   const std::string eval_out((std::istreambuf_iterator<char>(printed_file)), std::istreambuf_iterator<char>());
