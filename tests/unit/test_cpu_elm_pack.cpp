@@ -357,6 +357,24 @@ TEST(CpuElmPack, EveryModeGivesTheSameBits) {
   }
 }
 
+// Auto's rule (CpuElmPack::auto_mode): lanes only with 16-lane vectors, 12 or
+// more models and small MLPs.
+TEST(CpuElmPack, AutoPicksLanesOnlyForManySmallModelsWithSixteenLanes) {
+  const Pack small = make_pack(kCases[0], 16, 2, 3);
+  for (CpuIsa isa : available_cpu_isas()) {
+    CpuElmPack pack(small.configs, small.routings, 1, isa);
+    const bool sixteen = isa == CpuIsa::Avx512;
+    EXPECT_EQ(pack.auto_mode(16) == CpuElmPack::Mode::Lanes, sixteen) << cpu_isa_name(isa);
+    EXPECT_EQ(pack.auto_mode(12) == CpuElmPack::Mode::Lanes, sixteen) << cpu_isa_name(isa);
+    EXPECT_EQ(pack.auto_mode(11), CpuElmPack::Mode::PerModel) << cpu_isa_name(isa);
+    EXPECT_EQ(pack.auto_mode(1), CpuElmPack::Mode::PerModel) << cpu_isa_name(isa);
+  }
+  std::vector<ElmConfig> big(16, released_neuronio_config(100));
+  std::vector<RoutingTable> routes(16, RoutingTable::build(big[0]));
+  CpuElmPack pack(big, routes, 1);
+  EXPECT_EQ(pack.auto_mode(16), CpuElmPack::Mode::PerModel);
+}
+
 // The comparison is able to fail: a parameter of one model changed after the
 // references were computed shows in that model's results, and only there.
 TEST(CpuElmPack, APerturbedModelChangesOnlyItsOwnResults) {

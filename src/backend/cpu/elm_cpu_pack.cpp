@@ -114,10 +114,15 @@ void CpuElmPack::set_lane_width(int lanes) {
 }
 
 CpuElmPack::Mode CpuElmPack::auto_mode(int models) const {
-  // `elmrun bench --pack 2 4 8 16 --pack-mode lanes` on every CPU workload
-  // (BENCHMARKS.md): per-model speed-ups of Lanes against one model alone
-  // between 0.16 and ~1.0, never reliably above 1. One model never runs in lanes.
-  (void)models;
+  // From `elmrun bench --pack ... --pack-mode lanes|per-model` on every CPU
+  // workload (BENCHMARKS.md, "Packed models"): lanes beat running the models
+  // one after another only with 16-lane vectors nearly full (12-16 models) and
+  // small MLPs (neuronio_dm15: ~12 %, sfmnist_dm64: ~3 %); with 8-lane
+  // vectors, fewer models or the d_m = 100 workloads one model after another
+  // is faster.
+  int64_t mlp_weights = 0;
+  for (const auto& l : layout_.mlp()) mlp_weights += int64_t(l.in) * l.out;
+  if (models >= 12 && max_lanes(isa_) >= 16 && mlp_weights <= 20000) return Mode::Lanes;
   return Mode::PerModel;
 }
 

@@ -19,12 +19,13 @@
 //    groups.
 //  - PerModel: the models one after another with CpuElm<float>.
 // Measured on the AMD Zen 5 development machine (BENCHMARKS.md, "Packed
-// models"), Lanes does not beat PerModel: CpuElm<float> already fills its
-// vectors with 16 output columns and feeds them broadcast operands, so the
-// lanes execute as many vector multiply-adds per model with more loads, while
-// their working set (weights and stored activations of 8-16 models) leaves
-// L1/L2 and the per-model trace sums stay per model. Auto therefore runs
-// PerModel; Lanes is there to be chosen (and measured) on other CPUs.
+// models"), neither way makes a model's step cheaper than one model trained
+// alone: CpuElm<float> already fills its vectors with 16 output columns and
+// feeds them broadcast operands, so the lanes execute as many vector
+// multiply-adds per model with more loads, while the working set of K models
+// (weights, stored activations) leaves L1/L2 in both ways and the traces'
+// input sums stay per model. Lanes beat PerModel only for small MLPs with
+// 16-lane vectors nearly full; that is what Auto picks (auto_mode).
 #include <memory>
 #include <span>
 #include <vector>
@@ -76,8 +77,9 @@ class CpuElmPack {
   void set_lane_width(int lanes);
   // How the last forward ran: lanes per group (0: PerModel).
   int last_lane_width() const { return last_lanes_; }
-  // What Auto picks for a pass of `models` models: PerModel (the measurements
-  // above found no shape where Lanes is faster on this machine).
+  // What Auto picks for a pass of `models` models: Lanes with 16-lane vectors
+  // (AVX-512), at least 12 models and at most 20000 MLP weights per model,
+  // else PerModel.
   Mode auto_mode(int models) const;
 
  private:
