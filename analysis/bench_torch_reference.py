@@ -53,6 +53,7 @@ WORKLOADS = {
     "shd_dm100": (_plain("v1", 700, 100, 20, 500.0, 10.0), 8, 100, "ce", "spikes", 0.05, False),
     "shdadd_dm100": (_plain("v1", 700, 100, 19, 500.0, 10.0), 8, 200, "ce", "spikes", 0.05, False),
     "listops_dm100": (_plain("v2", 20, 100, 10, 1000.0, 1.0), 8, 2000, "ce", "tokens", 0.0, False),
+    "sfmnist_dm64": (_plain("v1", 16, 64, 10, 1000.0, 1.0), 32, 196, "ce", "tokens", 0.0, False),
     "pathfinder_dm150": (_plain("v2", 16, 150, 2, 1000.0, 1.0), 384, 1024, "ce", "tokens", 0.0, True),
     "pathx_dm150": (_plain("v2", 8, 150, 2, 2e4, 1.0, tau_b_value=150.0), 64, 16384, "ce", "tokens", 0.0, True),
 }

@@ -40,7 +40,7 @@ budget=${TIME_BUDGET:-450}
 python=${PYTHON:-python3}
 secs=${BENCH_SECONDS:-1}
 # Every workload of src/bench/workloads.cpp (tests/cuda/gpu_check_lib_test.sh keeps the two in step).
-workloads=(neuronio_dm15 neuronio_dm100 shd_dm100 shdadd_dm100 listops_dm100 pathfinder_dm150 pathx_dm150)
+workloads=(neuronio_dm15 neuronio_dm100 shd_dm100 shdadd_dm100 listops_dm100 sfmnist_dm64 pathfinder_dm150 pathx_dm150)
 
 steps_dir=$(mktemp -d "${TMPDIR:-/tmp}/elm-gpu-steps.XXXXXX")  # each step's output; an archive's unpacked pack
 trap 'rm -rf "$steps_dir"' EXIT

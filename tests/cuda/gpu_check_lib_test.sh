@@ -110,8 +110,8 @@ check "... its summary names the skip reason" has "$summary" "FAIL  cuda tests"
 check "... and why" has "$summary" "CUDA driver version is insufficient"
 check "... the benches still pass with their figures" has "$summary" "ms_per_step=2.000"
 check "... cuda and torch side by side" grep -qE '^pathx_dm150 +2\.000 +9\.000 +4\.5x' "$scratch/out/summary.txt"
-check "... one summary line per step (3 + tests + 7 + training + nccl + 7)" \
-  test "$(grep -cE '^(PASS|FAIL|SKIP) ' "$scratch/out/summary.txt")" -eq 20
+check "... one summary line per step (3 + tests + 8 + training + nccl + 8)" \
+  test "$(grep -cE '^(PASS|FAIL|SKIP) ' "$scratch/out/summary.txt")" -eq 22
 check "... the GPU training check among them" grep -q "^PASS  train gpu vs cpu" "$scratch/out/summary.txt"
 check "... the one-rank NCCL tests among them, read as gtest output" grep -q "^FAIL  nccl one rank .*skipped" "$scratch/out/summary.txt"
 check "... the log holds the test output" grep -q "GPU test skipped" "$scratch/out/check.log"
