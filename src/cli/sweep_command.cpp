@@ -4,6 +4,7 @@
 #include <optional>
 #include <set>
 
+#include "cli/collective_timeout.hpp"
 #include "cli/commands.hpp"
 #include "cli/gpu_ranks.hpp"
 #include "train/step_backend.hpp"
@@ -87,6 +88,7 @@ int run_planned_sweep(WorldSession& session, const SweepPlan& p, const SweepCliO
     so.only_indices = p.indices;
     so.pack_size = p.pack_size;
     so.progress_seconds = o.progress_seconds;
+    so.collective_timeout_s = collective_timeout_seconds();
     if (std::any_of(p.runs.begin(), p.runs.end(), [](const SweepRun& r) { return r.config.train.backend == "cuda"; })) {
       so.device = gpu_of_this_rank();
       so.device_comm_for_group = [&so](Comm& group) { return device_comm_for(group, so.device); };

@@ -2,6 +2,7 @@
 #include <iostream>
 #include <optional>
 
+#include "cli/collective_timeout.hpp"
 #include "cli/commands.hpp"
 #include "cli/gpu_ranks.hpp"
 #include "core/error.hpp"
@@ -73,6 +74,7 @@ int train_command(const std::vector<std::string>& args) {
       ro.device_comm = device_comm.get();
     }
     ro.comm = &world;
+    ro.collective_timeout_s = collective_timeout_seconds();
     ro.log = &std::cout;
     ro.resume = !overwrite;
     const RunResult r = train_run(rc, out_dir, ro);

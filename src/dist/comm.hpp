@@ -27,6 +27,11 @@ class Comm {
   // A barrier that sleeps while it waits instead of spinning on a core
   // (benchmarks: idle ranks must not slow the timed ones).
   virtual void barrier_idle() { barrier(); }
+  // Collective. From now on allreduce_sum, broadcast and barrier fail (an
+  // ElmError naming the ranks that no longer answer) when one waits longer
+  // than `seconds`: for ranks in lock step, where a long wait means a lost
+  // host or a cut network, never an idle peer. 0: wait for ever (the default).
+  virtual void set_wait_limit(double /*seconds*/) {}
   // Ranks with equal color form a new communicator, ordered by key.
   virtual std::unique_ptr<Comm> split(int color, int key) = 0;
   // Ends the whole job (every rank of every communicator), never returns:

@@ -2,12 +2,15 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <thread>
 #include <iostream>
 
 #include "core/error.hpp"
+#include "dist/mpi_peer_probe.hpp"
 
 namespace elm {
 
@@ -38,11 +41,28 @@ class MpiComm final : public Comm {
   void broadcast(std::span<std::byte> data, int root) override {
     // MPI counts are int: large buffers go in pieces.
     constexpr size_t kPiece = size_t(1) << 30;
-    for (size_t off = 0; off < data.size(); off += kPiece)
-      check_mpi(MPI_Bcast(data.data() + off, int(std::min(kPiece, data.size() - off)), MPI_BYTE, root, comm_),
-                "Bcast");
+    for (size_t off = 0; off < data.size(); off += kPiece) {
+      const int n = int(std::min(kPiece, data.size() - off));
+      if (!probe_) {
+        check_mpi(MPI_Bcast(data.data() + off, n, MPI_BYTE, root, comm_), "Bcast");
+        continue;
+      }
+      MPI_Request req;
+      check_mpi(MPI_Ibcast(data.data() + off, n, MPI_BYTE, root, comm_, &req), "Ibcast");
+      wait_within_limit(req, "a broadcast");
+    }
   }
-  void barrier() override { check_mpi(MPI_Barrier(comm_), "Barrier"); }
+  void barrier() override {
+    if (!probe_) return check_mpi(MPI_Barrier(comm_), "Barrier");
+    MPI_Request req;
+    check_mpi(MPI_Ibarrier(comm_, &req), "Ibarrier");
+    wait_within_limit(req, "a barrier");
+  }
+  void set_wait_limit(double seconds) override {
+    wait_limit_ = seconds;
+    if (seconds > 0 && !probe_) probe_ = std::make_unique<MpiPeerProbe>(comm_);
+    if (seconds <= 0) probe_.reset();
+  }
   void barrier_idle() override {
     MPI_Request req;
     check_mpi(MPI_Ibarrier(comm_, &req), "Ibarrier");
@@ -69,14 +89,65 @@ class MpiComm final : public Comm {
   void reduce(void* data, size_t n, MPI_Datatype type) {
     constexpr size_t kPiece = size_t(1) << 28;
     const size_t elem = type == MPI_FLOAT ? sizeof(float) : sizeof(double);
-    for (size_t off = 0; off < n; off += kPiece)
-      check_mpi(MPI_Allreduce(MPI_IN_PLACE, static_cast<char*>(data) + off * elem, int(std::min(kPiece, n - off)),
-                              type, MPI_SUM, comm_),
-                "Allreduce");
+    for (size_t off = 0; off < n; off += kPiece) {
+      void* piece = static_cast<char*>(data) + off * elem;
+      const int count = int(std::min(kPiece, n - off));
+      if (!probe_) {
+        check_mpi(MPI_Allreduce(MPI_IN_PLACE, piece, count, type, MPI_SUM, comm_), "Allreduce");
+        continue;
+      }
+      MPI_Request req;
+      check_mpi(MPI_Iallreduce(MPI_IN_PLACE, piece, count, type, MPI_SUM, comm_, &req), "Iallreduce");
+      wait_within_limit(req, "an all-reduce");
+    }
   }
+
+  // Polls `req` (answering peers' probes meanwhile) until it completes or the
+  // wait limit passes; then asks who is still there and fails.
+  void wait_within_limit(MPI_Request& req, const char* what) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_limit_);
+    int done = 0;
+    while (true) {
+      check_mpi(MPI_Test(&req, &done, MPI_STATUS_IGNORE), "Test");
+      if (done) return;
+      probe_->serve();
+      if (std::chrono::steady_clock::now() >= deadline) fail_on_lost_peers(what);
+      std::this_thread::yield();
+    }
+  }
+
+  [[noreturn]] void fail_on_lost_peers(const char* what) {
+    // Long enough for a peer that is computing to reach its next collective.
+    constexpr double kProbeSeconds = 5;
+    const std::vector<int> silent = probe_->silent_ranks(kProbeSeconds);
+    // One line per job: the lowest rank that still answers reports, the rest
+    // of its side stays quiet and is ended by the reporter's abort. Across a
+    // partition both sides time out; the side without rank 0 reports only if
+    // it is still alive a while later (the launcher had no way to end it).
+    constexpr double kFarSideSeconds = 10, kQuietSeconds = 30;
+    auto is_silent = [&](int r) { return std::find(silent.begin(), silent.end(), r) != silent.end(); };
+    int reporter = 0;
+    while (is_silent(reporter)) ++reporter;
+    if (rank_ != reporter) {
+      std::this_thread::sleep_for(std::chrono::duration<double>(kQuietSeconds));
+      MPI_Abort(MPI_COMM_WORLD, 1);
+      std::_Exit(1);
+    }
+    if (is_silent(0)) std::this_thread::sleep_for(std::chrono::duration<double>(kFarSideSeconds));
+    char waited[32];
+    std::snprintf(waited, sizeof waited, "%g", wait_limit_);
+    if (silent.empty())
+      fail(what, " waited ", waited, " s; every rank answers, yet it did not complete (the ranks are in different "
+           "collectives)");
+    fail(what, " waited ", waited, " s (ELMRUN_COLLECTIVE_TIMEOUT): no answer from ", ranks_with_hosts(*probe_, silent),
+         " within a further ", kProbeSeconds, " s; that host is lost or the network to it is cut");
+  }
+
   MPI_Comm comm_;
   bool owned_;
   int rank_ = 0, size_ = 1;
+  double wait_limit_ = 0;
+  std::unique_ptr<MpiPeerProbe> probe_;  // set while a wait limit is: lock-step collectives only
 };
 
 class MpiWorkCounter final : public WorkCounter {

@@ -162,6 +162,7 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
     ro.device_comm = device_comm.get();
     ro.progress = leader ? &out : nullptr;
     ro.progress_seconds = options.progress_seconds;
+    ro.collective_timeout_s = options.collective_timeout_s;
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<RunResult> results;
     if (members.size() == 1) {

@@ -21,6 +21,7 @@ struct SweepOptions {
   // At most this many runs of one shape train together (sweep/pack_plan.hpp); 1: one at a time.
   int pack_size = 1;
   double progress_seconds = 30;  // a progress line per running run at most this often
+  double collective_timeout_s = 0;  // RunOptions::collective_timeout_s
   // Runs with train.backend = cuda: this rank's GPU, and how a group of ranks
   // gets its device all-reduce (collective over the group; may return nullptr).
   int device = 0;

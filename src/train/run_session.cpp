@@ -36,6 +36,8 @@ RunSession::RunSession(const RunConfig& rc, std::string run_dir, const RunOption
   ELM_CHECK(tc().loss.empty() || (tc().loss == "neuronio") == neuronio, "config key 'train.loss' is '", tc().loss,
             "' but task ", task_->name(), " trains with ", to_string(task_->loss()),
             " (the task decides the loss: remove the key)");
+  // From here the ranks move in lock step: a long wait in a collective is a lost peer.
+  comm_.set_wait_limit(options.collective_timeout_s);
 }
 
 RunSession::~RunSession() = default;

@@ -33,6 +33,8 @@ struct RunOptions {
   std::ostream* progress = nullptr;
   std::string progress_label;
   double progress_seconds = 30;
+  // The run's collectives fail after waiting this long (a lost peer; Comm::set_wait_limit); 0: for ever.
+  double collective_timeout_s = 0;
 };
 
 enum class RunOutcome { completed, interrupted, diverged };
