@@ -5,7 +5,9 @@
 // waits until a stop signal is pending (at most ELM_TEST_HOLD_SECONDS,
 // default 60), so a test can deliver a signal, or kill -9, at exactly that
 // moment instead of racing the machine's speed. Unset (always, outside the
-// tests) it costs one comparison.
+// tests) it costs one comparison. With ELM_TEST_HOLD_RELEASE_FILE set, the
+// hold also ends when that file appears, and is skipped when it is already
+// there (a requeued job that reaches the point again is not held again).
 //
 // Points: step (before the stop flag of step N is read), eval (inside an
 // evaluation, after its first batch), test_eval (the same inside the final

@@ -32,6 +32,9 @@ class Comm {
   // than `seconds`: for ranks in lock step, where a long wait means a lost
   // host or a cut network, never an idle peer. 0: wait for ever (the default).
   virtual void set_wait_limit(double /*seconds*/) {}
+  // Lets MPI serve peers' one-sided requests (the sweep's work counter lives
+  // on rank 0) while this rank computes without calling MPI. Cheap; not collective.
+  virtual void progress() {}
   // Ranks with equal color form a new communicator, ordered by key.
   virtual std::unique_ptr<Comm> split(int color, int key) = 0;
   // Ends the whole job (every rank of every communicator), never returns:

@@ -58,6 +58,10 @@ class MpiComm final : public Comm {
     check_mpi(MPI_Ibarrier(comm_, &req), "Ibarrier");
     wait_within_limit(req, "a barrier");
   }
+  void progress() override {
+    int flag = 0;
+    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm_, &flag, MPI_STATUS_IGNORE);
+  }
   void set_wait_limit(double seconds) override {
     wait_limit_ = seconds;
     if (seconds > 0 && !probe_) probe_ = std::make_unique<MpiPeerProbe>(comm_);
@@ -198,6 +202,10 @@ struct MpiSession::ErrorChannel {
 };
 
 MpiSession::MpiSession() : errors_(std::make_unique<ErrorChannel>()) {
+  // OpenMPI picks osc/rdma for MPI_Win_allocate, which fails between hosts
+  // over TCP ("MPI_ERR_WIN: invalid window"): prefer shared memory on one
+  // node, else UCX, else point to point. A user's own choice stands.
+  setenv("OMPI_MCA_osc", "sm,ucx,pt2pt", 0);
   int provided = 0;
   check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "Init_thread");
   check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, &errors_->comm), "Comm_dup");

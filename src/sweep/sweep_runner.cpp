@@ -163,6 +163,9 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
     ro.progress = leader ? &out : nullptr;
     ro.progress_seconds = options.progress_seconds;
     ro.collective_timeout_s = options.collective_timeout_s;
+    // The work counter's one-sided requests need rank 0 to enter MPI now and
+    // then (osc pt2pt/ucx over TCP): without it the other groups wait for its run.
+    if (world.rank() == 0 && world.size() > 1) ro.each_step = [&world] { world.progress(); };
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<RunResult> results;
     if (members.size() == 1) {

@@ -211,6 +211,7 @@ bool RunSession::validate(int64_t steps_done) {
 }
 
 std::optional<RunResult> RunSession::after_step(const StepResult& r) {
+  if (options_.each_step) options_.each_step();
   const TrainConfig& tc = this->tc();
   const int64_t step = step_;
   const int T = slots_[step % 2].x.steps;

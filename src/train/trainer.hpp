@@ -6,6 +6,7 @@
 // periodic and on-signal checkpoints, then results.h5, checkpoint.h5 and DONE,
 // or FAILED when the run diverges.
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <string>
 
@@ -35,6 +36,8 @@ struct RunOptions {
   double progress_seconds = 30;
   // The run's collectives fail after waiting this long (a lost peer; Comm::set_wait_limit); 0: for ever.
   double collective_timeout_s = 0;
+  // Called once per step (may be empty): a sweep's rank 0 serves the work counter.
+  std::function<void()> each_step;
 };
 
 enum class RunOutcome { completed, interrupted, diverged };
