@@ -27,10 +27,11 @@ class Comm {
   // A barrier that sleeps while it waits instead of spinning on a core
   // (benchmarks: idle ranks must not slow the timed ones).
   virtual void barrier_idle() { barrier(); }
-  // Collective. From now on allreduce_sum, broadcast and barrier fail (an
-  // ElmError naming the ranks that no longer answer) when one waits longer
-  // than `seconds`: for ranks in lock step, where a long wait means a lost
-  // host or a cut network, never an idle peer. 0: wait for ever (the default).
+  // From now on allreduce_sum, broadcast and barrier fail (an ElmError
+  // naming the ranks that no longer answer) when one waits longer than
+  // `seconds`: for ranks in lock step, where a long wait means a lost host or
+  // a cut network, never an idle peer. 0: wait for ever (the default).
+  // Collective the first time a limit is set; turning it off is local.
   virtual void set_wait_limit(double /*seconds*/) {}
   // Lets MPI serve peers' one-sided requests (the sweep's work counter lives
   // on rank 0) while this rank computes without calling MPI. Cheap; not collective.

@@ -43,7 +43,7 @@ class MpiComm final : public Comm {
     constexpr size_t kPiece = size_t(1) << 30;
     for (size_t off = 0; off < data.size(); off += kPiece) {
       const int n = int(std::min(kPiece, data.size() - off));
-      if (!probe_) {
+      if (wait_limit_ <= 0) {
         check_mpi(MPI_Bcast(data.data() + off, n, MPI_BYTE, root, comm_), "Bcast");
         continue;
       }
@@ -53,7 +53,7 @@ class MpiComm final : public Comm {
     }
   }
   void barrier() override {
-    if (!probe_) return check_mpi(MPI_Barrier(comm_), "Barrier");
+    if (wait_limit_ <= 0) return check_mpi(MPI_Barrier(comm_), "Barrier");
     MPI_Request req;
     check_mpi(MPI_Ibarrier(comm_, &req), "Ibarrier");
     wait_within_limit(req, "a barrier");
@@ -63,9 +63,10 @@ class MpiComm final : public Comm {
     MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm_, &flag, MPI_STATUS_IGNORE);
   }
   void set_wait_limit(double seconds) override {
+    // Collective the first time only (the probe's communicator); turning the
+    // limit off is local, and the probe stays for the next time.
     wait_limit_ = seconds;
     if (seconds > 0 && !probe_) probe_ = std::make_unique<MpiPeerProbe>(comm_);
-    if (seconds <= 0) probe_.reset();
   }
   void barrier_idle() override {
     MPI_Request req;
@@ -96,7 +97,7 @@ class MpiComm final : public Comm {
     for (size_t off = 0; off < n; off += kPiece) {
       void* piece = static_cast<char*>(data) + off * elem;
       const int count = int(std::min(kPiece, n - off));
-      if (!probe_) {
+      if (wait_limit_ <= 0) {
         check_mpi(MPI_Allreduce(MPI_IN_PLACE, piece, count, type, MPI_SUM, comm_), "Allreduce");
         continue;
       }
@@ -151,7 +152,7 @@ class MpiComm final : public Comm {
   bool owned_;
   int rank_ = 0, size_ = 1;
   double wait_limit_ = 0;
-  std::unique_ptr<MpiPeerProbe> probe_;  // set while a wait limit is: lock-step collectives only
+  std::unique_ptr<MpiPeerProbe> probe_;  // made by the first wait limit: lock-step collectives only
 };
 
 class MpiWorkCounter final : public WorkCounter {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <thread>
 #include <ostream>
 
 #include "core/duration_text.hpp"
@@ -16,6 +17,7 @@
 #include "sweep/sweep_dir.hpp"
 #include "train/pack_trainer.hpp"
 #include "train/run_lock.hpp"
+#include "train/run_status.hpp"
 #include "train/train_state.hpp"
 
 namespace fs = std::filesystem;
@@ -23,6 +25,32 @@ namespace fs = std::filesystem;
 namespace elm {
 
 namespace {
+
+// A process on a lost host keeps its run's lock for kStaleSeconds, since its
+// heartbeat cannot tell a dead host from a slow file system sooner. A holder
+// silent for this long (several missed heartbeats) is waited for until its
+// lock is stale, then the run is taken over: a job requeued off a failed node
+// must finish the run that node held, not skip it.
+constexpr double kSilentHolderSeconds = 4 * kHeartbeatSeconds;
+
+std::optional<RunLock> acquire_run(const std::string& dir, std::string& holder, std::ostream& out,
+                                   const std::string& who) {
+  bool said = false;
+  while (true) {
+    if (auto lock = RunLock::try_acquire(dir, &holder)) return lock;
+    const auto st = read_run_status(dir);
+    if (!st || st->state != "running" || StopRequest::pending()) return std::nullopt;
+    const double silent = seconds_since_epoch() - st->updated;
+    if (silent < kSilentHolderSeconds) return std::nullopt;  // a live holder: its job finishes the run
+    if (!said) {
+      out << who << ": its holder " << holder << " has been silent for " << duration_text(silent)
+          << "; waiting until " << duration_text(kStaleSeconds) << " without a heartbeat to take the run over\n"
+          << std::flush;
+      said = true;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
 
 std::string describe(const SweepJob& job, const SweepRun& run) {
   std::string s;
@@ -129,7 +157,7 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
       double verdict = 0;  // 0: ours, 1: held elsewhere, 2: done meanwhile
       if (leader) {
         std::string holder;
-        m.lock = RunLock::try_acquire(m.dir, &holder);
+        m.lock = acquire_run(m.dir, holder, out, m.who);
         if (!m.lock) {
           verdict = 1;
           out << m.who << ": skipped, " << run_in_use_message(m.dir, holder) << "\n" << std::flush;
@@ -177,6 +205,9 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
       for (Member& m : members) pack.push_back({&m.run->config, m.dir, leader ? &m.log : nullptr, m.who});
       results = train_pack(pack, ro);
     }
+    // Between runs the group's ranks may wait on the leader's file checks
+    // (acquire_run above): no lost-peer deadline there.
+    group->set_wait_limit(0);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     char took[32];
     std::snprintf(took, sizeof took, "%.1f s", secs);

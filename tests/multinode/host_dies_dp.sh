@@ -28,8 +28,8 @@ victim=$(echo "$hosts" | grep -vx "$batch_host" | head -1)
 [ -n "$victim" ] || fail "job $job is not on 2 hosts: $hosts"
 before=$(newest_checkpoint "$run")
 [ "$before" -eq 1000 ] || fail "newest checkpoint at the hold is step $before, not 1000"
-touch "$scratch/released"   # the requeued attempt must not be held again
 kill_host "$victim"
+touch "$scratch/released"   # rank 0 goes on into the step's all-reduce; the requeued attempt is not held again
 took=$(wait_state "$job" 60 PENDING REQUEUED REQUEUE_HOLD COMPLETED FAILED NODE_FAIL)
 echo "job $job on $batch_host+$victim ended $took s after $victim died"
 [ "$(node_state "$victim")" = "down*" ] || fail "$victim is '$(node_state "$victim")' in Slurm, not down*"
