@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(g++ make cmake libhdf5-dev hdf5-tools libboost-program-options-dev libgtest-dev libpng-dev zlib1g-dev libdeflate-dev
           libopenmpi-dev openmpi-bin python3-torch python3-h5py python3-numpy dataset-fashion-mnist
-          python3-pandas python3-matplotlib python3-pytest chromium slurmctld slurmd slurm-client munge)
+          python3-pandas python3-matplotlib python3-pytest chromium slurmctld slurmd slurm-client munge iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
