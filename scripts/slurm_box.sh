@@ -188,8 +188,11 @@ EOF
 
 case $action in
   start)
-    if ! (start_box); then
-      rc=$?
+    # Not `if ! (...)`: inside that branch $? is the negation's 0, and a failed
+    # or skipped (77) start would exit 0.
+    rc=0
+    (start_box) || rc=$?
+    if [ $rc -ne 0 ]; then
       stop_box
       exit $rc
     fi

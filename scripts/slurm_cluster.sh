@@ -231,14 +231,14 @@ EOF
   for k in $(seq "$n"); do start_slurmd "node$k"; done
   printf 'export SLURM_CONF=%q\n' "$state/slurm.conf" > "$state/env.tmp"
   mv "$state/env.tmp" "$state/env"
-  for t in $(seq 150); do
+  for t in $(seq 300); do
     if status_cluster; then
       echo "slurm_cluster: up in $state: ctl $(addr_of ctl), $(compute_hosts | while read -r h; do printf '%s %s, ' "$h" "$(addr_of "$h")"; done)login $subnet.1 (SLURM_CONF=$state/slurm.conf)"
       return 0
     fi
     sleep 0.2
   done
-  die "compute hosts did not come up within 30 s: $(node_states | tr '\n' ' '); see $state/ctl/slurmctld.log"
+  die "compute hosts did not come up within 60 s: $(node_states | tr '\n' ' '); see $state/ctl/slurmctld.log"
 }
 
 need_host() {
@@ -255,12 +255,16 @@ set_partition() {
 case $action in
   start)
     [ $# -le 1 ] || usage
-    if ! (start_cluster "${1:-3}"); then
-      rc=$?
+    # In a process of its own, so that set -e holds in it (a subshell on the
+    # left of || runs without it), and its exit status (77: skip) is kept.
+    rc=0
+    "$BASH" "$0" __start "$state" "${1:-3}" || rc=$?
+    if [ $rc -ne 0 ]; then
       stop_cluster
       exit $rc
     fi
     ;;
+  __start) start_cluster "${1:-3}" ;;
   stop)
     stop_cluster
     echo "slurm_cluster: stopped ($state)"

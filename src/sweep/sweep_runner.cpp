@@ -13,6 +13,7 @@
 #include "core/error.hpp"
 #include "core/stop_request.hpp"
 #include "core/test_hold.hpp"
+#include "io/hdf5_io.hpp"
 #include "sweep/pack_plan.hpp"
 #include "sweep/sweep_dir.hpp"
 #include "train/pack_trainer.hpp"
@@ -27,22 +28,27 @@ namespace elm {
 namespace {
 
 // A process on a lost host keeps its run's lock for kStaleSeconds, since its
-// heartbeat cannot tell a dead host from a slow file system sooner. A holder
-// silent for this long (several missed heartbeats) is waited for until its
-// lock is stale, then the run is taken over: a job requeued off a failed node
-// must finish the run that node held, not skip it.
+// heartbeat cannot tell a dead host from a slow file system sooner. So a run
+// locked from another host is watched: a heartbeat that moves is a live
+// holder (its own job finishes the run: skip it); one that stays still is
+// waited for until the lock is stale, then the run is taken over, so a job
+// requeued off a failed node finishes the run that node held. A holder on
+// this host needs no watching: its flock says whether it lives.
 constexpr double kSilentHolderSeconds = 4 * kHeartbeatSeconds;
 
 std::optional<RunLock> acquire_run(const std::string& dir, std::string& holder, std::ostream& out,
                                    const std::string& who) {
+  std::optional<double> first_beat;
   bool said = false;
   while (true) {
     if (auto lock = RunLock::try_acquire(dir, &holder)) return lock;
+    if (holder.rfind(this_host() + ":", 0) == 0) return std::nullopt;
     const auto st = read_run_status(dir);
     if (!st || st->state != "running" || StopRequest::pending()) return std::nullopt;
+    if (!first_beat) first_beat = st->updated;
+    if (st->updated != *first_beat) return std::nullopt;  // it beats
     const double silent = seconds_since_epoch() - st->updated;
-    if (silent < kSilentHolderSeconds) return std::nullopt;  // a live holder: its job finishes the run
-    if (!said) {
+    if (silent >= kSilentHolderSeconds && !said) {
       out << who << ": its holder " << holder << " has been silent for " << duration_text(silent)
           << "; waiting until " << duration_text(kStaleSeconds) << " without a heartbeat to take the run over\n"
           << std::flush;
