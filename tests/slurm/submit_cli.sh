@@ -82,7 +82,21 @@ bash -n "$script" || fail "filled mpi script is not valid bash"
 grep -q "5 of 5 run(s) in 3 pack(s) (--array=0-2)" "$scratch/p.out" || fail "packed array: $(cat "$scratch/p.out")"
 script=$(sed -n 's/^jid=\$(sbatch --parsable \(.*\.sbatch\))$/\1/p' "$scratch/p.out")
 grep -qx "SETS=(--set train.steps=7 --pack 2)" "$script" || fail "--pack not passed on: $(grep SETS= "$script")"
-grep -q -- '--pack-index "$SLURM_ARRAY_TASK_ID"' "$script" || fail "array task does not take a pack"
+# run_task SCRIPT I: runs a generated array script as array task I, with a
+# stand-in srun that records its arguments; prints them.
+cat > "$scratch/fakebin/srun" <<EOT
+#!/bin/bash
+echo "\$*" > "$scratch/srun.args"
+EOT
+chmod +x "$scratch/fakebin/srun"
+run_task() {
+  rm -f "$scratch/srun.args"
+  PATH="$scratch/fakebin:$PATH" SLURM_ARRAY_JOB_ID=77 SLURM_ARRAY_TASK_ID=$2 SLURM_JOB_ID=78 \
+    bash "$1" > "$scratch/task.log" 2>&1 || return $?
+  cat "$scratch/srun.args"
+}
+[ "$(run_task "$script" 1)" = "--mpi=pmix --kill-on-bad-exit=1 $ELMRUN sweep $scratch/job.ini --out $out --pack-index 1 --set train.steps=7 --pack 2" ] ||
+  fail "array task 1 does not train pack 1: $(cat "$scratch/srun.args")"
 [ "$(sed -n 2p "$out/packs.tsv")" = "$(printf '0\t0 1')" ] || fail "packs.tsv: $(cat "$out/packs.tsv")"
 "${submit[@]}" "$scratch/job.ini" --out "$out" --mode array --pack 2 --set train.steps=7 --only-missing --dry-run > "$scratch/p.out"
 grep -q "3 of 5 run(s) in 3 pack(s) (--array=0-2)" "$scratch/p.out" || fail "packed, runs 0 and 3 done: $(cat "$scratch/p.out")"
