@@ -184,4 +184,188 @@ for mode in array mpi; do
   [ ! -s "$scratch/s.out" ] || fail "$mode: missing stores: printed $(cat "$scratch/s.out")"
   [ ! -e "$scratch/stores" ] || fail "$mode: missing stores: wrote $(ls -R "$scratch/stores")"
 done
-echo "dry runs filled both templates; errors are one line"
+
+# Sweeps larger than the cluster's limits. Stand-ins: scontrol prints a
+# config in Slurm 22.05's layout (cluster_config writes it), sacctmgr the
+# user's MaxSubmitJobs per association (and records how it was asked).
+mkdir "$scratch/cluster"
+cat > "$scratch/cluster/scontrol" <<EOT
+#!/bin/bash
+[ "\$*" = "show config" ] || { echo "scontrol: unexpected arguments \$*" >&2; exit 2; }
+cat "$scratch/cluster/config"
+EOT
+cat > "$scratch/cluster/sacctmgr" <<EOT
+#!/bin/bash
+echo "\$*" >> "$scratch/sacctmgr.calls"
+cat "$scratch/cluster/max_submit"
+EOT
+chmod +x "$scratch/cluster/scontrol" "$scratch/cluster/sacctmgr"
+# cluster_config MAX_ARRAY_SIZE MAX_JOB_COUNT ACCOUNTING_STORAGE_TYPE [SCHEDULER_PARAMETERS]
+cluster_config() {
+  cat > "$scratch/cluster/config" <<EOT
+Configuration data as of 2026-12-02T16:15:52
+AccountingStorageBackupHost = (null)
+AccountingStorageEnforce = none
+AccountingStorageHost   = localhost
+AccountingStorageTRES   = cpu,mem,energy,node,billing,fs/disk,vmem,pages
+AccountingStorageType   = $3
+AccountingStorageUser   = root
+MaxArraySize            = $1
+MaxDBDMsgs              = 0
+MaxJobCount             = $2
+MaxJobId                = 67043328
+MaxStepCount            = 40000
+SchedulerParameters     = ${4:-(null)}
+SchedulerType           = sched/backfill
+
+MPI Plugins Configuration:
+PMIxCliTmpDirBase       = (null)
+PMIxTimeout             = 300
+
+Slurmctld(primary) at vm is UP
+EOT
+}
+cluster_config 1001 10000 accounting_storage/none
+on_cluster() { PATH="$scratch/cluster:$PATH" "$@"; }
+# big_job ROWS: a sweep of ROWS runs (one per seed) in $scratch/bigROWS.ini.
+big_job() {
+  printf '[sweep]\nname = big%s\nconfig = base.ini\n[grid]\ntrain.seed = %s\n' "$1" "$(seq -s, 1 "$1")" > "$scratch/big$1.ini"
+}
+script_of() { sed -n 's/^\(jid=\$(\)\{0,1\}sbatch --parsable \([^ ]*\.sbatch\))\{0,1\}$/\2/p' "$1"; }
+task_map_of() { sed -n "s/^TASK_MAP=\(.*\)   # empty: array task I trains pack I$/\1/p" "$1"; }
+# map_check MAP TASKS PER_TASK UNITS: the map has lines 0..TASKS-1 in order, at
+# most PER_TASK indices each, and lists the indices 0..UNITS-1 once each, in order.
+map_check() {
+  local map=$1 tasks=$2 per_task=$3 units=$4
+  [ "$(head -1 "$map")" = "$(printf 'task\tpacks')" ] || fail "$map: header $(head -1 "$map")"
+  [ "$(tail -n +2 "$map" | cut -f1)" = "$(seq 0 $((tasks - 1)))" ] || fail "$map: tasks are not 0..$((tasks - 1))"
+  [ "$(tail -n +2 "$map" | awk -F'\t' -v n="$per_task" 'split($2, a, " ") > n' | wc -l)" -eq 0 ] ||
+    fail "$map: a task with more than $per_task indices"
+  [ "$(tail -n +2 "$map" | cut -f2 | tr ' ' '\n')" = "$(seq 0 $((units - 1)))" ] ||
+    fail "$map: does not list 0..$((units - 1)) once each"
+}
+
+# The issue's case: 10,000 runs at Slurm's default MaxArraySize 1001 need 10
+# runs per task (9 would make 1112 tasks), in 1000 tasks 0-999.
+big_job 10000
+on_cluster "${submit[@]}" "$scratch/big10000.ini" --out "$scratch/big10000" --mode array --dry-run > "$scratch/b.out"
+grep -qx "submit.py: limits: MaxArraySize=1001, MaxJobCount=10000 (scontrol show config); no MaxSubmitJobs (AccountingStorageType=accounting_storage/none)" \
+  "$scratch/b.out" || fail "limits line: $(cat "$scratch/b.out")"
+grep -q "^submit.py: 10 run(s) per array task, the fewest that keep the array within 1001 tasks (MaxArraySize=1001); task map " \
+  "$scratch/b.out" || fail "10,000 runs: $(cat "$scratch/b.out")"
+grep -q "10000 of 10000 run(s), 1000 array task(s) (--array=0-999)" "$scratch/b.out" || fail "10,000 runs: $(cat "$scratch/b.out")"
+script=$(script_of "$scratch/b.out")
+grep -qx -- "#SBATCH --array=0-999" "$script" || fail "script's array: $(grep -- --array "$script")"
+map=$(task_map_of "$script")
+[ "$map" = "${script%.sbatch}.tasks" ] || fail "task map $map is not named after $script"
+map_check "$map" 1000 10 10000
+[ "$(run_task "$script" 999)" = "--mpi=pmix --kill-on-bad-exit=1 $ELMRUN sweep $scratch/big10000.ini --out $scratch/big10000 --pack-index $(seq -s ' ' 9990 9999)" ] ||
+  fail "task 999: $(cat "$scratch/srun.args")"
+grep -q "task 999: pack indices 9990 9991 .* 9999$" "$scratch/task.log" || fail "task 999 log: $(cat "$scratch/task.log")"
+set +e
+run_task "$script" 1000 > /dev/null
+rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "task 1000 has no line in $map" "$scratch/task.log" || fail "task 1000 (not in the map): exit $rc: $(cat "$scratch/task.log")"
+bash -n "$script" || fail "script with a task map is not valid bash"
+[ -z "$(unguarded "$script")" ] || fail "unguarded array expansion in $script: $(unguarded "$script")"
+! grep -q "{{" "$script" || fail "placeholder left in $script"
+[ ! -e "$scratch/sacctmgr.calls" ] || fail "sacctmgr asked although accounting is off: $(cat "$scratch/sacctmgr.calls")"
+
+# 3,000 runs: 3 per task by default; an explicit N that fits is kept (7: 429
+# tasks, the last with 4 runs); one that does not is refused, naming the fewest.
+big_job 3000
+big=(on_cluster "${submit[@]}" "$scratch/big3000.ini" --out "$scratch/big3000" --mode array --dry-run)
+"${big[@]}" > "$scratch/b.out"
+grep -q "3000 of 3000 run(s), 1000 array task(s) (--array=0-999)" "$scratch/b.out" || fail "3,000 runs: $(cat "$scratch/b.out")"
+map_check "$(task_map_of "$(script_of "$scratch/b.out")")" 1000 3 3000
+"${big[@]}" --runs-per-task 7 --throttle 5 > "$scratch/b.out"
+grep -q "^submit.py: 7 run(s) per array task, as --runs-per-task asks; task map " "$scratch/b.out" || fail "N 7: $(cat "$scratch/b.out")"
+grep -q "3000 of 3000 run(s), 429 array task(s) (--array=0-428%5)" "$scratch/b.out" || fail "N 7: $(cat "$scratch/b.out")"
+map=$(task_map_of "$(script_of "$scratch/b.out")")
+map_check "$map" 429 7 3000
+[ "$(tail -1 "$map")" = "$(printf '428\t2996 2997 2998 2999')" ] || fail "last task: $(tail -1 "$map")"
+files_before=$(ls "$scratch/big3000/slurm" | wc -l)
+on_cluster check_error "--runs-per-task 2 makes 1500 array tasks, more than the 1001 this cluster allows (MaxArraySize=1001): use --runs-per-task 3 or more, or leave it out" \
+  "$scratch/big3000.ini" --out "$scratch/big3000" --mode array --runs-per-task 2 --dry-run
+[ "$(ls "$scratch/big3000/slurm" | wc -l)" -eq "$files_before" ] || fail "a refused --runs-per-task wrote a script or map"
+check_error "--runs-per-task applies to --mode array only" "$scratch/big3000.ini" --out "$scratch/big3000" --mode mpi \
+  --runs-per-task 3 --dry-run
+check_error "--runs-per-task must be > 0" "$scratch/big3000.ini" --out "$scratch/big3000" --mode array --runs-per-task 0 --dry-run
+
+# The other limits: max_array_tasks, MaxSubmitJobs (only where accounting is
+# on, the smallest of the user's associations, less the summary job) and MaxJobCount.
+cluster_config 100001 50000 accounting_storage/none "bf_continue,max_array_tasks=500,sched_interval=2"
+"${big[@]}" > "$scratch/b.out"
+grep -q "^submit.py: limits: MaxArraySize=100001, MaxJobCount=50000, max_array_tasks=500 (scontrol show config)" "$scratch/b.out" ||
+  fail "max_array_tasks: $(cat "$scratch/b.out")"
+grep -q "6 run(s) per array task, the fewest that keep the array within 500 tasks (max_array_tasks=500)" "$scratch/b.out" ||
+  fail "max_array_tasks: $(cat "$scratch/b.out")"
+cluster_config 100001 50000 accounting_storage/slurmdbd
+printf '\n250\n400\n' > "$scratch/cluster/max_submit"   # three associations, one without a limit
+"${big[@]}" --account proj > "$scratch/b.out"
+grep -q "; MaxSubmitJobs=250 (sacctmgr, user $(id -un), account proj)$" "$scratch/b.out" || fail "MaxSubmitJobs: $(cat "$scratch/b.out")"
+grep -q "13 run(s) per array task, the fewest that keep the array within 249 tasks (MaxSubmitJobs=250 less the summary job)" \
+  "$scratch/b.out" || fail "MaxSubmitJobs 250: $(cat "$scratch/b.out")"
+grep -q "3000 of 3000 run(s), 231 array task(s) (--array=0-230)" "$scratch/b.out" || fail "MaxSubmitJobs 250: $(cat "$scratch/b.out")"
+grep -q "users=$(id -un) accounts=proj format=MaxSubmitJobs" "$scratch/sacctmgr.calls" || fail "sacctmgr: $(cat "$scratch/sacctmgr.calls")"
+"${big[@]}" --no-collect-job > "$scratch/b.out"
+grep -q "3000 of 3000 run(s), 250 array task(s) (--array=0-249)" "$scratch/b.out" || fail "MaxSubmitJobs 250, no summary job: $(cat "$scratch/b.out")"
+: > "$scratch/cluster/max_submit"
+cluster_config 100001 1200 accounting_storage/slurmdbd
+"${big[@]}" > "$scratch/b.out"
+grep -q "; MaxSubmitJobs not set (sacctmgr, user $(id -un))$" "$scratch/b.out" || fail "no MaxSubmitJobs: $(cat "$scratch/b.out")"
+grep -q "3 run(s) per array task, the fewest that keep the array within 1199 tasks (MaxJobCount=1200 less the summary job)" \
+  "$scratch/b.out" || fail "MaxJobCount 1200: $(cat "$scratch/b.out")"
+cluster_config 0 10000 accounting_storage/none
+on_cluster check_error "this cluster disables job arrays (MaxArraySize=0): use --mode mpi" "$scratch/big3000.ini" \
+  --out "$scratch/big3000" --mode array --dry-run
+
+# Away from the cluster: Slurm's defaults, and why they were assumed.
+cat > "$scratch/fakebin/scontrol" <<EOT
+#!/bin/bash
+echo "slurm_load_ctl_conf error: Unable to contact slurm controller (connect failure)" >&2
+exit 1
+EOT
+chmod +x "$scratch/fakebin/scontrol"
+PATH="$scratch/fakebin:$PATH" "${submit[@]}" "$scratch/big3000.ini" --out "$scratch/big3000" --mode array --dry-run > "$scratch/b.out"
+grep -qx "submit.py: limits: MaxArraySize=1001, MaxJobCount=10000 (Slurm's defaults, assumed: scontrol show config failed: slurm_load_ctl_conf error: Unable to contact slurm controller (connect failure)); MaxSubmitJobs not read" \
+  "$scratch/b.out" || fail "scontrol failing: $(cat "$scratch/b.out")"
+grep -q "3000 of 3000 run(s), 1000 array task(s) (--array=0-999)" "$scratch/b.out" || fail "defaults: $(cat "$scratch/b.out")"
+mkdir "$scratch/no_slurm"
+PATH="$scratch/no_slurm" "${submit[@]}" "$scratch/big3000.ini" --out "$scratch/big3000" --mode array --dry-run > "$scratch/b.out"
+grep -q "^submit.py: limits: MaxArraySize=1001, MaxJobCount=10000 (Slurm's defaults, assumed: scontrol not found); MaxSubmitJobs not read$" \
+  "$scratch/b.out" || fail "no scontrol: $(cat "$scratch/b.out")"
+
+# --only-missing: sparse rows beyond MaxArraySize become tasks 0..2 of a map;
+# rows that fit keep their own indices (no map, as before).
+cluster_config 1001 10000 accounting_storage/none
+tail -n +2 "$scratch/big3000/manifest.tsv" | awk -F'\t' -v d="$scratch/big3000/runs" \
+  '$1 != 5 && $1 != 1500 && $1 != 2999 {print d "/" $2 "/DONE"}' | xargs touch
+"${big[@]}" --only-missing > "$scratch/b.out"
+grep -q "^submit.py: 1 run(s) per array task, the fewest that keep the array within 1001 tasks (MaxArraySize=1001); task map " \
+  "$scratch/b.out" || fail "sparse missing rows: $(cat "$scratch/b.out")"
+grep -q "3 of 3000 run(s), 3 array task(s) (--array=0-2)" "$scratch/b.out" || fail "sparse missing rows: $(cat "$scratch/b.out")"
+[ "$(cat "$(task_map_of "$(script_of "$scratch/b.out")")")" = "$(printf 'task\tpacks\n0\t5\n1\t1500\n2\t2999')" ] ||
+  fail "sparse map: $(cat "$(task_map_of "$(script_of "$scratch/b.out")")")"
+run_dir() { echo "$scratch/big3000/runs/$(awk -F'\t' -v i="$1" '$1 == i {print $2}' "$scratch/big3000/manifest.tsv")"; }
+touch "$(run_dir 1500)/DONE" "$(run_dir 2999)/DONE"
+rm "$(run_dir 1000)/DONE"
+"${big[@]}" --only-missing > "$scratch/b.out"
+grep -q "^submit.py: 1 run(s) per array task, array index = manifest row$" "$scratch/b.out" || fail "rows 5, 1000: $(cat "$scratch/b.out")"
+grep -q "2 of 3000 run(s) (--array=5,1000)" "$scratch/b.out" || fail "rows 5, 1000: $(cat "$scratch/b.out")"
+[ "$(task_map_of "$(script_of "$scratch/b.out")")" = "''" ] || fail "a map for indices that fit"
+
+# Packs count as units: --pack 2 makes 1500 packs, 2 per task; --pack 4 makes 750, one task each.
+"${big[@]}" --pack 2 > "$scratch/b.out"
+grep -q "^submit.py: 2 pack(s) per array task, the fewest that keep the array within 1001 tasks" "$scratch/b.out" ||
+  fail "--pack 2: $(cat "$scratch/b.out")"
+grep -q "3000 of 3000 run(s) in 1500 pack(s), 750 array task(s) (--array=0-749)" "$scratch/b.out" || fail "--pack 2: $(cat "$scratch/b.out")"
+map=$(task_map_of "$(script_of "$scratch/b.out")")
+map_check "$map" 750 2 1500
+[ "$(run_task "$(script_of "$scratch/b.out")" 749)" = "--mpi=pmix --kill-on-bad-exit=1 $ELMRUN sweep $scratch/big3000.ini --out $scratch/big3000 --pack-index 1498 1499 --pack 2" ] ||
+  fail "packed task 749: $(cat "$scratch/srun.args")"
+"${big[@]}" --pack 4 > "$scratch/b.out"
+grep -q "3000 of 3000 run(s) in 750 pack(s) (--array=0-749)" "$scratch/b.out" || fail "--pack 4: $(cat "$scratch/b.out")"
+grep -q "^submit.py: 1 pack(s) per array task, array index = pack index$" "$scratch/b.out" || fail "--pack 4: $(cat "$scratch/b.out")"
+echo "dry runs filled both templates; errors are one line; arrays fit the cluster's limits"
