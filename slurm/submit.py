@@ -89,7 +89,9 @@ def parse_args(argv):
                    help="one more #SBATCH option, e.g. --sbatch-option=--qos=long; repeatable")
     p.add_argument("--no-collect-job", action="store_true", help="array: do not submit the summary job")
     p.add_argument("--elmrun", help="elmrun binary [$ELMRUN, else build/elmrun beside slurm/]")
-    p.add_argument("--dry-run", action="store_true", help="write the script and print the sbatch command, submit nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="write the script (and task map) and print the sbatch command, submit nothing; array mode "
+                        "also prints the limits read (or the defaults assumed, and why) and the runs per task")
     return p.parse_args(argv)
 
 
