@@ -245,23 +245,25 @@ map_check() {
     fail "$map: does not list 0..$((units - 1)) once each"
 }
 
-# The issue's case: 10,000 runs at Slurm's default MaxArraySize 1001 need 10
-# runs per task (9 would make 1112 tasks), in 1000 tasks 0-999.
-big_job 10000
-on_cluster "${submit[@]}" "$scratch/big10000.ini" --out "$scratch/big10000" --mode array --dry-run > "$scratch/b.out"
+# 3,000 runs at Slurm's default MaxArraySize 1001: 3 runs per task (2 would
+# make 1500 tasks), in 1000 tasks 0-999. An explicit N that fits is kept (7:
+# 429 tasks, the last with 4 runs); one that does not is refused, naming the fewest.
+big_job 3000
+big=(on_cluster "${submit[@]}" "$scratch/big3000.ini" --out "$scratch/big3000" --mode array --dry-run)
+"${big[@]}" > "$scratch/b.out"
 grep -qx "submit.py: limits: MaxArraySize=1001, MaxJobCount=10000 (scontrol show config); no MaxSubmitJobs (AccountingStorageType=accounting_storage/none)" \
   "$scratch/b.out" || fail "limits line: $(cat "$scratch/b.out")"
-grep -q "^submit.py: 10 run(s) per array task, the fewest that keep the array within 1001 tasks (MaxArraySize=1001); task map " \
-  "$scratch/b.out" || fail "10,000 runs: $(cat "$scratch/b.out")"
-grep -q "10000 of 10000 run(s), 1000 array task(s) (--array=0-999)" "$scratch/b.out" || fail "10,000 runs: $(cat "$scratch/b.out")"
+grep -q "^submit.py: 3 run(s) per array task, the fewest that keep the array within 1001 tasks (MaxArraySize=1001); task map " \
+  "$scratch/b.out" || fail "3,000 runs: $(cat "$scratch/b.out")"
+grep -q "3000 of 3000 run(s), 1000 array task(s) (--array=0-999)" "$scratch/b.out" || fail "3,000 runs: $(cat "$scratch/b.out")"
 script=$(script_of "$scratch/b.out")
 grep -qx -- "#SBATCH --array=0-999" "$script" || fail "script's array: $(grep -- --array "$script")"
 map=$(task_map_of "$script")
 [ "$map" = "${script%.sbatch}.tasks" ] || fail "task map $map is not named after $script"
-map_check "$map" 1000 10 10000
-[ "$(run_task "$script" 999)" = "--mpi=pmix --kill-on-bad-exit=1 $ELMRUN sweep $scratch/big10000.ini --out $scratch/big10000 --pack-index $(seq -s ' ' 9990 9999)" ] ||
+map_check "$map" 1000 3 3000
+[ "$(run_task "$script" 999)" = "--mpi=pmix --kill-on-bad-exit=1 $ELMRUN sweep $scratch/big3000.ini --out $scratch/big3000 --pack-index 2997 2998 2999" ] ||
   fail "task 999: $(cat "$scratch/srun.args")"
-grep -q "task 999: pack indices 9990 9991 .* 9999$" "$scratch/task.log" || fail "task 999 log: $(cat "$scratch/task.log")"
+grep -q "task 999: pack indices 2997 2998 2999$" "$scratch/task.log" || fail "task 999 log: $(cat "$scratch/task.log")"
 set +e
 run_task "$script" 1000 > /dev/null
 rc=$?
@@ -271,14 +273,6 @@ bash -n "$script" || fail "script with a task map is not valid bash"
 [ -z "$(unguarded "$script")" ] || fail "unguarded array expansion in $script: $(unguarded "$script")"
 ! grep -q "{{" "$script" || fail "placeholder left in $script"
 [ ! -e "$scratch/sacctmgr.calls" ] || fail "sacctmgr asked although accounting is off: $(cat "$scratch/sacctmgr.calls")"
-
-# 3,000 runs: 3 per task by default; an explicit N that fits is kept (7: 429
-# tasks, the last with 4 runs); one that does not is refused, naming the fewest.
-big_job 3000
-big=(on_cluster "${submit[@]}" "$scratch/big3000.ini" --out "$scratch/big3000" --mode array --dry-run)
-"${big[@]}" > "$scratch/b.out"
-grep -q "3000 of 3000 run(s), 1000 array task(s) (--array=0-999)" "$scratch/b.out" || fail "3,000 runs: $(cat "$scratch/b.out")"
-map_check "$(task_map_of "$(script_of "$scratch/b.out")")" 1000 3 3000
 "${big[@]}" --runs-per-task 7 --throttle 5 > "$scratch/b.out"
 grep -q "^submit.py: 7 run(s) per array task, as --runs-per-task asks; task map " "$scratch/b.out" || fail "N 7: $(cat "$scratch/b.out")"
 grep -q "3000 of 3000 run(s), 429 array task(s) (--array=0-428%5)" "$scratch/b.out" || fail "N 7: $(cat "$scratch/b.out")"
@@ -293,33 +287,38 @@ check_error "--runs-per-task applies to --mode array only" "$scratch/big3000.ini
   --runs-per-task 3 --dry-run
 check_error "--runs-per-task must be > 0" "$scratch/big3000.ini" --out "$scratch/big3000" --mode array --runs-per-task 0 --dry-run
 
-# The other limits: max_array_tasks, MaxSubmitJobs (only where accounting is
-# on, the smallest of the user's associations, less the summary job) and MaxJobCount.
-cluster_config 100001 50000 accounting_storage/none "bf_continue,max_array_tasks=500,sched_interval=2"
-"${big[@]}" > "$scratch/b.out"
-grep -q "^submit.py: limits: MaxArraySize=100001, MaxJobCount=50000, max_array_tasks=500 (scontrol show config)" "$scratch/b.out" ||
+# The other limits, on a 300-run sweep (cheaper): max_array_tasks, MaxSubmitJobs
+# (only where accounting is on, the smallest of the user's associations, less
+# the summary job) and MaxJobCount (less the summary job).
+big_job 300
+small=(on_cluster "${submit[@]}" "$scratch/big300.ini" --out "$scratch/big300" --mode array --dry-run)
+cluster_config 100001 50000 accounting_storage/none "bf_continue,max_array_tasks=50,sched_interval=2"
+"${small[@]}" > "$scratch/b.out"
+grep -q "^submit.py: limits: MaxArraySize=100001, MaxJobCount=50000, max_array_tasks=50 (scontrol show config)" "$scratch/b.out" ||
   fail "max_array_tasks: $(cat "$scratch/b.out")"
-grep -q "6 run(s) per array task, the fewest that keep the array within 500 tasks (max_array_tasks=500)" "$scratch/b.out" ||
+grep -q "6 run(s) per array task, the fewest that keep the array within 50 tasks (max_array_tasks=50)" "$scratch/b.out" ||
   fail "max_array_tasks: $(cat "$scratch/b.out")"
+grep -q "300 of 300 run(s), 50 array task(s) (--array=0-49)" "$scratch/b.out" || fail "max_array_tasks: $(cat "$scratch/b.out")"
 cluster_config 100001 50000 accounting_storage/slurmdbd
-printf '\n250\n400\n' > "$scratch/cluster/max_submit"   # three associations, one without a limit
-"${big[@]}" --account proj > "$scratch/b.out"
-grep -q "; MaxSubmitJobs=250 (sacctmgr, user $(id -un), account proj)$" "$scratch/b.out" || fail "MaxSubmitJobs: $(cat "$scratch/b.out")"
-grep -q "13 run(s) per array task, the fewest that keep the array within 249 tasks (MaxSubmitJobs=250 less the summary job)" \
-  "$scratch/b.out" || fail "MaxSubmitJobs 250: $(cat "$scratch/b.out")"
-grep -q "3000 of 3000 run(s), 231 array task(s) (--array=0-230)" "$scratch/b.out" || fail "MaxSubmitJobs 250: $(cat "$scratch/b.out")"
+printf '\n25\n40\n' > "$scratch/cluster/max_submit"   # three associations, one without a limit
+"${small[@]}" --account proj > "$scratch/b.out"
+grep -q "; MaxSubmitJobs=25 (sacctmgr, user $(id -un), account proj)$" "$scratch/b.out" || fail "MaxSubmitJobs: $(cat "$scratch/b.out")"
+grep -q "13 run(s) per array task, the fewest that keep the array within 24 tasks (MaxSubmitJobs=25 less the summary job)" \
+  "$scratch/b.out" || fail "MaxSubmitJobs 25: $(cat "$scratch/b.out")"
+grep -q "300 of 300 run(s), 24 array task(s) (--array=0-23)" "$scratch/b.out" || fail "MaxSubmitJobs 25: $(cat "$scratch/b.out")"
 grep -q "users=$(id -un) accounts=proj format=MaxSubmitJobs" "$scratch/sacctmgr.calls" || fail "sacctmgr: $(cat "$scratch/sacctmgr.calls")"
-"${big[@]}" --no-collect-job > "$scratch/b.out"
-grep -q "3000 of 3000 run(s), 250 array task(s) (--array=0-249)" "$scratch/b.out" || fail "MaxSubmitJobs 250, no summary job: $(cat "$scratch/b.out")"
+"${small[@]}" --no-collect-job > "$scratch/b.out"
+grep -q "300 of 300 run(s), 25 array task(s) (--array=0-24)" "$scratch/b.out" || fail "MaxSubmitJobs 25, no summary job: $(cat "$scratch/b.out")"
 : > "$scratch/cluster/max_submit"
-cluster_config 100001 1200 accounting_storage/slurmdbd
-"${big[@]}" > "$scratch/b.out"
+cluster_config 100001 120 accounting_storage/slurmdbd
+"${small[@]}" > "$scratch/b.out"
 grep -q "; MaxSubmitJobs not set (sacctmgr, user $(id -un))$" "$scratch/b.out" || fail "no MaxSubmitJobs: $(cat "$scratch/b.out")"
-grep -q "3 run(s) per array task, the fewest that keep the array within 1199 tasks (MaxJobCount=1200 less the summary job)" \
-  "$scratch/b.out" || fail "MaxJobCount 1200: $(cat "$scratch/b.out")"
+grep -q "3 run(s) per array task, the fewest that keep the array within 119 tasks (MaxJobCount=120 less the summary job)" \
+  "$scratch/b.out" || fail "MaxJobCount 120: $(cat "$scratch/b.out")"
+grep -q "300 of 300 run(s), 100 array task(s) (--array=0-99)" "$scratch/b.out" || fail "MaxJobCount 120: $(cat "$scratch/b.out")"
 cluster_config 0 10000 accounting_storage/none
-on_cluster check_error "this cluster disables job arrays (MaxArraySize=0): use --mode mpi" "$scratch/big3000.ini" \
-  --out "$scratch/big3000" --mode array --dry-run
+on_cluster check_error "this cluster disables job arrays (MaxArraySize=0): use --mode mpi" "$scratch/big300.ini" \
+  --out "$scratch/big300" --mode array --dry-run
 
 # Away from the cluster: Slurm's defaults, and why they were assumed.
 cat > "$scratch/fakebin/scontrol" <<EOT
@@ -333,7 +332,7 @@ grep -qx "submit.py: limits: MaxArraySize=1001, MaxJobCount=10000 (Slurm's defau
   "$scratch/b.out" || fail "scontrol failing: $(cat "$scratch/b.out")"
 grep -q "3000 of 3000 run(s), 1000 array task(s) (--array=0-999)" "$scratch/b.out" || fail "defaults: $(cat "$scratch/b.out")"
 mkdir "$scratch/no_slurm"
-PATH="$scratch/no_slurm" "${submit[@]}" "$scratch/big3000.ini" --out "$scratch/big3000" --mode array --dry-run > "$scratch/b.out"
+PATH="$scratch/no_slurm" "${submit[@]}" "$scratch/big300.ini" --out "$scratch/big300" --mode array --dry-run > "$scratch/b.out"
 grep -q "^submit.py: limits: MaxArraySize=1001, MaxJobCount=10000 (Slurm's defaults, assumed: scontrol not found); MaxSubmitJobs not read$" \
   "$scratch/b.out" || fail "no scontrol: $(cat "$scratch/b.out")"
 
@@ -368,4 +367,11 @@ map_check "$map" 750 2 1500
 "${big[@]}" --pack 4 > "$scratch/b.out"
 grep -q "3000 of 3000 run(s) in 750 pack(s) (--array=0-749)" "$scratch/b.out" || fail "--pack 4: $(cat "$scratch/b.out")"
 grep -q "^submit.py: 1 pack(s) per array task, array index = pack index$" "$scratch/b.out" || fail "--pack 4: $(cat "$scratch/b.out")"
+
+# A suite: every sweep's array is checked against the limits before the first
+# is written (the 5-run sweep comes first and fits).
+printf '[suite]\nname = two\njobs = job.ini, big3000.ini\n' > "$scratch/two.ini"
+on_cluster check_error "^submit.py: sweep big3000: --runs-per-task 2 makes 1500 array tasks, more than the 1001 this cluster allows" \
+  "$scratch/two.ini" --out "$scratch" --mode array --runs-per-task 2 --dry-run
+[ ! -e "$scratch/cli/slurm" ] || fail "suite: the first sweep was written although the second does not fit: $(ls "$scratch/cli/slurm")"
 echo "dry runs filled both templates; errors are one line; arrays fit the cluster's limits"

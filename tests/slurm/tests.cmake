@@ -21,6 +21,6 @@ foreach(script array mpi preempt_requeue only_missing interrupt_random same_inde
     ENVIRONMENT "${_elm_slurm_env}" SKIP_RETURN_CODE 77 TIMEOUT 180 PROCESSORS 2)
 endforeach()
 
-# submit.py's dry runs and errors need no cluster (the limits cases list 10,000 and 3,000-run sweeps: ~30 s).
+# submit.py's dry runs and errors need no cluster (the limits cases list a 3,000-run sweep several times).
 add_test(NAME slurm.submit_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/slurm/submit_cli.sh)
 set_tests_properties(slurm.submit_cli PROPERTIES ENVIRONMENT "${_elm_slurm_env}" TIMEOUT 120)
