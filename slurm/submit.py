@@ -323,11 +323,14 @@ def max_array_tasks(config):
     return None
 
 
-def read_max_submit_jobs(account):
+def read_max_submit_jobs(account, cluster):
     """(the user's MaxSubmitJobs or None, where it came from). The smallest over the user's
-    associations (of --account where given): the one a job lands in is not known here."""
+    associations on this cluster (of --account where given): the one a job lands in is not
+    known here."""
     user = pwd.getpwuid(os.getuid()).pw_name
     cmd = ["sacctmgr", "--noheader", "--parsable2", "show", "associations", f"users={user}"]
+    if cluster:
+        cmd.append(f"clusters={cluster}")  # the database may serve several clusters
     if account:
         cmd.append(f"accounts={account}")
     stdout, why = query(cmd + ["format=MaxSubmitJobs"])
@@ -352,7 +355,7 @@ def read_cluster_limits(account):
     if storage == "accounting_storage/none":
         max_submit, submit_source = None, f"no MaxSubmitJobs (AccountingStorageType={storage})"
     else:
-        max_submit, submit_source = read_max_submit_jobs(account)
+        max_submit, submit_source = read_max_submit_jobs(account, config.get("ClusterName"))
     return ClusterLimits(config_int(config, "MaxArraySize", DEFAULT_MAX_ARRAY_SIZE),
                          config_int(config, "MaxJobCount", DEFAULT_MAX_JOB_COUNT),
                          max_array_tasks(config), max_submit, "scontrol show config", submit_source)

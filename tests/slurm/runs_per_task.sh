@@ -50,7 +50,7 @@ submit "$scratch/job.ini" --out "$out" --mode array --runs-per-task 256
 grep -q "$runs of $runs run(s), 12 array task(s) (--array=0-11)" "$scratch/submit.out" || fail "submission: $(cat "$scratch/submit.out")"
 array=${submitted[0]} summary=${submitted[1]:-}
 [ -n "$summary" ] || fail "no summary job submitted"
-wait_jobs 150 "$array" "$summary"
+wait_jobs 240 "$array" "$summary"
 
 states=$(job_states "$array" | sort | uniq -c | tr -s ' ')
 [ "$states" = " 12 COMPLETED" ] || fail "array task states: $states"

@@ -210,6 +210,7 @@ AccountingStorageHost   = localhost
 AccountingStorageTRES   = cpu,mem,energy,node,billing,fs/disk,vmem,pages
 AccountingStorageType   = $3
 AccountingStorageUser   = root
+ClusterName             = elmtest
 MaxArraySize            = $1
 MaxDBDMsgs              = 0
 MaxJobCount             = $2
@@ -306,7 +307,7 @@ grep -q "; MaxSubmitJobs=25 (sacctmgr, user $(id -un), account proj)$" "$scratch
 grep -q "13 run(s) per array task, the fewest that keep the array within 24 tasks (MaxSubmitJobs=25 less the summary job)" \
   "$scratch/b.out" || fail "MaxSubmitJobs 25: $(cat "$scratch/b.out")"
 grep -q "300 of 300 run(s), 24 array task(s) (--array=0-23)" "$scratch/b.out" || fail "MaxSubmitJobs 25: $(cat "$scratch/b.out")"
-grep -q "users=$(id -un) accounts=proj format=MaxSubmitJobs" "$scratch/sacctmgr.calls" || fail "sacctmgr: $(cat "$scratch/sacctmgr.calls")"
+grep -qx -- "--noheader --parsable2 show associations users=$(id -un) clusters=elmtest accounts=proj format=MaxSubmitJobs" "$scratch/sacctmgr.calls" || fail "sacctmgr: $(cat "$scratch/sacctmgr.calls")"
 "${small[@]}" --no-collect-job > "$scratch/b.out"
 grep -q "300 of 300 run(s), 25 array task(s) (--array=0-24)" "$scratch/b.out" || fail "MaxSubmitJobs 25, no summary job: $(cat "$scratch/b.out")"
 : > "$scratch/cluster/max_submit"
