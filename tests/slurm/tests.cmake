@@ -15,7 +15,8 @@ set_tests_properties(slurm.start PROPERTIES FIXTURES_SETUP slurm_box RESOURCE_LO
 add_test(NAME slurm.stop COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/slurm/stop.sh ${ELM_SLURM_STATE})
 set_tests_properties(slurm.stop PROPERTIES FIXTURES_CLEANUP slurm_box RESOURCE_LOCK slurm_box TIMEOUT 60)
 
-foreach(script array mpi preempt_requeue only_missing interrupt_random same_index runs_per_task)
+foreach(script array mpi preempt_requeue only_missing interrupt_random same_index runs_per_task
+    runs_per_task_requeue)
   add_test(NAME slurm.${script} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/slurm/${script}.sh)
   set_tests_properties(slurm.${script} PROPERTIES FIXTURES_REQUIRED slurm_box RESOURCE_LOCK slurm_box
     ENVIRONMENT "${_elm_slurm_env}" SKIP_RETURN_CODE 77 TIMEOUT 180 PROCESSORS 2)
