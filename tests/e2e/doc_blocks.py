@@ -9,11 +9,14 @@ stack); it stays invisible in the rendered page. Kinds:
   synopsis                          a usage line with placeholders: each
                                     --option must be in the command's --help
   text                              not shell although it starts like a command
-  figure key=K value=V quote=Q [file=F] [full]
+  figure key=K value=V quote=Q [file=F] [full] [speed]
                                     the printed K (median over the block's
-                                    output) must be within 2x of V, and Q must
-                                    occur in this file (or F), so the prose
-                                    figure and V change together
+                                    output; K=@wall_seconds: the block's time)
+                                    must be within 2x of V, and Q must occur
+                                    in this file (or F), so the prose figure
+                                    and V change together; `full`: checked
+                                    only at full size; `speed`: not checked
+                                    while other work keeps the cores busy
   same-as FILE                      the block, without comments, is FILE
 """
 from __future__ import annotations
@@ -46,6 +49,7 @@ class Figure:
     quote: str
     file: str | None
     full_only: bool
+    speed: bool
 
 
 @dataclass
@@ -102,13 +106,13 @@ def _parse_figure(args: str, where: str) -> Figure:
     for need in ("key", "value", "quote"):
         if need not in kv:
             raise DocFormatError(f"{where}: figure marker needs {need}=")
-    if set(flags) - {"full"}:
-        raise DocFormatError(f"{where}: figure marker: unknown word(s) {sorted(set(flags) - {'full'})}")
+    if set(flags) - {"full", "speed"}:
+        raise DocFormatError(f"{where}: figure marker: unknown word(s) {sorted(set(flags) - {'full', 'speed'})}")
     try:
         value = float(kv["value"])
     except ValueError as e:
         raise DocFormatError(f"{where}: figure value {kv['value']!r} is not a number") from e
-    return Figure(kv["key"], value, kv["quote"], kv.get("file"), "full" in flags)
+    return Figure(kv["key"], value, kv["quote"], kv.get("file"), "full" in flags, "speed" in flags)
 
 
 def _apply_marker(block: Block, body: str, where: str) -> None:

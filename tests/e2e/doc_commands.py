@@ -12,7 +12,9 @@ checkout), ELM_SHARED_DIR (default: ../shared beside the source),
 ELM_DOC_SIZE=small|full (small, the default, adds ELM_DOC_SMALL_SET to every
 `elmrun train` and `elmrun sweep`, so that documented runs take seconds;
 figures marked `full` are checked only at full size), ELM_DOC_KEEP=1 keeps the
-scratch directory, ELM_DOC_BLOCK_TIMEOUT seconds per block (default 600).
+scratch directory, ELM_DOC_BLOCK_TIMEOUT seconds per block (default 600),
+ELM_DOC_BUSY_LIMIT (default 0.25) the share of busy CPU time above which
+speed figures are not checked (a shared machine's load is not elmrun's speed).
 """
 from __future__ import annotations
 
@@ -34,6 +36,11 @@ from doc_blocks import Block, DocFormatError, parse_blocks, strip_comment  # noq
 # (the throughput figures are medians over them) and one evaluation.
 DEFAULT_SMALL_SET = ("--set train.steps=40 --set train.eval_every=20 --set train.log_every=5 "
                      "--set train.valid_samples=64 --set train.test_samples=64")
+
+# Speed figures are checked only when, just before their block, the cores were
+# at most this busy with other work (this test itself is idle then);
+# ELM_DOC_BUSY_LIMIT=1 checks them always.
+BUSY_LIMIT = float(os.environ.get("ELM_DOC_BUSY_LIMIT", "0.25"))
 
 _NUMBER = r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
 
@@ -88,7 +95,19 @@ def squeeze(text: str) -> str:
     return " ".join(text.split())
 
 
-def check_figures(block: Block, output: str, wall: float, full: bool, src: Path) -> list[str]:
+def busy_fraction(seconds: float = 1.0) -> float:
+    """The share of all cores' time spent outside idle over `seconds`, from /proc/stat."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        return sum(fields), fields[3] + fields[4]   # idle + iowait
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return 1.0 - (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def check_figures(block: Block, output: str, wall: float, full: bool, src: Path, busy: float) -> list[str]:
     notes = []
     for fig in block.figures:
         where = src / fig.file if fig.file else block.path
@@ -99,6 +118,11 @@ def check_figures(block: Block, output: str, wall: float, full: bool, src: Path)
                           f"{fig.file or block.path.name}: update the marker with the prose")
         if fig.full_only and not full:
             notes.append(f"figure {fig.key} ~ {fig.value:g} ({fig.quote!r}): checked only at ELM_DOC_SIZE=full")
+            continue
+        # A speed measured while other work held the cores says nothing about the figure.
+        if fig.speed and busy > BUSY_LIMIT:
+            notes.append(f"figure {fig.key} ~ {fig.value:g} ({fig.quote!r}): not checked, the cores were "
+                         f"{busy:.0%} busy with other work before the block")
             continue
         values = [wall] if fig.key == "@wall_seconds" else printed_values(output, fig.key)
         if not values:
@@ -227,10 +251,11 @@ def main(argv: list[str]) -> int:
                     counts["synopsis"] += 1
                     print(f"options {block.where()}: {len(block.commands())} synopsis lines match --help")
                 else:
+                    busy = busy_fraction() if any(f.speed for f in block.figures) else 0.0
                     output, wall = run_shell(block, work, env, timeout)
                     counts["ran"] += 1
                     print(f"ran     {block.where()} in {wall:.1f} s: {first}")
-                    for note in check_figures(block, output, wall, full, src):
+                    for note in check_figures(block, output, wall, full, src, busy):
                         print(f"        {note}")
             except Failure as e:
                 failures.append(str(e))
