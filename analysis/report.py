@@ -159,24 +159,6 @@ def render_html(blocks, title: str, image_dir: str) -> str:
 # ---------------------------------------------------------------- values
 
 
-def fmt(value) -> str:
-    """6 significant digits; '-' for no value. For analysis/benchmark.py, which does not yet
-    follow number_text's rule; this report's tables and plots use number_text."""
-    if value is None or value is pd.NA:
-        return "-"
-    if isinstance(value, str):
-        return value
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(number):
-        return "-"
-    if number.is_integer() and abs(number) < 1e15:
-        return str(int(number))
-    return f"{number:.6g}"
-
-
 def metric_text(column: str, value) -> str:
     """A test_/valid_ column's value: counts whole, the rest measured."""
     return count_text(value) if column.split("_", 1)[-1] in COUNT_METRICS else measured_text(value)
