@@ -18,4 +18,13 @@ expect "FAIL    broken.md:29: \`elmrun sweep --help\` knows no --no-such-option"
 expect "FAIL    broken.md:35: the block no longer shows jobs/quickstart.ini"
 expect "SKIP    broken.md:43 [gpu] the fixture's skipped block"
 expect "doc test: 5 block(s) failed"
+# Only GPU, data, cluster and the suite itself excuse a block; commands are never hidden in text.
+for case in "bad_marker.md:3: skip marker must be skip=<gpu|data|cluster|self>" \
+            "hidden_command.md:6: command line inside a text block"; do
+  rc=0
+  /usr/bin/python3 "$ELM_SOURCE_DIR/tests/e2e/doc_commands.py" "$ELM_SOURCE_DIR/tests/e2e/doc_fixtures/${case%%:*}" \
+    > "$scratch/log" 2>&1 || rc=$?
+  [ "$rc" -eq 1 ] || fail "doc test exited $rc on ${case%%:*}, not 1: $(cat "$scratch/log")"
+  grep -qF -- "FAIL: $case" "$scratch/log" || fail "no 'FAIL: $case' in: $(cat "$scratch/log")"
+done
 echo "doc_commands_fail: every broken block named"
