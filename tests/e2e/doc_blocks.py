@@ -29,10 +29,12 @@ from pathlib import Path
 SKIP_REASONS = ("gpu", "data", "cluster", "self")
 
 # First words that make an indented block a shell block. Anything else (INI,
-# C++, directory trees, output samples) is text and not run.
+# C++, directory trees, output samples) is text and not run; so is a line that
+# reads like a program's message ("elmrun train: error: ...").
 _COMMAND_RE = re.compile(
     r"^(?:[A-Z_]+=\S*\s+)*(?:build[^/\s]*/elmrun|elmrun|mpirun|bash|/usr/bin/python3|python3|"
-    r"slurm/submit\.py|scripts/\S+\.sh|cmake|ctest|module|git|sbatch|scancel|export|source|srun|echo)\b")
+    r"slurm/submit\.py|scripts/\S+\.sh|cmake|ctest|module|git|sbatch|scancel|export|source|srun|echo)\b"
+    r"(?!:|\s+[\w.-]+:(?:\s|$))")
 _MARKER_RE = re.compile(r"^\s*<!--\s*doc-test\s+(.*?)\s*-->\s*$")
 _FENCE_RE = re.compile(r"^\s*```\s*([\w+-]*)\s*$")
 _SHELL_LANGS = ("sh", "bash", "shell", "console")
