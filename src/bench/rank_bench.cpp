@@ -97,7 +97,8 @@ RankBenchResult bench_size(Comm& comm, const BenchWorkload& w, int global_batch,
 }  // namespace
 
 std::vector<RankBenchResult> run_rank_bench(Comm& world, const BenchWorkload& w, int global_batch, int threads,
-                                            double min_seconds, int min_steps, int rounds) {
+                                            double min_seconds, int min_steps, int rounds,
+                                            double collective_timeout_s) {
   const int W = world.size();
   ELM_CHECK(global_batch % W == 0, "--global-batch ", global_batch, " must be a multiple of the ", W, " ranks");
   ELM_CHECK(rounds >= 1, "--rounds must be >= 1");
@@ -111,9 +112,13 @@ std::vector<RankBenchResult> run_rank_bench(Comm& world, const BenchWorkload& w,
       const int s = sizes[k];
       const bool member = world.rank() < s;
       auto sub = world.split(member ? 0 : 1, world.rank());
+      // The trainer's collectives run under a lost-peer deadline (polled,
+      // non-blocking); time the same path.
+      sub->set_wait_limit(collective_timeout_s);
       RankBenchResult r;
       if (member) r = bench_size(*sub, w, global_batch, threads, min_seconds, min_steps);
       world.barrier_idle();  // waiting ranks must not take a core from the timed ones
+      r.collective_timeout_s = collective_timeout_s;
       if (round == 0 || r.ms_per_step < best[k].ms_per_step) best[k] = r;
     }
   for (auto& r : best) r.speedup = best.front().ms_per_step / r.ms_per_step;
@@ -132,9 +137,10 @@ std::string format_rank_bench(const RankBenchResult& r) {
   std::snprintf(buf, sizeof buf,
                 "workload=%s backend=cpu ranks=%d threads=%d global_batch=%d ms_per_step=%.3f "
                 "sample_steps_per_s=%.4g speedup_vs_1_rank=%.2f timed_steps=%d allreduce_bytes=%lld "
-                "allreduce_us=%.2f algbw_GBps=%.3f busbw_GBps=%.3f",
+                "allreduce_us=%.2f algbw_GBps=%.3f busbw_GBps=%.3f collective_timeout_s=%g",
                 r.name.c_str(), r.ranks, r.threads, r.global_batch, r.ms_per_step, r.sample_steps_per_s, r.speedup,
-                r.steps_timed, (long long)r.allreduce_bytes, r.allreduce_us, r.algbw_gbps, r.busbw_gbps);
+                r.steps_timed, (long long)r.allreduce_bytes, r.allreduce_us, r.algbw_gbps, r.busbw_gbps,
+                r.collective_timeout_s);
   return buf;
 }
 

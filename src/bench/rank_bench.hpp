@@ -15,6 +15,7 @@ namespace elm {
 struct RankBenchResult {
   std::string name;
   int ranks = 1, threads = 1, global_batch = 0, steps_timed = 0;
+  double collective_timeout_s = 0;  // the lost-peer deadline the collectives ran under, as in training
   double ms_per_step = 0, sample_steps_per_s = 0;
   double speedup = 1;  // against the 1-rank figure of the same call
   int64_t allreduce_bytes = 0;
@@ -25,7 +26,8 @@ struct RankBenchResult {
 // ranks run while the others wait idle, in `rounds` alternating rounds; each
 // size reports its fastest round. Results are meaningful on rank 0.
 std::vector<RankBenchResult> run_rank_bench(Comm& world, const BenchWorkload& w, int global_batch, int threads,
-                                            double min_seconds, int min_steps, int rounds = 3);
+                                            double min_seconds, int min_steps, int rounds = 3,
+                                            double collective_timeout_s = 0);
 std::string format_rank_bench(const RankBenchResult& r);
 
 }  // namespace elm

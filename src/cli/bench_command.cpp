@@ -10,6 +10,7 @@
 #include "bench/cuda_bench.hpp"
 #include "bench/loader_bench.hpp"
 #include "bench/rank_bench.hpp"
+#include "cli/collective_timeout.hpp"
 #include "bench/workloads.hpp"
 #include "cli/commands.hpp"
 #include "core/error.hpp"
@@ -110,7 +111,7 @@ int bench_command(const std::vector<std::string>& args) {
     return session.run_or_abort("bench", [&]() -> int {
       for (const auto& n : names) {
         const auto results = run_rank_bench(session.world(), find_bench_workload(n), global_batch, threads,
-                                            min_seconds, min_steps, rounds);
+                                            min_seconds, min_steps, rounds, collective_timeout_seconds());
         if (session.world().rank() == 0)
           for (const auto& r : results) std::printf("%s\n", format_rank_bench(r).c_str());
         std::fflush(stdout);
