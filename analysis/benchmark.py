@@ -47,7 +47,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import collect as collect_mod  # noqa: E402
 import report  # noqa: E402
 import sweep_io  # noqa: E402
-from report import Bullets, Code, Heading, Image, Paragraph, Table, fmt  # noqa: E402
+from number_text import count_text, grid_text, measured_text  # noqa: E402
+from report import Bullets, Code, Heading, Image, Paragraph, Table  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.dirname(HERE)
@@ -212,8 +213,8 @@ def read_published(path: str):
 
 
 def shown(p: Published) -> str:
-    """A published figure as given (keeps '0.10'), or to 6 digits when given to many more."""
-    return p.value_text if len(p.value_text) <= 8 else fmt(p.value)
+    """A published figure as given (keeps '0.10'), or to 4 digits when given to many more."""
+    return p.value_text if len(p.value_text) <= 8 else measured_text(p.value)
 
 
 def half_unit(value_text: str) -> float:
@@ -577,10 +578,13 @@ def verdict(cmp: Comparison):
     rounding = half_unit(p.value_text)
     if rounding > band:
         band, basis = rounding, basis + "; the figure's rounding"
+    # A band from the paper's figures is as exact as they are; one from our seeds is measured.
+    from_ours = basis.startswith("2 x our std") and not basis.endswith("the figure's rounding")
+    band_text = measured_text(band) if from_ours else grid_text(round(band, 12))
     if abs(diff) <= band:
-        return diff, band, f"within ±{fmt(band)} ({basis})"
+        return diff, band, f"within ±{band_text} ({basis})"
     side = "better" if (diff > 0) == higher_is_better(cmp.metric) else "worse"
-    return diff, band, f"{side} than the paper, outside ±{fmt(band)} ({basis})"
+    return diff, band, f"{side} than the paper, outside ±{band_text} ({basis})"
 
 
 # ---------------------------------------------------------------- tables
@@ -594,8 +598,8 @@ def task_title(task: str, synthetic: str = "") -> str:
 def mean_std_text(mean: float, std: float, n: int) -> str:
     if not math.isfinite(mean):
         return "-"
-    spread = f" ± {fmt(std)}" if math.isfinite(std) else ""
-    return f"{fmt(mean)}{spread} (n={n})"
+    spread = f" ± {measured_text(std)}" if math.isfinite(std) else ""
+    return f"{measured_text(mean)}{spread} (n={n})"
 
 
 def selection_table(comparisons) -> Table:
@@ -609,10 +613,10 @@ def selection_table(comparisons) -> Table:
         expected = len(c.expected_seeds)
         seeds = f"{cmp.seeds}" + (f" of {expected}" if expected > cmp.seeds else "")
         rows.append([task_title(cmp.task, cmp.synthetic), p.model if p else "-", c.label,
-                     f"{cmp.candidates} configuration(s)", ", ".join(c.sweeps), seeds, fmt(c.parameter_count),
-                     cmp.metric, fmt(c.mean("valid", cmp.metric)), fmt(cmp.ours), fmt(cmp.ours_std),
-                     shown(p) if p else "-", fmt(p.std) if p else "-", fmt(p.parameter_count) if p else "-",
-                     fmt(diff), text, p.source if p else "-"])
+                     f"{cmp.candidates} configuration(s)", ", ".join(c.sweeps), seeds, count_text(c.parameter_count),
+                     cmp.metric, measured_text(c.mean("valid", cmp.metric)), measured_text(cmp.ours),
+                     measured_text(cmp.ours_std), shown(p) if p else "-", measured_text(p.std) if p else "-",
+                     count_text(p.parameter_count) if p else "-", measured_text(diff), text, p.source if p else "-"])
     return Table(headers, rows)
 
 
@@ -624,9 +628,9 @@ def configurations_table(configurations, metrics_of) -> Table:
         metric = metrics_of[(c.task, c.synthetic)]
         rows.append([task_title(c.task, c.synthetic), c.label, ", ".join(c.sweeps), str(len(c.runs)),
                      " ".join(sorted((str(r.config.get(SEED_KEY, "0")) for r in c.runs), key=seed_order)),
-                     fmt(c.parameter_count), metric,
-                     fmt(c.mean("valid", metric)), fmt(c.std("valid", metric)),
-                     fmt(c.mean("test", metric)), fmt(c.std("test", metric))])
+                     count_text(c.parameter_count), metric,
+                     measured_text(c.mean("valid", metric)), measured_text(c.std("valid", metric)),
+                     measured_text(c.mean("test", metric)), measured_text(c.std("test", metric))])
     return Table(headers, rows)
 
 
@@ -684,7 +688,7 @@ def neuronio_table(published, comparisons) -> Table:
     for model in models:
         values = {p.metric: p for p in published if p.task == "neuronio" and p.model == model}
         first = next(iter(values.values()))
-        rows.append([model, fmt(first.parameter_count)] + [shown(values[m]) if m in values else "-"
+        rows.append([model, count_text(first.parameter_count)] + [shown(values[m]) if m in values else "-"
                                                            for _, m in NEURONIO_METRICS] + ["-", first.source])
         for cmp in [c for c in ours if c.published and c.published.model == model]:
             rows.append(ours_neuronio_row(cmp))
@@ -697,7 +701,7 @@ def ours_neuronio_row(cmp) -> list:
     c = cmp.configuration
     name = "this benchmark" + (f" (synthetic: {cmp.synthetic})" if cmp.synthetic else "")
     cells = [mean_std_text(c.mean("test", m), c.std("test", m), c.seeds("test", m)) for _, m in NEURONIO_METRICS]
-    return [name, fmt(c.parameter_count)] + cells + [c.label, ", ".join(c.sweeps)]
+    return [name, count_text(c.parameter_count)] + cells + [c.label, ", ".join(c.sweeps)]
 
 
 # ---------------------------------------------------------------- plots
@@ -766,10 +770,10 @@ def plot_shd_adding(configurations, published, out_dir):
         stds = [c.std("test", "accuracy") for c in cs]
         ax.errorbar([number(c.config.get("model.memory_tau_max")) for c in cs],
                     [c.mean("test", "accuracy") for c in cs], yerr=[s if math.isfinite(s) else 0.0 for s in stds],
-                    marker="o", capsize=3, label=f"bin {fmt(bin_ms)} ms" + (" (synthetic)" if synthetic else ""))
+                    marker="o", capsize=3, label=f"bin {grid_text(bin_ms)} ms" + (" (synthetic)" if synthetic else ""))
     for p in published:
         if p.task == "shd_adding" and p.metric == "accuracy" and p.conditions.get("model.variant") == "v1":
-            ax.axhline(p.value, color="k", ls="--", lw=0.8, label=f"paper {p.model} ({fmt(p.value)}, bin 2 ms)")
+            ax.axhline(p.value, color="k", ls="--", lw=0.8, label=f"paper {p.model} ({shown(p)}, bin 2 ms)")
     ax.set_xscale("log")
     ax.set_xlabel("memory_tau_max (ms)")
     ax.set_ylabel("test accuracy")
@@ -834,11 +838,11 @@ def compute_table(states):
         t = totals[task]
         t["wall"] += wall / 3600
         t["gpu" if gpu else "cpu"] += wall * ranks * (1 if gpu else threads) / 3600
-    rows = [[task, str(counts[task])] + [fmt(round(v[k], 4)) for k in ("wall", "cpu", "gpu")]
+    rows = [[task, str(counts[task])] + [measured_text(v[k]) for k in ("wall", "cpu", "gpu")]
             for task, v in totals.items()]
     if totals:
         rows.append(["total", str(sum(counts.values()))] +
-                    [fmt(round(sum(v[k] for v in totals.values()), 4)) for k in ("wall", "cpu", "gpu")])
+                    [measured_text(sum(v[k] for v in totals.values())) for k in ("wall", "cpu", "gpu")])
     return Table(["task", "runs with a record", "wall hours", "CPU-core hours", "GPU hours"], rows)
 
 

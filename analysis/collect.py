@@ -28,6 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sweep_io  # noqa: E402
+from number_text import count_text, grid_text, measured_text  # noqa: E402
 from sweep_io import Problem, UnreadableResults  # noqa: E402
 
 RESUBMIT_STATUSES = sweep_io.REMAINING_STATES
@@ -301,12 +302,34 @@ def resubmit_indices(frame) -> list:
 # ---------------------------------------------------------------- output
 
 
+COUNT_COLUMNS = ("index", "parameter_count", "steps_completed")
+
+
+def shown_frame(frame):
+    """The table as people read it (number_text's rule): counts whole, grid values as
+    written, measured values to 4 significant digits. The CSV keeps the numbers."""
+    columns = list(frame.columns)
+    axes = columns[3:columns.index("parameter_count")] if "parameter_count" in columns else []
+    shown = frame.copy().astype(object)
+    for column in columns:
+        if column in ("run_id", "status"):
+            continue
+        if column in axes:
+            text = grid_text
+        elif column in COUNT_COLUMNS or column.split("_", 1)[-1] in ("samples", "simulations_kept"):
+            text = count_text
+        else:
+            text = measured_text
+        shown[column] = [text(v) for v in frame[column]]
+    return shown
+
+
 def print_report(frame, problems, out=sys.stdout) -> None:
     import pandas as pd
 
     with pd.option_context("display.width", 250, "display.max_columns", None, "display.max_rows", None,
                            "display.max_colwidth", 40):
-        print(frame.to_string(index=False) if len(frame) else "(no runs)", file=out)
+        print(shown_frame(frame).to_string(index=False) if len(frame) else "(no runs)", file=out)
     print("\n" + status_counts(frame), file=out)
     if problems:
         print("\nproblems:", file=out)

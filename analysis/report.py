@@ -36,6 +36,7 @@ import pandas as pd
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import collect as collect_mod  # noqa: E402
 import sweep_io  # noqa: E402
+from number_text import count_text, grid_text, measured_text  # noqa: E402
 
 NUM_MEMORY = "model.num_memory"
 TAU_MAX = "model.memory_tau_max"
@@ -158,21 +159,9 @@ def render_html(blocks, title: str, image_dir: str) -> str:
 # ---------------------------------------------------------------- values
 
 
-def fmt(value) -> str:
-    """6 significant digits (tests compare report numbers with the HDF5 files); '-' for no value."""
-    if value is None or value is pd.NA:
-        return "-"
-    if isinstance(value, str):
-        return value
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(number):
-        return "-"
-    if number.is_integer() and abs(number) < 1e15:
-        return str(int(number))
-    return f"{number:.6g}"
+def metric_text(column: str, value) -> str:
+    """A test_/valid_ column's value: counts whole, the rest measured."""
+    return count_text(value) if column.split("_", 1)[-1] in COUNT_METRICS else measured_text(value)
 
 
 def is_seed_axis(axis: str) -> bool:
@@ -198,7 +187,7 @@ def done_runs(frame, *needed):
 
 
 def run_label(row, axes) -> str:
-    parts = [f"#{row['index']}"] + [f"{sweep_io.short_key(a)}={fmt(row[a])}" for a in axes]
+    parts = [f"#{count_text(row['index'])}"] + [f"{sweep_io.short_key(a)}={grid_text(row[a])}" for a in axes]
     return " ".join(parts)
 
 
@@ -242,7 +231,7 @@ def plot_metric_vs_params(frame, metric, axes, out_dir):
         key = key if isinstance(key, tuple) else (key,)
         per_dm = group.groupby(NUM_MEMORY).agg(params=("params", "mean"), mean=(metric, "mean"),
                                                low=(metric, "min"), high=(metric, "max")).sort_values("params")
-        label = ", ".join(f"{sweep_io.short_key(a)}={fmt(v)}" for a, v in zip(line_axes, key)) or "all runs"
+        label = ", ".join(f"{sweep_io.short_key(a)}={grid_text(v)}" for a, v in zip(line_axes, key)) or "all runs"
         ax.errorbar(per_dm["params"], per_dm["mean"],
                     yerr=[per_dm["mean"] - per_dm["low"], per_dm["high"] - per_dm["mean"]],
                     marker="o", capsize=3, label=label)
@@ -264,7 +253,7 @@ def label_dm_on_top(ax, done):
     top.set_xscale("log")
     top.set_xlim(ax.get_xlim())
     top.set_xticks(list(per_dm.values))
-    top.set_xticklabels([fmt(v) for v in per_dm.index], fontsize="small")
+    top.set_xticklabels([grid_text(v) for v in per_dm.index], fontsize="small")
     top.minorticks_off()
     top.set_xlabel("d_m (model.num_memory)")
 
@@ -282,14 +271,14 @@ def plot_heatmap(frame, metric, axes, out_dir):
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.2 * len(table.columns) + 3, 0.7 * len(table.index) + 2))
     image = ax.imshow(table.values, aspect="auto", origin="lower", cmap="viridis")
-    ax.set_xticks(range(len(table.columns)), [fmt(v) for v in table.columns])
-    ax.set_yticks(range(len(table.index)), [fmt(v) for v in table.index])
+    ax.set_xticks(range(len(table.columns)), [grid_text(v) for v in table.columns])
+    ax.set_yticks(range(len(table.index)), [grid_text(v) for v in table.index])
     ax.set_xlabel(NUM_MEMORY)
     ax.set_ylabel(TAU_MAX)
     middle = (min(table.values[~pd.isna(table.values)]) + max(table.values[~pd.isna(table.values)])) / 2
     for (i, j), value in _cells(table.values):
         # viridis is bright at the top: dark text there, light text below.
-        ax.text(j, i, fmt(round(value, 4)), ha="center", va="center", fontsize="small",
+        ax.text(j, i, measured_text(value), ha="center", va="center", fontsize="small",
                 color="k" if value > middle else "w")
     fig.colorbar(image, ax=ax, label=metric)
     others = [a for a in axes if a not in (NUM_MEMORY, TAU_MAX)]
@@ -372,10 +361,10 @@ def runs_table(frame, axes, metric) -> Table:
     headers += ["sample-steps/s"]
     rows = []
     for _, r in frame.iterrows():
-        row = [fmt(r["index"]), r["run_id"], r["status"]] + [fmt(r[a]) for a in axes]
-        row += [fmt(r["parameter_count"]), fmt(r["steps_completed"]), fmt(r["wall_seconds"])]
-        row += [fmt(r[metric])] if metric else []
-        row += [fmt(r["mean_sample_steps_per_s"])]
+        row = [count_text(r["index"]), r["run_id"], r["status"]] + [grid_text(r[a]) for a in axes]
+        row += [count_text(r["parameter_count"]), count_text(r["steps_completed"]), measured_text(r["wall_seconds"])]
+        row += [measured_text(r[metric])] if metric else []
+        row += [measured_text(r["mean_sample_steps_per_s"])]
         rows.append(row)
     return Table(headers, rows)
 
@@ -397,16 +386,18 @@ def seeds_table(frame, axes, metric):
         key = key if isinstance(key, tuple) else (key,)
         values = group[metric].astype(float)
         std = values.std(ddof=1) if len(values) > 1 else float("nan")
-        rows.append([fmt(k) for k in key] + [str(len(values)), fmt(values.mean()), fmt(std),
-                                             fmt(values.min()), fmt(values.max())])
+        rows.append([grid_text(k) for k in key] + [str(len(values)), measured_text(values.mean()),
+                                                   measured_text(std), measured_text(values.min()),
+                                                   measured_text(values.max())])
     return Table(headers, rows)
 
 
 def per_run_table(frame, axes, columns) -> Table:
     """Finished runs: index, run_id, axes, parameters, then (header, frame column) columns."""
     headers = ["index", "run_id"] + list(axes) + ["parameters"] + [h for h, _ in columns]
-    rows = [[fmt(r["index"]), r["run_id"]] + [fmt(r[a]) for a in axes] + [fmt(r["parameter_count"])]
-            + [fmt(r[c]) for _, c in columns] for _, r in done_runs(frame).iterrows()]
+    rows = [[count_text(r["index"]), r["run_id"]] + [grid_text(r[a]) for a in axes]
+            + [count_text(r["parameter_count"])] + [metric_text(c, r[c]) for _, c in columns]
+            for _, r in done_runs(frame).iterrows()]
     return Table(headers, rows)
 
 

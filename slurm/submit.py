@@ -10,6 +10,11 @@ prints the exact sbatch command; without --dry-run it submits and prints the
 job id. Array mode also submits a small job, started after every array task
 has ended (--dependency=afterany), that rewrites DIR/summary.{h5,csv} from
 all runs. --only-missing submits only the manifest rows without DONE.
+Array mode reads the cluster's limits (scontrol show config: MaxArraySize,
+MaxJobCount, max_array_tasks; sacctmgr: the user's MaxSubmitJobs where
+accounting is on) and, when the sweep has more runs (packs) than they allow
+array tasks, gives each task several of them (--runs-per-task), listed in a
+task map DIR/slurm/array-<time>.tasks that the task reads.
 A suite file ([suite] jobs = ..., docs/sweeps.md) submits each of its jobs
 (or those --only names) as its own array or MPI job into DIR/<sweep name>/
 (DIR defaults to runs/<suite name>, as for `elmrun sweep SUITE.ini`), after
@@ -22,8 +27,11 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import dataclasses
 import datetime
+import math
 import os
+import pwd
 import re
 import shlex
 import subprocess
@@ -48,7 +56,9 @@ def parse_args(argv):
     p.add_argument("--only", action="append", default=[], metavar="JOB",
                    help="suite: submit only this job (sweep name or job file name); repeatable")
     p.add_argument("--mode", required=True, choices=("array", "mpi"),
-                   help="array: one array task per run (per pack when the sweep packs); mpi: one job, all ranks under one srun, groups of ranks_per_run")
+                   help="array: one array task per run (per pack when the sweep packs; several per task where "
+                        "the cluster's limits require, see --runs-per-task); mpi: one job, all ranks under one "
+                        "srun, groups of ranks_per_run")
     p.add_argument("--nodes", type=int, default=1, help="nodes per job (array: per task) [1]")
     p.add_argument("--gpus-per-node", type=int, default=0,
                    help="GPUs per node, one rank per GPU (the runs need train.backend=cuda) [0: CPU ranks]")
@@ -61,6 +71,10 @@ def parse_args(argv):
     p.add_argument("--account", help="Slurm account")
     p.add_argument("--job-name", help="Slurm job name [elm-<sweep name>]")
     p.add_argument("--throttle", type=int, help="array: at most K tasks running at once (--array=...%%K)")
+    p.add_argument("--runs-per-task", type=int, metavar="N",
+                   help="array: each task trains N manifest rows (N packs when the sweep packs), one after "
+                        "another, listed in a task map DIR/slurm/array-<time>.tasks [1, or the fewest that fit "
+                        "the cluster's MaxArraySize, MaxJobCount and MaxSubmitJobs]; an N that does not fit is refused")
     p.add_argument("--max-requeues", type=int, default=3,
                    help="requeue an interrupted job (exit 75) at most R times [3]")
     p.add_argument("--signal-lead", type=int, default=300,
@@ -75,7 +89,9 @@ def parse_args(argv):
                    help="one more #SBATCH option, e.g. --sbatch-option=--qos=long; repeatable")
     p.add_argument("--no-collect-job", action="store_true", help="array: do not submit the summary job")
     p.add_argument("--elmrun", help="elmrun binary [$ELMRUN, else build/elmrun beside slurm/]")
-    p.add_argument("--dry-run", action="store_true", help="write the script and print the sbatch command, submit nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="write the script (and task map) and print the sbatch command, submit nothing; array mode "
+                        "also prints the limits read (or the defaults assumed, and why) and the runs per task")
     return p.parse_args(argv)
 
 
@@ -238,6 +254,182 @@ def read_packs(out, rows):
     if sorted(i for p in packs for i in p) != [i for i, _ in rows]:
         raise SubmitError(f"{path}: does not list every manifest row once")
     return packs
+
+
+# Slurm's own defaults (slurm.conf(5)), assumed where scontrol cannot be asked.
+DEFAULT_MAX_ARRAY_SIZE = 1001
+DEFAULT_MAX_JOB_COUNT = 10000
+
+
+@dataclasses.dataclass
+class ClusterLimits:
+    """The limits an array submission has to fit in, and where they came from (printed)."""
+    max_array_size: int          # array indices run from 0 to MaxArraySize - 1
+    max_job_count: int           # jobs slurmctld holds at once; every array task counts as one
+    max_array_tasks: int | None  # SchedulerParameters max_array_tasks: tasks in one array
+    max_submit_jobs: int | None  # the user's association: pending and running jobs at once
+    source: str                  # scontrol, or the defaults assumed and why
+    submit_source: str           # where MaxSubmitJobs came from, or why it was not read
+
+    def describe(self):
+        values = f"MaxArraySize={self.max_array_size}, MaxJobCount={self.max_job_count}"
+        if self.max_array_tasks is not None:
+            values += f", max_array_tasks={self.max_array_tasks}"
+        return f"{values} ({self.source}); {self.submit_source}"
+
+
+def query(cmd):
+    """(stdout, None) of a Slurm client command, or (None, why it gave nothing)."""
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        return None, f"{cmd[0]} not found"
+    except OSError as e:
+        return None, f"{cmd[0]}: {e.strerror}"
+    except subprocess.TimeoutExpired:
+        return None, f"{' '.join(cmd)} did not answer within 60 s"
+    if done.returncode != 0:
+        last = (done.stderr.strip() or done.stdout.strip() or f"exit {done.returncode}").splitlines()[-1]
+        return None, f"{' '.join(cmd)} failed: {last.strip()}"
+    return done.stdout, None
+
+
+def parse_config(text):
+    """`scontrol show config` as {key: value}: its `Key = Value` lines (the first of each key)."""
+    config = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if sep and key and " " not in key:
+            config.setdefault(key, value.strip())
+    return config
+
+
+def config_int(config, key, default):
+    text = config.get(key)
+    if text is None:
+        return default
+    if not text.isdigit():
+        raise SubmitError(f"scontrol show config: {key} = {text!r} is not a number")
+    return int(text)
+
+
+def max_array_tasks(config):
+    """SchedulerParameters' max_array_tasks=N (a lower cap on one array's tasks), or None."""
+    for item in config.get("SchedulerParameters", "").split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "max_array_tasks" and value.isdigit():
+            return int(value)
+    return None
+
+
+def read_max_submit_jobs(account, cluster):
+    """(the user's MaxSubmitJobs or None, where it came from). The smallest over the user's
+    associations on this cluster (of --account where given): the one a job lands in is not
+    known here."""
+    user = pwd.getpwuid(os.getuid()).pw_name
+    cmd = ["sacctmgr", "--noheader", "--parsable2", "show", "associations", f"users={user}"]
+    if cluster:
+        cmd.append(f"clusters={cluster}")  # the database may serve several clusters
+    if account:
+        cmd.append(f"accounts={account}")
+    stdout, why = query(cmd + ["format=MaxSubmitJobs"])
+    if stdout is None:
+        return None, f"MaxSubmitJobs not read ({why})"
+    values = [int(v) for v in stdout.split() if v.isdigit()]
+    where = f"sacctmgr, user {user}" + (f", account {account}" if account else "")
+    if not values:
+        return None, f"MaxSubmitJobs not set ({where})"
+    return min(values), f"MaxSubmitJobs={min(values)} ({where})"
+
+
+def read_cluster_limits(account):
+    """The cluster's limits from scontrol (and sacctmgr where accounting is configured); Slurm's
+    defaults, said so, where scontrol gives no answer (a dry run away from the cluster)."""
+    stdout, why = query(["scontrol", "show", "config"])
+    if stdout is None:
+        return ClusterLimits(DEFAULT_MAX_ARRAY_SIZE, DEFAULT_MAX_JOB_COUNT, None, None,
+                             f"Slurm's defaults, assumed: {why}", "MaxSubmitJobs not read")
+    config = parse_config(stdout)
+    storage = config.get("AccountingStorageType", "accounting_storage/none")
+    if storage == "accounting_storage/none":
+        max_submit, submit_source = None, f"no MaxSubmitJobs (AccountingStorageType={storage})"
+    else:
+        max_submit, submit_source = read_max_submit_jobs(account, config.get("ClusterName"))
+    return ClusterLimits(config_int(config, "MaxArraySize", DEFAULT_MAX_ARRAY_SIZE),
+                         config_int(config, "MaxJobCount", DEFAULT_MAX_JOB_COUNT),
+                         max_array_tasks(config), max_submit, "scontrol show config", submit_source)
+
+
+def task_caps(limits, extra_jobs):
+    """(most tasks, why) for each limit on how many tasks one array may have; extra_jobs: the
+    summary job, which counts against the same job limits."""
+    beside = " less the summary job" if extra_jobs else ""
+    caps = [(limits.max_job_count - extra_jobs, f"MaxJobCount={limits.max_job_count}{beside}")]
+    if limits.max_array_tasks is not None:
+        caps.append((limits.max_array_tasks, f"max_array_tasks={limits.max_array_tasks}"))
+    if limits.max_submit_jobs is not None:
+        caps.append((limits.max_submit_jobs - extra_jobs, f"MaxSubmitJobs={limits.max_submit_jobs}{beside}"))
+    return caps
+
+
+def plan_array(units, runs_per_task, limits, extra_jobs):
+    """How the units (pack indices, sorted) become array tasks: (units per task, tasks, why).
+    tasks None: one task per unit with the pack index as array index (as before task maps,
+    and what `elmrun status`'s --array= hint resubmits); else task t trains tasks[t]."""
+    if limits.max_array_size < 1:
+        raise SubmitError("this cluster disables job arrays (MaxArraySize=0): use --mode mpi")
+    count_cap, count_why = min(task_caps(limits, extra_jobs))
+    if count_cap < 1:
+        raise SubmitError(f"no room for an array task ({count_why})")
+    if runs_per_task in (None, 1) and units[-1] < limits.max_array_size and len(units) <= count_cap:
+        return 1, None, "array index = pack index"
+    cap, cap_why = min((limits.max_array_size, f"MaxArraySize={limits.max_array_size}"), (count_cap, count_why))
+    fewest = math.ceil(len(units) / cap)
+    if runs_per_task is None:
+        runs_per_task, why = fewest, f"the fewest that keep the array within {cap} tasks ({cap_why})"
+    elif runs_per_task < fewest:
+        raise SubmitError(f"--runs-per-task {runs_per_task} makes {math.ceil(len(units) / runs_per_task)} array "
+                          f"tasks, more than the {cap} this cluster allows ({cap_why}): use --runs-per-task "
+                          f"{fewest} or more, or leave it out")
+    else:
+        why = "as --runs-per-task asks"
+    tasks = [units[k:k + runs_per_task] for k in range(0, len(units), runs_per_task)]
+    return runs_per_task, tasks, why
+
+
+def packs_holding(packs, indices):
+    """The packs (indices into packs.tsv) that hold any of the manifest indices, in order."""
+    wanted = set(indices)
+    return [p for p, runs in enumerate(packs) if wanted.intersection(runs)]
+
+
+def summary_jobs(a):
+    """Jobs besides the array that a submission queues (they count against the same job limits)."""
+    return 0 if a.no_collect_job else 1
+
+
+def check_suite_arrays_fit(a, out, jobs, limits):
+    """Every sweep of a suite fits the cluster's limits, checked before the first array is queued."""
+    for name, _ in jobs:
+        sweep_dir = os.path.join(out, name)
+        rows = read_manifest(sweep_dir)
+        indices = missing_indices(sweep_dir, rows) if a.only_missing else [i for i, _ in rows]
+        if not indices:
+            continue
+        try:
+            plan_array(packs_holding(read_packs(sweep_dir, rows), indices), a.runs_per_task, limits, summary_jobs(a))
+        except SubmitError as e:
+            raise SubmitError(f"sweep {name}: {e}") from None
+
+
+def write_task_map(path, tasks):
+    """The task map array.sbatch reads: one line per array task, `task<TAB>pack indices`."""
+    with open(path + ".tmp", "w") as f:
+        f.write("task\tpacks\n")
+        for t, packs in enumerate(tasks):
+            f.write(f"{t}\t{' '.join(str(p) for p in packs)}\n")
+    os.replace(path + ".tmp", path)
 
 
 def run_values(job_path, sets, key, default):
@@ -422,12 +614,15 @@ def main(argv=None) -> int:
     positive("--ntasks-per-node", a.ntasks_per_node)
     positive("--cpus-per-task", a.cpus_per_task)
     positive("--throttle", a.throttle)
+    positive("--runs-per-task", a.runs_per_task)
     positive("--max-requeues", a.max_requeues, allow_zero=True)
     positive("--signal-lead", a.signal_lead, allow_zero=True)
     check_time(a.time)
     check_signal_lead(a.signal_lead, a.time)
     if a.throttle and a.mode != "array":
         raise SubmitError("--throttle applies to --mode array only")
+    if a.runs_per_task and a.mode != "array":
+        raise SubmitError("--runs-per-task applies to --mode array only (an MPI job trains all its runs)")
     if a.ntasks_per_node and a.mode != "mpi":
         raise SubmitError("--ntasks-per-node applies to --mode mpi only (an array task has ranks_per_run ranks)")
     for s in a.set:
@@ -441,7 +636,7 @@ def main(argv=None) -> int:
             raise SubmitError(f"--only selects jobs of a suite, and {a.job} is a sweep job ([sweep]), not a suite")
         if not a.out:
             raise SubmitError("--out DIR (the sweep directory) is required for a sweep job")
-        return submit_sweep(a, job, os.path.abspath(a.out), elmrun, None)
+        return submit_sweep(a, job, os.path.abspath(a.out), elmrun, None, None)
     out = os.path.abspath(a.out or os.path.join("runs", suite_name(job)))
     no_space("--out", out)
     jobs = suite_jobs(job, a.only)
@@ -450,14 +645,27 @@ def main(argv=None) -> int:
     # One elmrun call checks every selected job's runs (one line per problem)
     # and writes all their manifests before anything is queued.
     list_runs(elmrun, job, out, [y for o in a.only for y in ("--only", o)] + elmrun_args(a))
+    limits = array_limits(a)
+    if limits:
+        check_suite_arrays_fit(a, out, jobs, limits)
     for k, (name, job_file) in enumerate(jobs):
         print(f"{chr(10) if k else ''}submit.py: suite {suite_name(job)}: sweep {name} ({k + 1}/{len(jobs)})")
-        submit_sweep(a, job_file, os.path.join(out, name), elmrun, name)
+        submit_sweep(a, job_file, os.path.join(out, name), elmrun, name, limits)
     return 0
 
 
-def submit_sweep(a, job, out, elmrun, suite_member):
-    """Submits one sweep; suite_member is its sweep name in a suite (manifest already written), else None."""
+def array_limits(a):
+    """The cluster's limits, read once per submit.py call, for array mode only (an MPI job is one job)."""
+    if a.mode != "array":
+        return None
+    limits = read_cluster_limits(a.account)
+    print(f"submit.py: limits: {limits.describe()}")
+    return limits
+
+
+def submit_sweep(a, job, out, elmrun, suite_member, limits):
+    """Submits one sweep; suite_member is its sweep name in a suite (manifest already written), else None;
+    limits: the cluster's as a suite read them, else None (array mode reads them once the manifest is written)."""
     workdir = os.getcwd()
     job_name, rpr = check_before_writing(a, job, suite_member)
     slurm_dir = os.path.join(out, "slurm")
@@ -467,6 +675,7 @@ def submit_sweep(a, job, out, elmrun, suite_member):
 
     rows = read_manifest(out) if suite_member else write_manifest(elmrun, job, out, elmrun_args(a))
     packs = read_packs(out, rows)
+    limits = limits or array_limits(a)
     threads = max_train_threads(job, a.set)
     if a.cpus_per_task is not None and a.cpus_per_task < threads:
         raise SubmitError(f"--cpus-per-task {a.cpus_per_task} is fewer than the runs' train.threads = {threads}: "
@@ -479,10 +688,18 @@ def submit_sweep(a, job, out, elmrun, suite_member):
         if not indices:
             print(f"submit.py: all {len(rows)} runs of {out} are done; nothing to submit")
             return 0
-    # Array tasks take a pack each (one run per pack unless the sweep packs).
-    missing = set(indices)
-    task_packs = [p for p, runs in enumerate(packs) if missing.intersection(runs)]
+    # Array tasks take a pack each (one run per pack unless the sweep packs),
+    # or several where the cluster's limits allow fewer tasks than packs.
+    task_packs = packs_holding(packs, indices)
+    tasks = None
+    if a.mode == "array":
+        per_task, tasks, per_task_why = plan_array(task_packs, a.runs_per_task, limits, summary_jobs(a))
     os.makedirs(log_dir, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    task_map = os.path.join(slurm_dir, f"array-{stamp}.tasks") if tasks else ""
+    if task_map:
+        # Named like its script: a resubmission writes a new map, never the one a running array reads.
+        write_task_map(task_map, tasks)
 
     values = {
         "JOB_NAME": job_name,
@@ -498,19 +715,23 @@ def submit_sweep(a, job, out, elmrun, suite_member):
         "STEP_LIB": read_step_lib(),
     }
     if a.mode == "array":
-        values["ARRAY"] = array_expression(task_packs) + (f"%{a.throttle}" if a.throttle else "")
+        values["ARRAY"] = array_expression(range(len(tasks)) if tasks else task_packs) + \
+            (f"%{a.throttle}" if a.throttle else "")
+        values["TASK_MAP"] = shlex.quote(task_map)
     else:
         values["RUN_INDICES"] = " ".join(str(i) for i in indices) if a.only_missing else ""
     script_text = fill(os.path.join(HERE, TEMPLATES[a.mode]), values)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     script = os.path.join(slurm_dir, f"{a.mode}-{stamp}.sbatch")
     with open(script + ".tmp", "w") as f:
         f.write(script_text)
     os.chmod(script + ".tmp", 0o755)
     os.replace(script + ".tmp", script)
 
-    packed = f" in {len(task_packs)} pack(s)" if any(len(p) > 1 for p in packs) else ""
-    what = (f"{len(indices)} of {len(rows)} run(s){packed}" + (f" (--array={values['ARRAY']})" if a.mode == "array" else "")
+    is_packed = any(len(p) > 1 for p in packs)
+    packed = f" in {len(task_packs)} pack(s)" if is_packed else ""
+    in_tasks = f", {len(tasks)} array task(s)" if tasks else ""
+    what = (f"{len(indices)} of {len(rows)} run(s){packed}{in_tasks}"
+            + (f" (--array={values['ARRAY']})" if a.mode == "array" else "")
             + f", {ranks} rank(s) per {'task' if a.mode == 'array' else 'job'} x {cpus} core(s)")
     cmd = ["sbatch", "--parsable", script]
     collect_cmd = None
@@ -524,6 +745,10 @@ def submit_sweep(a, job, out, elmrun, suite_member):
                 collect_cmd.append(f"--{opt}={value}")
         collect_cmd += ["--wrap", collect]
 
+    if a.mode == "array":
+        unit = "pack(s)" if is_packed else "run(s)"
+        why = per_task_why if is_packed or task_map else "array index = manifest row"
+        print(f"submit.py: {per_task} {unit} per array task, {why}" + (f"; task map {task_map}" if task_map else ""))
     print(f"submit.py: {what}; script {script}")
     # Lines that can be pasted into a shell as they are: the summary job waits
     # for the array through the id the first sbatch prints.

@@ -126,7 +126,8 @@ def mean_std(values):
 def close(text, value):
     if np.isnan(value):
         return text == "-"
-    return float(text) == pytest.approx(value, rel=1e-5, abs=1e-12)
+    # The report shows 4 significant digits (number_text.py): half a unit of the 4th.
+    return float(text) == pytest.approx(value, rel=5e-4, abs=1e-12)
 
 
 def label_of(name, config):
@@ -353,7 +354,7 @@ def test_paper_tasks_compared_with_the_published_numbers(tmp_path):
     assert lo["verdict"].startswith("within ±")
     lra = {r["model"]: r for r in markdown_table(markdown, "Long Range Arena (test accuracy)")}
     assert lra["ELM (paper)"]["ListOps"] == "0.4677" and lra["Chrono-LSTM (paper)"]["Path-X"] == "-"
-    assert lra["ELM (this benchmark)"]["ListOps"] == f"{mean:.6g} ± {std:.6g} (n=3)"
+    assert lra["ELM (this benchmark)"]["ListOps"] == f"{mean:#.4g} ± {std:#.4g} (n=3)"
     assert lra["ELM (this benchmark)"]["Text"] == "not run"
     assert "shd_adding_tau_bin.png" in os.listdir(tmp_path / "out")
 

@@ -5,6 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "core/number_text.hpp"
 #include "io/hdf5_io.hpp"
 #include "io/output_dir.hpp"
 #include "model/elm_model.hpp"

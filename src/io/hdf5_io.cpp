@@ -410,6 +410,15 @@ void H5AtomicWriter::write_attr(const std::string& name, double value) {
   }
 }
 
+void H5AtomicWriter::write_attr_int64(const std::string& name, int64_t value) {
+  try {
+    file_.createAttribute(name, H5::PredType::STD_I64LE, H5::DataSpace(H5S_SCALAR))
+        .write(H5::PredType::NATIVE_INT64, &value);
+  } catch (const H5::Exception& e) {
+    fail(path_, ": cannot write attribute '", name, "': ", e.getDetailMsg());
+  }
+}
+
 void H5AtomicWriter::commit() {
   try {
     file_.close();

@@ -79,6 +79,7 @@ class H5AtomicWriter {
   void write_int64(const std::string& dataset, const int64_t* data, const std::vector<int64_t>& shape);
   void write_attr(const std::string& name, const std::string& value);
   void write_attr(const std::string& name, double value);
+  void write_attr_int64(const std::string& name, int64_t value);
   void commit();
   // Closes the file but leaves it under its temporary name, which is
   // returned, instead of renaming it: the caller owns the file from then on

@@ -67,16 +67,24 @@ void ElmConfig::validate(const std::string& where) const {
 
 namespace {
 
+// Sizes stay far below int overflow in every product the layouts form.
+constexpr int64_t kMaxModelInt = int64_t(1) << 30;
+
 using Setter = std::function<void(ElmConfig&, const std::string&, const std::string&)>;
 
 const std::map<std::string, Setter>& setters() {
   static const std::map<std::string, Setter> table = [] {
     std::map<std::string, Setter> t;
-    auto int_key = [&t](const char* name, int ElmConfig::*field) {
-      t[name] = [field, name](ElmConfig& c, const std::string& v, const std::string& src) {
-        int64_t x = parse_int(v, name, src);
-        ELM_CHECK(x >= -1 && x <= (1 << 30), src, ": key '", name, "': ", v, " is out of range [-1, ", 1 << 30, "]");
-        c.*field = static_cast<int>(x < 0 ? 0 : x);
+    // `low` is the smallest value a user may write; where it is 0, 0 means the
+    // reference's None (`zero_means`), and -1 is read as 0 too, as older configs wrote it.
+    auto int_key = [&t](const char* name, int ElmConfig::*field, int low, const char* zero_means) {
+      t[name] = [field, name, low, zero_means](ElmConfig& c, const std::string& v, const std::string& src) {
+        const int64_t x = parse_int(v, name, src);
+        const bool legacy_none = low == 0 && x == -1;
+        ELM_CHECK(legacy_none || (x >= low && x <= kMaxModelInt), src, ": key '", name, "': ", v,
+                  " is out of range [", low, ", ", kMaxModelInt, "]", low == 0 ? " (0: " : "",
+                  low == 0 ? zero_means : "", low == 0 ? ")" : "");
+        c.*field = static_cast<int>(legacy_none ? 0 : x);
       };
     };
     auto double_key = [&t](const char* name, double ElmConfig::*field) {
@@ -84,15 +92,15 @@ const std::map<std::string, Setter>& setters() {
         c.*field = parse_double(v, name, src);
       };
     };
-    int_key("num_input", &ElmConfig::num_input);
-    int_key("num_output", &ElmConfig::num_output);
-    int_key("num_memory", &ElmConfig::num_memory);
-    int_key("mlp_num_layers", &ElmConfig::mlp_num_layers);
-    int_key("mlp_hidden_size", &ElmConfig::mlp_hidden_size);
-    int_key("num_branch", &ElmConfig::num_branch);
-    int_key("num_synapse_per_branch", &ElmConfig::num_synapse_per_branch);
-    int_key("head_hidden", &ElmConfig::head_hidden);
-    int_key("head_classes", &ElmConfig::head_classes);
+    int_key("num_input", &ElmConfig::num_input, 1, "");
+    int_key("num_output", &ElmConfig::num_output, 1, "");
+    int_key("num_memory", &ElmConfig::num_memory, 1, "");
+    int_key("mlp_num_layers", &ElmConfig::mlp_num_layers, 1, "");
+    int_key("mlp_hidden_size", &ElmConfig::mlp_hidden_size, 0, "2 * num_memory");
+    int_key("num_branch", &ElmConfig::num_branch, 0, "num_input");
+    int_key("num_synapse_per_branch", &ElmConfig::num_synapse_per_branch, 1, "");
+    int_key("head_hidden", &ElmConfig::head_hidden, 0, "no two-tower head");
+    int_key("head_classes", &ElmConfig::head_classes, 2, "");
     double_key("lambda_value", &ElmConfig::lambda_value);
     double_key("tau_s_value", &ElmConfig::tau_s_value);
     double_key("tau_b_value", &ElmConfig::tau_b_value);

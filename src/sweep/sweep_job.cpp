@@ -46,7 +46,7 @@ SweepJob read_sweep_job(const std::string& path, const std::vector<std::string>&
       else if (key == "config") config = value;
       else if (key == "ranks_per_run") {
         const int64_t r = parse_int(value, "sweep.ranks_per_run", path);
-        ELM_CHECK(r >= 1 && r <= 65536, path, ": sweep.ranks_per_run must be >= 1, got ", r);
+        ELM_CHECK(r >= 1 && r <= 65536, path, ": sweep.ranks_per_run must be in [1, 65536], got ", r);
         job.ranks_per_run = int(r);
       } else if (key == "pack") {
         job.pack = value;  // checked with the runs (auto depends on the model)

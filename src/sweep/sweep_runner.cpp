@@ -11,6 +11,7 @@
 
 #include "core/duration_text.hpp"
 #include "core/error.hpp"
+#include "core/number_text.hpp"
 #include "core/stop_request.hpp"
 #include "core/test_hold.hpp"
 #include "io/hdf5_io.hpp"
@@ -215,8 +216,7 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
     // (acquire_run above): no lost-peer deadline there.
     group->set_wait_limit(0);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    char took[32];
-    std::snprintf(took, sizeof took, "%.1f s", secs);
+    const std::string took = measured_text(secs) + " s";
     bool interrupted = false;
     for (size_t i = 0; i < members.size(); ++i) {
       const RunResult& res = results[i];

@@ -10,6 +10,7 @@
 #include <map>
 
 #include "core/error.hpp"
+#include "core/number_text.hpp"
 #include "io/hdf5_io.hpp"
 #include "sweep/array_expression.hpp"
 #include "sweep/sweep_dir.hpp"
@@ -242,7 +243,6 @@ std::string summary_table_text(const SweepSummary& s) {
     if (n != "samples") head.push_back("test_" + n);
   head.push_back("wall_s");
   std::vector<std::vector<std::string>> rows;
-  char buf[64];
   for (const auto& r : s.rows) {
     std::vector<std::string> row = {std::to_string(r.index), r.run_id.substr(0, 8), r.status};
     for (const auto& v : r.axis_values) row.push_back(v);
@@ -250,13 +250,9 @@ std::string summary_table_text(const SweepSummary& s) {
     for (size_t k = 0; k < s.test_names.size(); ++k) {
       if (s.test_names[k] == "samples") continue;
       if (std::isnan(r.test[k])) row.push_back("-");
-      else {
-        std::snprintf(buf, sizeof buf, "%.4f", r.test[k]);
-        row.push_back(buf);
-      }
+      else row.push_back(measured_text(r.test[k]));
     }
-    std::snprintf(buf, sizeof buf, "%.1f", r.wall_seconds);
-    row.push_back(r.status == "done" ? buf : "-");
+    row.push_back(r.status == "done" ? measured_text(r.wall_seconds) : "-");
     rows.push_back(row);
   }
   std::vector<size_t> w(head.size());

@@ -134,12 +134,12 @@ RunConfig RunConfig::from_key_values(const KeyValues& kv, const std::string& sou
   ELM_CHECK(t.steps >= 1, source, ": train.steps must be >= 1, got ", t.steps);
   ELM_CHECK(t.batch_size >= 1, source, ": train.batch_size must be >= 1, got ", t.batch_size);
   ELM_CHECK(t.threads >= 1 && t.threads <= 256, source, ": train.threads must be in [1, 256], got ", t.threads);
-  ELM_CHECK(t.log_every >= 1, source, ": train.log_every must be >= 1");
-  ELM_CHECK(t.eval_every >= 1, source, ": train.eval_every must be >= 1");
-  ELM_CHECK(t.eval_simulations >= 1, source, ": train.eval_simulations must be >= 1");
-  ELM_CHECK(t.clip_norm >= 0, source, ": train.clip_norm must be >= 0");
-  ELM_CHECK(t.checkpoint_every >= 0, source, ": train.checkpoint_every must be >= 0");
-  ELM_CHECK(t.checksum_every >= 1, source, ": train.checksum_every must be >= 1");
+  ELM_CHECK(t.log_every >= 1, source, ": train.log_every must be >= 1, got ", t.log_every);
+  ELM_CHECK(t.eval_every >= 1, source, ": train.eval_every must be >= 1, got ", t.eval_every);
+  ELM_CHECK(t.eval_simulations >= 1, source, ": train.eval_simulations must be >= 1, got ", t.eval_simulations);
+  ELM_CHECK(t.clip_norm >= 0, source, ": train.clip_norm must be >= 0, got ", t.clip_norm);
+  ELM_CHECK(t.checkpoint_every >= 0, source, ": train.checkpoint_every must be >= 0, got ", t.checkpoint_every);
+  ELM_CHECK(t.checksum_every >= 1, source, ": train.checksum_every must be >= 1, got ", t.checksum_every);
   ELM_CHECK(t.train_samples >= 0 && t.valid_samples >= 0 && t.test_samples >= 0, source,
             ": train.train_samples, valid_samples and test_samples must be >= 0 (0: all)");
   ELM_CHECK(t.loss.empty() || t.loss == "last_step_ce" || t.loss == "neuronio", source, ": train.loss '", t.loss,

@@ -1,18 +1,21 @@
 #include "train/run_record.hpp"
 
+#include <cmath>
 #include <cstdio>
 
 #include "build_config.hpp"
+#include "core/number_text.hpp"
 #include "io/hdf5_io.hpp"
 
 namespace elm {
 
+bool is_count_metric(const std::string& name) { return name == "samples" || name == "simulations_kept"; }
+
 std::string metrics_text(const Metrics& m) {
   std::string s;
-  char buf[96];
   for (const auto& [name, value] : m) {
-    std::snprintf(buf, sizeof buf, "%s%s %.4g", s.empty() ? "" : ", ", name.c_str(), value);
-    s += buf;
+    const bool count = is_count_metric(name) && std::isfinite(value);
+    s += (s.empty() ? "" : ", ") + name + " " + (count ? count_text(std::llround(value)) : measured_text(value));
   }
   return s;
 }
@@ -34,9 +37,9 @@ void write_run_results(const RunRecord& r, const std::string& path) {
   w.write_attr("git_revision", kGitRevision);
   w.write_attr("elmrun_version", kVersion);
   w.write_attr("config_json", to_flat_json(r.config));
-  w.write_attr("world_size", double(r.world_size));
-  w.write_attr("parameter_count", double(r.parameter_count));
-  w.write_attr("steps_completed", double(r.steps_completed));
+  w.write_attr_int64("world_size", r.world_size);
+  w.write_attr_int64("parameter_count", r.parameter_count);
+  w.write_attr_int64("steps_completed", r.steps_completed);
   w.write_attr("wall_seconds", r.wall_seconds);
   write_step_series(w, r);
   if (!r.eval_metrics.empty())

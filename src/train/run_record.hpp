@@ -24,7 +24,10 @@ struct RunRecord {
   double wall_seconds = 0;  // all attempts of the run together
 };
 
+// "loss 0.8743, accuracy 0.6860, samples 10000": counts as integers, the rest
+// measured values (core/number_text.hpp).
 std::string metrics_text(const Metrics& m);
+bool is_count_metric(const std::string& name);
 
 class H5AtomicWriter;
 // The per-step series (train/loss, lr, grad_norm, sample_steps_per_s) and

@@ -6,6 +6,7 @@
 
 #include "core/duration_text.hpp"
 #include "core/error.hpp"
+#include "core/number_text.hpp"
 #include "core/stop_request.hpp"
 #include "core/test_hold.hpp"
 #include "data/store/sharded_sampler.hpp"
@@ -241,14 +242,13 @@ std::optional<RunResult> RunSession::after_step(const StepResult& r) {
   const double eta = eta_seconds(std::chrono::duration<double>(now - steps_t0_).count(), double(step_ - first_step_),
                                  double(tc.steps - first_step_));
   if (step_ % tc.log_every == 0 || last) {
-    char line[320];
-    std::snprintf(line, sizeof line,
-                  "step %6lld/%lld  loss %.4f (mean of %lld)  lr %.2e  grad_norm %.3g  %.3g sample-steps/s  "
-                  "elapsed %s  ETA %s\n",
-                  (long long)step_, (long long)tc.steps, window_loss_ / window_steps_, (long long)window_steps_, lr,
-                  norm, double(tc.batch_size) * T * window_steps_ / window_time_, duration_text(elapsed).c_str(),
-                  duration_text(eta).c_str());
-    log_ << line << std::flush;
+    char step[64];
+    std::snprintf(step, sizeof step, "step %6lld/%lld", (long long)step_, (long long)tc.steps);
+    log_ << step << "  loss " << measured_text(window_loss_ / window_steps_) << " (mean of " << window_steps_
+         << ")  lr " << measured_text(lr) << "  grad_norm " << measured_text(norm) << "  "
+         << measured_text(double(tc.batch_size) * T * window_steps_ / window_time_) << " sample-steps/s  elapsed "
+         << duration_text(elapsed) << "  ETA " << duration_text(eta) << "\n"
+         << std::flush;
     window_loss_ = window_time_ = 0;
     window_steps_ = 0;
   }
@@ -288,9 +288,7 @@ RunResult RunSession::finish() {
   rec_.test = *test;
   rec_.steps_completed = tc.steps;
   rec_.wall_seconds = wall_before_ + std::chrono::duration<double>(clock::now() - t_start_).count();
-  char wall[64];
-  std::snprintf(wall, sizeof wall, "%.1f", rec_.wall_seconds);
-  log_ << "test  " << metrics_text(rec_.test) << ", wall time " << wall << " s\n";
+  log_ << "test  " << metrics_text(rec_.test) << ", wall time " << measured_text(rec_.wall_seconds) << " s\n";
   // From here on a signal waits: the run ends DONE within a few file writes.
   backend_->get_params(model_.params);
   if (writer_) {

@@ -7,3 +7,12 @@ foreach(script sigterm_resume kill_rank quickstart bench_ranks bench_convert_neu
     ENVIRONMENT "ELMRUN=$<TARGET_FILE:elmrun>;ELM_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
     SKIP_RETURN_CODE 77 TIMEOUT 300 PROCESSORS 2)
 endforeach()
+
+# Every shell block of README.md and docs/*.md, in a scratch copy of the tree
+# (tests/e2e/doc_commands.py; ELM_DOC_SIZE=full runs them at their documented
+# sizes), and the same runner on blocks made to fail.
+add_test(NAME e2e.doc_commands COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/e2e/doc_commands.py)
+add_test(NAME e2e.doc_commands_fail COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/doc_commands_fail.sh)
+set_tests_properties(e2e.doc_commands e2e.doc_commands_fail PROPERTIES
+  ENVIRONMENT "ELMRUN=$<TARGET_FILE:elmrun>;ELM_SOURCE_DIR=${CMAKE_SOURCE_DIR};PYTHONDONTWRITEBYTECODE=1"
+  SKIP_RETURN_CODE 77 TIMEOUT 600 PROCESSORS 2)

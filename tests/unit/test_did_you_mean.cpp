@@ -47,8 +47,29 @@ TEST(DidYouMean, ConfigErrorsNameTheNearestKey) {
   EXPECT_NE(far.find("unknown key 'optim.learning_rate'"), std::string::npos) << far;
   EXPECT_EQ(far.find("did you mean"), std::string::npos) << far;
   EXPECT_NE(far.find("optim keys: kind, lr,"), std::string::npos) << far;
-  const std::string range = config_error({{"model.num_memory", "-16"}});
-  EXPECT_NE(range.find("-16 is out of range [-1, 1073741824]"), std::string::npos) << range;
+}
+
+// An integer model key out of range names the values a user can write, not the
+// internal -1 that older configs used for None.
+TEST(ModelKeyRange, NamesTheRangeAUserCanUse) {
+  const std::string memory = config_error({{"model.num_memory", "-16"}});
+  EXPECT_NE(memory.find("cfg.ini [model]: key 'num_memory': -16 is out of range [1, 1073741824]"), std::string::npos)
+      << memory;
+  EXPECT_NE(config_error({{"model.num_memory", "-1"}}).find("-1 is out of range [1, 1073741824]"), std::string::npos);
+  EXPECT_NE(config_error({{"model.num_memory", "0"}}).find("0 is out of range [1, 1073741824]"), std::string::npos);
+  EXPECT_NE(config_error({{"model.num_memory", "1073741825"}}).find("out of range [1, 1073741824]"),
+            std::string::npos);
+  const std::string hidden = config_error({{"model.mlp_hidden_size", "-5"}});
+  EXPECT_NE(hidden.find("key 'mlp_hidden_size': -5 is out of range [0, 1073741824] (0: 2 * num_memory)"),
+            std::string::npos)
+      << hidden;
+  EXPECT_NE(config_error({{"model.num_branch", "-2"}}).find("[0, 1073741824] (0: num_input)"), std::string::npos);
+  EXPECT_NE(config_error({{"model.head_classes", "1"}}).find("1 is out of range [2, 1073741824]"), std::string::npos);
+  // -1 for None still reads as 0 where 0 means None.
+  for (const char* key : {"model.mlp_hidden_size", "model.num_branch"}) {
+    const std::string none = config_error({{key, "-1"}, {"model.num_input", "4"}, {"model.num_output", "2"}});
+    EXPECT_EQ(none.find("out of range"), std::string::npos) << none;
+  }
 }
 
 }  // namespace
