@@ -77,6 +77,9 @@ kill_netns_processes() {
   done
 }
 
+# This cluster's links in this namespace: the bridge and the hosts' veth ends.
+our_links() { ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep "^elm$tag\|^elmbr$tag$" || true; }
+
 stop_cluster() {
   local ns t pid
   if [ -s "$state/slurm.conf" ] && [ -n "$(ip netns pids "$(ns_of ctl)" 2>/dev/null || true)" ]; then
@@ -90,6 +93,14 @@ stop_cluster() {
     kill_netns_processes "$ns"
     ip netns del "$ns" 2>/dev/null || true
   done
+  # The kernel tears a deleted namespace's links down in the background: delete
+  # the bridge-side ends now and wait, so a start right after finds the names free.
+  for t in $(seq 50); do
+    links=$(our_links)
+    [ -n "$links" ] || break
+    for l in $links; do ip link del "$l" 2>/dev/null || true; done
+    sleep 0.1
+  done
   if [ -s "$state/munged.pid" ]; then
     pid=$(cat "$state/munged.pid")
     if [ -r "/proc/$pid/comm" ] && [ "$(cat "/proc/$pid/comm")" = munged ]; then
@@ -99,7 +110,6 @@ stop_cluster() {
     fi
     rm -f "$state/munged.pid"
   fi
-  ip link del "$bridge" 2>/dev/null || true
   rm -f "$state/env"
 }
 
