@@ -12,6 +12,7 @@
 # Needs root (slurmd runs jobs as their user; SlurmUser=root). Exit 77 when the
 # Slurm or munge daemons are not installed.
 set -euo pipefail
+source "$(dirname "$0")/slurm_conf_common.sh"
 
 usage() { echo "usage: $0 start|stop|status STATE_DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
@@ -130,32 +131,13 @@ start_box() {
   hash=$(printf '%s' "$state" | cksum | awk '{print $1 % 5000}')
   ctld_port=$(free_port $((20000 + hash * 2)))
   slurmd_port=$(free_port $((ctld_port + 1)))
-  cat > "$state/slurm.conf" <<EOF
+  {
+    cat <<EOF
 # Written by scripts/slurm_box.sh: one node, no accounting, no cgroups.
 ClusterName=elmbox
 SlurmctldHost=localhost
 SlurmctldPort=$ctld_port
 SlurmdPort=$slurmd_port
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
-# cred_expire also delays a requeued job's restart (default 120 s).
-AuthInfo=socket=$sock,cred_expire=$CRED_EXPIRE
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-MpiDefault=pmix
-SwitchType=switch/none
-JobRequeue=1
-ReturnToService=2
-SchedulerType=sched/backfill
-SchedulerParameters=sched_interval=2
-KillWait=5
-InactiveLimit=0
-MinJobAge=600
-SlurmctldTimeout=30
 SlurmdTimeout=60
 StateSaveLocation=$state/ctld
 SlurmdSpoolDir=$state/spool
@@ -163,14 +145,11 @@ SlurmctldPidFile=$state/slurmctld.pid
 SlurmdPidFile=$state/slurmd.pid
 SlurmctldLogFile=$state/log/slurmctld.log
 SlurmdLogFile=$state/log/slurmd.log
-SlurmctldDebug=info
-SlurmdDebug=info
-AccountingStorageType=accounting_storage/none
-JobAcctGatherType=jobacct_gather/none
-JobCompType=jobcomp/none
-NodeName=localhost CPUs=$cpus RealMemory=$mem State=UNKNOWN
-PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
+    slurm_conf_common "$sock" "$CRED_EXPIRE"
+    echo "NodeName=localhost CPUs=$cpus RealMemory=$mem State=UNKNOWN"
+    echo "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP"
+  } > "$state/slurm.conf"
   printf 'export SLURM_CONF=%q\n' "$state/slurm.conf" > "$state/env.tmp"
   mv "$state/env.tmp" "$state/env"
 

@@ -25,6 +25,7 @@
 # Needs root (namespaces, slurmd). Exit 77 when Slurm, munge or iproute2 is
 # not installed or network namespaces cannot be made here.
 set -euo pipefail
+source "$(dirname "$0")/slurm_conf_common.sh"
 
 usage() {
   echo "usage: $0 start STATE_DIR [N] | status|stop STATE_DIR | kill-host|revive-host STATE_DIR HOST |" \
@@ -192,29 +193,9 @@ start_cluster() {
 # network namespaces on bridge $bridge ($subnet.0/24); no accounting, no cgroups.
 ClusterName=elmmulti
 SlurmctldHost=ctl($(addr_of ctl))
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
-AuthInfo=socket=$sock,cred_expire=5
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-MpiDefault=pmix
-SwitchType=switch/none
-JobRequeue=1
-# A host that comes back (revive-host) rejoins by itself.
-ReturnToService=2
-SchedulerType=sched/backfill
-SchedulerParameters=sched_interval=2
-KillWait=5
-InactiveLimit=0
-MinJobAge=600
 # A host that stops answering is marked DOWN after SlurmdTimeout; its jobs are
 # then ended (NODE_FAIL) and requeued when they allow it.
 SlurmdTimeout=10
-SlurmctldTimeout=30
 MessageTimeout=5
 StateSaveLocation=$state/ctld
 SlurmdSpoolDir=$state/%n/spool
@@ -224,12 +205,8 @@ SlurmctldPidFile=$state/ctl/slurmctld.pid
 SlurmdPidFile=$state/%n/slurmd.pid
 SlurmctldLogFile=$state/ctl/slurmctld.log
 SlurmdLogFile=$state/%n/slurmd.log
-SlurmctldDebug=info
-SlurmdDebug=info
-AccountingStorageType=accounting_storage/none
-JobAcctGatherType=jobacct_gather/none
-JobCompType=jobcomp/none
 EOF
+    slurm_conf_common "$sock" 5
     for k in $(seq "$n"); do
       echo "NodeName=node$k NodeAddr=$(addr_of "node$k") NodeHostname=node$k CPUs=$cpus RealMemory=$mem State=UNKNOWN"
     done
