@@ -6,6 +6,7 @@
 # so the next test finds the whole cluster.
 : "${ELM_CLUSTER_STATE:?set ELM_CLUSTER_STATE to the cluster state dir (the multinode.start test starts it)}"
 export ELM_SLURM_STATE=$ELM_CLUSTER_STATE
+ELM_SCRATCH_PREFIX=elm-multinode
 CLUSTER=(bash "$ELM_SOURCE_DIR/scripts/slurm_cluster.sh")
 source "$(dirname "${BASH_SOURCE[0]}")/../slurm/lib.sh"
 # No job of these tests should wait 15 minutes for a lost peer.

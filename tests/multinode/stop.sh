@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The multinode.stop fixture cleanup: stops the cluster (also after failed
 # tests) and fails if any of its namespaces, its bridge, its daemons or a
-# process of the cluster is still there afterwards (the tests' processes
-# ran inside its namespaces, which are gone only when they are).
+# process of the cluster or of a multinode test (scratch /tmp/elm-multinode-*)
+# is still there afterwards.
 set -uo pipefail
 state=${1:?usage: stop.sh STATE_DIR}
 script="$(dirname "$0")/../../scripts/slurm_cluster.sh"
 bash "$script" stop "$state" || exit 1
-left=$(pgrep -a -f "$state/" | grep -v "pgrep\|stop.sh" || true)  # the tests' own processes ran inside the namespaces
+left=$(pgrep -a -f "$state/|/tmp/elm-multinode-" | grep -v "pgrep\|stop.sh" || true)
 hash=$(printf '%s' "$(realpath -m "$state")" | cksum | awk '{print $1}')
 tag=$(printf '%04x' $((hash % 65536)))
 namespaces=$(ip netns list 2>/dev/null | grep "^elm$tag-" || true)

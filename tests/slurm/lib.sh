@@ -11,7 +11,8 @@ fi
 [ -s "$ELM_SLURM_STATE/env" ] || fail "no Slurm box in $ELM_SLURM_STATE (run the slurm.start test first)"
 source "$ELM_SLURM_STATE/env"
 SUBMIT=(/usr/bin/python3 "$ELM_SOURCE_DIR/slurm/submit.py" --elmrun "$ELMRUN")
-scratch=$(mktemp -d /tmp/elm-slurm-XXXXXX)
+# The multinode tests use their own prefix: slurm.stop looks for leftovers by this one.
+scratch=$(mktemp -d "/tmp/${ELM_SCRATCH_PREFIX:-elm-slurm}-XXXXXX")
 test_start=$(date +%s)
 our_jobs=()
 cleanup() {
