@@ -77,7 +77,12 @@ int run_planned_sweep(WorldSession& session, const SweepPlan& p, const SweepCliO
   }
   world.barrier();
   if (o.list) {
-    if (world.rank() == 0) std::cout << manifest_text(p.job, p.runs);
+    if (world.rank() == 0) {
+      std::cout << manifest_text(p.job, p.runs) << std::flush;
+      // On stderr: stdout stays the manifest alone, for scripts that read it.
+      std::cerr << "elmrun sweep: wrote " << p.out_dir << "/manifest.tsv and " << p.out_dir
+                << "/packs.tsv; nothing run\n";
+    }
     return 0;
   }
   SweepOutcome outcome;
