@@ -4,16 +4,7 @@
 # Slurm spreads the tasks over the hosts. Every host must run a task, every
 # run is done once, and the summary job (afterany) collects all 6.
 source "$(dirname "$0")/lib.sh"
-write_small_job "$scratch" 1500 1
-cat > "$scratch/job.ini" <<EOT
-[sweep]
-name = arr
-config = base.ini
-ranks_per_run = 1
-[grid]
-model.num_memory = 4, 8, 12
-model.memory_tau_max = 20, 200
-EOT
+write_six_run_job arr
 cpus=$(sinfo -h -N -n node1 -o %c | head -1)
 submit "$scratch/job.ini" --out "$scratch/sweep" --mode array --cpus-per-task "$cpus" --time 00:05:00 --signal-lead 30
 wait_jobs 150 "${submitted[@]}"

@@ -33,6 +33,21 @@ restore_cluster() {
 }
 trap restore_cluster EXIT
 
+# write_six_run_job NAME: the small job's base config (1500 steps) and a
+# 3 x 2 grid job file named NAME in $scratch (6 runs, one rank each).
+write_six_run_job() {
+  write_small_job "$scratch" 1500 1
+  cat > "$scratch/job.ini" <<EOT
+[sweep]
+name = $1
+config = base.ini
+ranks_per_run = 1
+[grid]
+model.num_memory = 4, 8, 12
+model.memory_tau_max = 20, 200
+EOT
+}
+
 # kill_host HOST: the host dies (link down, every process on it killed).
 kill_host() { hosts_changed=1; "${CLUSTER[@]}" kill-host "$ELM_CLUSTER_STATE" "$1" > /dev/null; }
 partition_hosts() { hosts_changed=1; "${CLUSTER[@]}" partition "$ELM_CLUSTER_STATE" "$1" "$2" > /dev/null; }

@@ -5,16 +5,7 @@
 # Both hosts must train runs (each run's status file names its host) and every
 # run is trained exactly once (one "run:" line in each run's log).
 source "$(dirname "$0")/lib.sh"
-write_small_job "$scratch" 1500 1
-cat > "$scratch/job.ini" <<EOT
-[sweep]
-name = spread
-config = base.ini
-ranks_per_run = 1
-[grid]
-model.num_memory = 4, 8, 12
-model.memory_tau_max = 20, 200
-EOT
+write_six_run_job spread
 submit "$scratch/job.ini" --out "$scratch/sweep" --mode mpi --nodes 2 --ntasks-per-node 1 --time 00:05:00 --signal-lead 30
 job=${submitted[0]}
 log="$scratch/sweep/slurm/logs/elm-spread_$job.out"
