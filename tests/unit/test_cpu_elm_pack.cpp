@@ -373,6 +373,19 @@ TEST(CpuElmPack, AutoPicksLanesOnlyForManySmallModelsWithSixteenLanes) {
   std::vector<RoutingTable> routes(16, RoutingTable::build(big[0]));
   CpuElmPack pack(big, routes, 1);
   EXPECT_EQ(pack.auto_mode(16), CpuElmPack::Mode::PerModel);
+  // The sfmnist_pool2 shape (d_m 64, 16 inputs: 18,432 MLP weights) is faster one model after another.
+  ElmConfig sf;
+  sf.variant = ElmVariant::V1;
+  sf.num_input = 16;
+  sf.num_output = 10;
+  sf.num_memory = 64;
+  std::vector<ElmConfig> mid(16, sf);
+  std::vector<RoutingTable> mid_routes(16, RoutingTable::build(sf));
+  CpuElmPack mid_pack(mid, mid_routes, 1);
+  int64_t weights = 0;
+  for (const auto& l : mid_pack.layout().mlp()) weights += int64_t(l.in) * l.out;
+  EXPECT_EQ(weights, 18432);
+  EXPECT_EQ(mid_pack.auto_mode(16), CpuElmPack::Mode::PerModel);
 }
 
 // The comparison is able to fail: a parameter of one model changed after the

@@ -117,12 +117,14 @@ CpuElmPack::Mode CpuElmPack::auto_mode(int models) const {
   // From `elmrun bench --pack ... --pack-mode lanes|per-model` on every CPU
   // workload (BENCHMARKS.md, "Packed models"): lanes beat running the models
   // one after another only with 16-lane vectors nearly full (12-16 models) and
-  // small MLPs (neuronio_dm15: ~12 %, sfmnist_dm64: ~3 %); with 8-lane
-  // vectors, fewer models or the d_m = 100 workloads one model after another
-  // is faster.
+  // the smallest MLPs (neuronio_dm15, 2,250 weights: ~5 % at K = 16). Since
+  // the single-model products take two column tiles at once, a d_m = 64 MLP
+  // (sfmnist_dm64, 18,432 weights) runs 20-25 % slower in lanes than one model
+  // after another; with 8-lane vectors, fewer models or larger MLPs one model
+  // after another is faster.
   int64_t mlp_weights = 0;
   for (const auto& l : layout_.mlp()) mlp_weights += int64_t(l.in) * l.out;
-  if (models >= 12 && max_lanes(isa_) >= 16 && mlp_weights <= 20000) return Mode::Lanes;
+  if (models >= 12 && max_lanes(isa_) >= 16 && mlp_weights <= kMaxLaneMlpWeights) return Mode::Lanes;
   return Mode::PerModel;
 }
 

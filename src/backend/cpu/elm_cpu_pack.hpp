@@ -78,9 +78,10 @@ class CpuElmPack {
   // How the last forward ran: lanes per group (0: PerModel).
   int last_lane_width() const { return last_lanes_; }
   // What Auto picks for a pass of `models` models: Lanes with 16-lane vectors
-  // (AVX-512), at least 12 models and at most 20000 MLP weights per model,
-  // else PerModel.
+  // (AVX-512), at least 12 models and at most kMaxLaneMlpWeights MLP weights
+  // per model, else PerModel.
   Mode auto_mode(int models) const;
+  static constexpr int64_t kMaxLaneMlpWeights = 8000;
 
  private:
   std::vector<ElmConfig> configs_;
