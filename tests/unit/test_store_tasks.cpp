@@ -501,16 +501,16 @@ void write_tiny_retrieval_store(const std::string& dir) {
 
 }  // namespace
 
-TEST(StoreTasks, EveryPaperJobPassesTheSweepChecksOnAStoreOfItsTask) {
-  // `elmrun sweep jobs/paper/suite.ini --list` refuses without the data; here
-  // every job meets a tiny store of its task, so the checks that need one
-  // (model shape against the store, model.delta_t = task.bin_ms, ...) run too.
-  TempDir tmp("elm-paper");
+namespace {
+
+// A tiny store of every task the shipped jobs train, in tmp: task name -> store.
+std::map<std::string, std::string> write_tiny_task_stores(TempDir& tmp) {
   write_token_store(tmp.file("listops"), "listops", 15, 10, {{{1, 2}, 1}});
   write_token_store(tmp.file("text"), "text", 256, 2, std::vector<TokenSample>(60, TokenSample{{65, 66}, 1}));
   write_token_store(tmp.file("image"), "image", 256, 10, {{std::vector<uint8_t>(1024, 1), 1}});
   write_token_store(tmp.file("pathfinder"), "pathfinder", 256, 2, {{std::vector<uint8_t>(1024, 1), 1}});
   write_token_store(tmp.file("pathx"), "pathx", 256, 2, {{std::vector<uint8_t>(16384, 1), 1}});
+  write_token_store(tmp.file("sfmnist"), "fmnist", 256, 10, {{std::vector<uint8_t>(784, 1), 1}});
   write_shd_store(tmp.file("shd"), 2, 2, 2);
   write_tiny_retrieval_store(tmp.file("retrieval"));
   elm::SyntheticNeuronOptions neuron;
@@ -518,32 +518,71 @@ TEST(StoreTasks, EveryPaperJobPassesTheSweepChecksOnAStoreOfItsTask) {
   neuron.duration_ms = 1200;  // NeuronIO windows start in [500, T - 500)
   std::ostringstream log;
   elm::write_synthetic_neuron_store(tmp.file("neuronio"), neuron, log);
+  std::map<std::string, std::string> stores;
+  for (const char* task : {"listops", "text", "image", "pathfinder", "pathx", "sfmnist", "shd", "retrieval", "neuronio"})
+    stores[task] = tmp.file(task);
+  stores["shd_adding"] = tmp.file("shd");
+  return stores;
+}
 
+// Every run of the job passes the sweep's checks on the store of its task
+// (model shape against the store, model.delta_t = task.bin_ms, ...); returns
+// the job's task and adds its runs to *runs_total.
+std::string expect_job_passes_on_its_store(const std::string& path, const std::map<std::string, std::string>& stores,
+                                           int64_t* runs_total) {
+  SCOPED_TRACE(path);
+  const std::string task = elm::expand_sweep(elm::read_sweep_job(path, {})).front().config.task.name;
+  EXPECT_TRUE(stores.count(task)) << "no tiny store of task " << task;
+  if (!stores.count(task)) return task;
+  const elm::SweepJob j = elm::read_sweep_job(path, {"task.store=" + stores.at(task)});
+  const auto runs = elm::expand_sweep(j);
+  std::string problems;
+  for (const auto& p : elm::sweep_input_problems(runs)) problems += p + "\n";
+  EXPECT_EQ(problems, "");
+  EXPECT_NO_THROW(elm::parse_pack_size(j.pack, runs.front().config, "sweep.pack", j.path));
+  *runs_total += int64_t(runs.size());
+  return task;
+}
+
+}  // namespace
+
+TEST(StoreTasks, EveryPaperJobPassesTheSweepChecksOnAStoreOfItsTask) {
+  // `elmrun sweep jobs/paper/suite.ini --list` refuses without the data; here
+  // every job meets a tiny store of its task, so the checks that need one run too.
+  TempDir tmp("elm-paper");
+  const auto stores = write_tiny_task_stores(tmp);
   const std::string suite_file = elm::test::source_dir() + "/jobs/paper/suite.ini";
   const elm::SweepSuite suite = elm::read_sweep_suite(suite_file);
   std::set<std::string> tasks;
   int64_t runs_total = 0;
   for (const auto& job : suite.jobs) {
     SCOPED_TRACE(job.path);
-    const auto as_shipped = elm::expand_sweep(elm::read_sweep_job(job.path, {}));
-    const std::string task = as_shipped.front().config.task.name;
-    tasks.insert(task);
     // Without its data the job is refused, naming the store.
-    const auto refused = elm::sweep_input_problems(as_shipped);
+    const auto refused = elm::sweep_input_problems(elm::expand_sweep(elm::read_sweep_job(job.path, {})));
     ASSERT_FALSE(refused.empty());
     EXPECT_NE(refused[0].find("data/"), std::string::npos) << refused[0];
-    const std::string store = tmp.file(task == "shd_adding" ? "shd" : task);
-    const elm::SweepJob j = elm::read_sweep_job(job.path, {"task.store=" + store});
-    const auto runs = elm::expand_sweep(j);
-    std::string problems;
-    for (const auto& p : elm::sweep_input_problems(runs)) problems += p + "\n";
-    EXPECT_EQ(problems, "");
-    EXPECT_NO_THROW(elm::parse_pack_size(j.pack, runs.front().config, "sweep.pack", j.path));
-    runs_total += int64_t(runs.size());
+    tasks.insert(expect_job_passes_on_its_store(job.path, stores, &runs_total));
   }
   EXPECT_EQ(tasks, (std::set<std::string>{"neuronio", "shd", "shd_adding", "listops", "text", "retrieval", "image",
                                           "pathfinder", "pathx"}));
   EXPECT_GE(runs_total, 100);
+}
+
+TEST(StoreTasks, EveryShippedJobPassesTheSweepChecksOnAStoreOfItsTask) {
+  // The examples of jobs/ as well: a job whose grid varies task.bin_ms without
+  // model.delta_t would have most of its runs refused on real data.
+  TempDir tmp("elm-jobs");
+  const auto stores = write_tiny_task_stores(tmp);
+  std::set<std::string> tasks;
+  int64_t runs_total = 0, jobs = 0;
+  for (const auto& e : fs::directory_iterator(fs::path(elm::test::source_dir()) / "jobs")) {
+    if (e.path().extension() != ".ini") continue;
+    tasks.insert(expect_job_passes_on_its_store(e.path().string(), stores, &runs_total));
+    ++jobs;
+  }
+  EXPECT_GE(jobs, 7);
+  EXPECT_TRUE(tasks.count("sfmnist") && tasks.count("neuronio") && tasks.count("shd_adding")) << tasks.size();
+  EXPECT_GE(runs_total, 60);
 }
 
 TEST(StoreTasks, TrainRunsOnSyntheticListOpsAndOnATinyShdStore) {
