@@ -357,23 +357,20 @@ TEST(CpuElmPack, EveryModeGivesTheSameBits) {
   }
 }
 
-// Auto's rule (CpuElmPack::auto_mode): lanes only with 16-lane vectors, 12 or
-// more models and small MLPs.
-TEST(CpuElmPack, AutoPicksLanesOnlyForManySmallModelsWithSixteenLanes) {
+// Auto's rule (CpuElmPack::auto_mode): one model after another at every
+// pack size and level, for small MLPs and for the sfmnist_pool2 shape (d_m 64,
+// 18,432 MLP weights) as well, and such packs run model by model (one_by_one).
+TEST(CpuElmPack, AutoRunsTheModelsOneAfterAnother) {
   const Pack small = make_pack(kCases[0], 16, 2, 3);
   for (CpuIsa isa : available_cpu_isas()) {
     CpuElmPack pack(small.configs, small.routings, 1, isa);
-    const bool sixteen = isa == CpuIsa::Avx512;
-    EXPECT_EQ(pack.auto_mode(16) == CpuElmPack::Mode::Lanes, sixteen) << cpu_isa_name(isa);
-    EXPECT_EQ(pack.auto_mode(12) == CpuElmPack::Mode::Lanes, sixteen) << cpu_isa_name(isa);
-    EXPECT_EQ(pack.auto_mode(11), CpuElmPack::Mode::PerModel) << cpu_isa_name(isa);
-    EXPECT_EQ(pack.auto_mode(1), CpuElmPack::Mode::PerModel) << cpu_isa_name(isa);
+    for (int k : {1, 4, 8, 12, 16}) {
+      EXPECT_EQ(pack.auto_mode(k), CpuElmPack::Mode::PerModel) << cpu_isa_name(isa) << " " << k;
+      EXPECT_TRUE(pack.one_by_one(k)) << cpu_isa_name(isa) << " " << k;
+    }
+    pack.set_mode(CpuElmPack::Mode::Lanes);
+    EXPECT_FALSE(pack.one_by_one(16)) << cpu_isa_name(isa);
   }
-  std::vector<ElmConfig> big(16, released_neuronio_config(100));
-  std::vector<RoutingTable> routes(16, RoutingTable::build(big[0]));
-  CpuElmPack pack(big, routes, 1);
-  EXPECT_EQ(pack.auto_mode(16), CpuElmPack::Mode::PerModel);
-  // The sfmnist_pool2 shape (d_m 64, 16 inputs: 18,432 MLP weights) is faster one model after another.
   ElmConfig sf;
   sf.variant = ElmVariant::V1;
   sf.num_input = 16;

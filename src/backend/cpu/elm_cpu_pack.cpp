@@ -113,18 +113,15 @@ void CpuElmPack::set_lane_width(int lanes) {
   lane_width_ = lanes;
 }
 
-CpuElmPack::Mode CpuElmPack::auto_mode(int models) const {
-  // From `elmrun bench --pack ... --pack-mode lanes|per-model` on every CPU
-  // workload (BENCHMARKS.md, "Packed models"): lanes beat running the models
-  // one after another only with 16-lane vectors nearly full (12-16 models) and
-  // the smallest MLPs (neuronio_dm15, 2,250 weights: ~5 % at K = 16). Since
-  // the single-model products take two column tiles at once, a d_m = 64 MLP
-  // (sfmnist_dm64, 18,432 weights) runs 20-25 % slower in lanes than one model
-  // after another; with 8-lane vectors, fewer models or larger MLPs one model
-  // after another is faster.
-  int64_t mlp_weights = 0;
-  for (const auto& l : layout_.mlp()) mlp_weights += int64_t(l.in) * l.out;
-  if (models >= 12 && max_lanes(isa_) >= 16 && mlp_weights <= kMaxLaneMlpWeights) return Mode::Lanes;
+CpuElmPack::Mode CpuElmPack::auto_mode(int /*models*/) const {
+  // From `elmrun bench --pack ... --pack-mode lanes|per-model` (BENCHMARKS.md,
+  // "Packed models, one model after another"): since the single-model
+  // products take two column tiles at once and a PerModel pack runs each
+  // model's forward, loss and backward in turn (one_by_one), running the
+  // models one after another is ahead of lanes at every K measured, 12 and 16
+  // models of neuronio_dm15 (2,250 MLP weights) included: 0.88-0.90 against
+  // 0.79-0.82 of one model's speed per model at K = 16. Lanes stay available
+  // (set_mode), with the same bits.
   return Mode::PerModel;
 }
 

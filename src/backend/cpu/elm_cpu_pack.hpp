@@ -25,7 +25,8 @@
 // multiply-adds per model with more loads, while the working set of K models
 // (weights, stored activations) leaves L1/L2 in both ways and the traces'
 // input sums stay per model. Lanes beat PerModel only for small MLPs with
-// 16-lane vectors nearly full; that is what Auto picks (auto_mode).
+// 16-lane vectors nearly full, and no longer since the single-model products
+// take two column tiles at once: Auto runs PerModel (auto_mode).
 #include <memory>
 #include <span>
 #include <vector>
@@ -77,11 +78,16 @@ class CpuElmPack {
   void set_lane_width(int lanes);
   // How the last forward ran: lanes per group (0: PerModel).
   int last_lane_width() const { return last_lanes_; }
-  // What Auto picks for a pass of `models` models: Lanes with 16-lane vectors
-  // (AVX-512), at least 12 models and at most kMaxLaneMlpWeights MLP weights
-  // per model, else PerModel.
+  // What Auto picks for a pass of `models` models: PerModel, which the
+  // measurements put ahead of Lanes for every K and workload (elm_cpu_pack.cpp).
   Mode auto_mode(int models) const;
-  static constexpr int64_t kMaxLaneMlpWeights = 8000;
+  // A pass of `models` models runs them one after another (PerModel, set or
+  // picked by Auto). Callers then do each model's forward, loss and backward
+  // in turn, one model's activations in cache at a time, instead of K
+  // forwards and then K backwards (the same bits either way).
+  bool one_by_one(int models) const {
+    return (mode_ == Mode::Auto ? auto_mode(models) : mode_) == Mode::PerModel;
+  }
 
  private:
   std::vector<ElmConfig> configs_;
