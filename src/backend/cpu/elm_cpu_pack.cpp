@@ -115,7 +115,7 @@ void CpuElmPack::set_lane_width(int lanes) {
 
 CpuElmPack::Mode CpuElmPack::auto_mode(int /*models*/) const {
   // From `elmrun bench --pack ... --pack-mode lanes|per-model` (BENCHMARKS.md,
-  // "Packed models, one model after another"): since the single-model
+  // "CPU kernels with two column tiles per product"): since the single-model
   // products take two column tiles at once and a PerModel pack runs each
   // model's forward, loss and backward in turn (one_by_one), running the
   // models one after another is ahead of lanes at every K measured, 12 and 16
