@@ -254,17 +254,7 @@ std::vector<PackBenchResult> run_pack_bench(const BenchWorkload& w, const PackBe
         last_step_cross_entropy(y[i].data(), B, T, d_o, targets[i].labels.data(), dy[i].data());
     };
     auto one_step = [&] {
-      if (pack.one_by_one(K)) {  // as the trainer's CpuStepPack runs such a pack
-        for (int i = 0; i < K; ++i) {
-          pack.forward({&ids[size_t(i)], 1}, {&p_ptr[size_t(i)], 1}, {&x_ptr[size_t(i)], 1}, {&y_ptr[size_t(i)], 1});
-          loss(i);
-          pack.backward({&dy_ptr[size_t(i)], 1}, {&g_ptr[size_t(i)], 1});
-        }
-      } else {
-        pack.forward(ids, p_ptr, x_ptr, y_ptr);
-        for (int i = 0; i < K; ++i) loss(i);
-        pack.backward(dy_ptr, g_ptr);
-      }
+      pack.forward_loss_backward(ids, p_ptr, x_ptr, y_ptr, dy_ptr, g_ptr, [&](size_t i) { loss(int(i)); });
       for (int i = 0; i < K; ++i) {
         const std::span<const float> g(grad[i].data(), size_t(n_grad));
         if (std::isfinite(grad_norm(g))) opts[i].step(std::span<float>(params[i].data(), size_t(n_grad)), g, lr[i]);

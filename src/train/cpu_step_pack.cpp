@@ -41,21 +41,10 @@ void CpuStepPack::forward_backward(std::span<const int> members) {
     dy[i] = m.dy_.data();
     grad[i] = m.reduce_buffer_.data();
   }
-  if (kernels_->one_by_one(int(n))) {
-    for (size_t i = 0; i < n; ++i) {
-      kernels_->forward(members.subspan(i, 1), {&params[i], 1}, {&x[i], 1}, {&y[i], 1});
-      CpuStepBackend& m = member(members[i]);
-      m.local_loss_ = m.output_loss(*batches[i]);
-      kernels_->backward({&dy[i], 1}, {&grad[i], 1});
-    }
-    return;
-  }
-  kernels_->forward(members, params, x, y);
-  for (size_t i = 0; i < n; ++i) {
+  kernels_->forward_loss_backward(members, params, x, y, dy, grad, [&](size_t i) {
     CpuStepBackend& m = member(members[i]);
     m.local_loss_ = m.output_loss(*batches[i]);
-  }
-  kernels_->backward(dy, grad);
+  });
 }
 
 }  // namespace elm

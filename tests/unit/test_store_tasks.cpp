@@ -431,48 +431,6 @@ TEST(StoreTasks, BadInputIsAOneLineErrorNamingTheCause) {
 
 // ---- configs and the CLI ---------------------------------------------------------------
 
-TEST(StoreTasks, EveryConfigLoadsAndFitsItsTask) {
-  TempDir tmp("elm-tasks");
-  const fs::path dir = fs::path(elm::test::source_dir()) / "configs";
-  // Tiny stores of each task, so make_task checks each config's model against its task.
-  write_token_store(tmp.file("listops"), "listops", 15, 10, {{{1, 2}, 1}});
-  write_token_store(tmp.file("text"), "text", 256, 2, std::vector<TokenSample>(60, TokenSample{{65, 66}, 1}));
-  write_token_store(tmp.file("image"), "image", 256, 10, {{std::vector<uint8_t>(1024, 1), 1}});
-  write_token_store(tmp.file("sfmnist"), "fmnist", 256, 10, {{std::vector<uint8_t>(784, 1), 1}});
-  write_token_store(tmp.file("pathfinder"), "pathfinder", 256, 2, {{std::vector<uint8_t>(1024, 1), 1}});
-  write_token_store(tmp.file("pathx"), "pathx", 256, 2, {{std::vector<uint8_t>(16384, 1), 1}});
-  write_shd_store(tmp.file("shd"), 2, 2, 2);
-  int n = 0;
-  std::set<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (e.path().extension() != ".ini") continue;
-    ++n;
-    SCOPED_TRACE(e.path().string());
-    elm::RunConfig rc;
-    ASSERT_NO_THROW(rc = elm::RunConfig::load(e.path().string(), {})) << e.path();
-    names.insert(rc.task.name);
-    const std::string name = rc.task.name;
-    if (name == "neuronio") {  // its store is tested in test_neuronio_task.cpp; here: the factory knows it
-      expect_task_error(rc.task, rc.model, {"data/neuronio"});
-      continue;
-    }
-    if (name == "retrieval") {  // its store has two documents per sample: test_two_tower.cpp
-      expect_task_error(rc.task, rc.model, {"task.store"});
-      continue;
-    }
-    if (rc.task.options.count("store")) {
-      // The configured store does not exist here: make_task (not loading) reports it.
-      expect_task_error(rc.task, rc.model, {"task.store"});
-      rc.task.options["store"] = tmp.file(name == "shd_adding" ? "shd" : name);
-    }
-    EXPECT_NO_THROW(elm::make_task(rc.task, rc.model)) << name;
-  }
-  EXPECT_GE(n, 11);
-  for (const char* t : {"shd", "shd_adding", "listops", "text", "retrieval", "image", "pathfinder", "pathx", "neuronio",
-                        "synthetic_listops", "synthetic_burst"})
-    EXPECT_TRUE(names.count(t)) << "no config for task " << t;
-}
-
 namespace {
 
 // A retrieval store as prep retrieval writes it: two documents per sample (tokens, tokens_b).
@@ -499,10 +457,6 @@ void write_tiny_retrieval_store(const std::string& dir) {
   }
 }
 
-}  // namespace
-
-namespace {
-
 // A tiny store of every task the shipped jobs train, in tmp: task name -> store.
 std::map<std::string, std::string> write_tiny_task_stores(TempDir& tmp) {
   write_token_store(tmp.file("listops"), "listops", 15, 10, {{{1, 2}, 1}});
@@ -524,6 +478,46 @@ std::map<std::string, std::string> write_tiny_task_stores(TempDir& tmp) {
   stores["shd_adding"] = tmp.file("shd");
   return stores;
 }
+
+}  // namespace
+
+TEST(StoreTasks, EveryConfigLoadsAndFitsItsTask) {
+  TempDir tmp("elm-tasks");
+  const fs::path dir = fs::path(elm::test::source_dir()) / "configs";
+  // Tiny stores of each task, so make_task checks each config's model against its task.
+  const auto stores = write_tiny_task_stores(tmp);
+  int n = 0;
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() != ".ini") continue;
+    ++n;
+    SCOPED_TRACE(e.path().string());
+    elm::RunConfig rc;
+    ASSERT_NO_THROW(rc = elm::RunConfig::load(e.path().string(), {})) << e.path();
+    names.insert(rc.task.name);
+    const std::string name = rc.task.name;
+    if (name == "neuronio") {  // its store is tested in test_neuronio_task.cpp; here: the factory knows it
+      expect_task_error(rc.task, rc.model, {"data/neuronio"});
+      continue;
+    }
+    if (name == "retrieval") {  // its store has two documents per sample: test_two_tower.cpp
+      expect_task_error(rc.task, rc.model, {"task.store"});
+      continue;
+    }
+    if (rc.task.options.count("store")) {
+      // The configured store does not exist here: make_task (not loading) reports it.
+      expect_task_error(rc.task, rc.model, {"task.store"});
+      rc.task.options["store"] = stores.at(name);
+    }
+    EXPECT_NO_THROW(elm::make_task(rc.task, rc.model)) << name;
+  }
+  EXPECT_GE(n, 11);
+  for (const char* t : {"shd", "shd_adding", "listops", "text", "retrieval", "image", "pathfinder", "pathx", "neuronio",
+                        "synthetic_listops", "synthetic_burst"})
+    EXPECT_TRUE(names.count(t)) << "no config for task " << t;
+}
+
+namespace {
 
 // Every run of the job passes the sweep's checks on the store of its task
 // (model shape against the store, model.delta_t = task.bin_ms, ...); returns

@@ -146,8 +146,7 @@ void CpuElmPack::forward(std::span<const int> models, std::span<const float* con
               x[0]->steps, " (batch x steps must agree)");
   }
   last_models_.assign(models.begin(), models.end());
-  const Mode mode = mode_ == Mode::Auto ? auto_mode(K) : mode_;
-  if (mode == Mode::PerModel) {
+  if (one_by_one(K)) {
     last_lanes_ = 0;
     for (int i = 0; i < K; ++i) {
       auto& s = single_[size_t(models[i])];
@@ -173,6 +172,25 @@ void CpuElmPack::backward(std::span<const float* const> dy, std::span<float* con
     return;
   }
   kernels_->backward(dy, grad);
+}
+
+void CpuElmPack::forward_loss_backward(std::span<const int> models, std::span<const float* const> params,
+                                       std::span<const InputBatch* const> x, std::span<float* const> y,
+                                       std::span<const float* const> dy, std::span<float* const> grad,
+                                       const std::function<void(size_t)>& loss) {
+  ELM_CHECK(dy.size() == models.size() && grad.size() == models.size(), "CpuElmPack::forward_loss_backward: ",
+            models.size(), " models but ", dy.size(), " dL/dy and ", grad.size(), " gradient buffers");
+  if (one_by_one(int(models.size()))) {
+    for (size_t i = 0; i < models.size(); ++i) {
+      forward(models.subspan(i, 1), params.subspan(i, 1), x.subspan(i, 1), y.subspan(i, 1));
+      loss(i);
+      backward(dy.subspan(i, 1), grad.subspan(i, 1));
+    }
+    return;
+  }
+  forward(models, params, x, y);
+  for (size_t i = 0; i < models.size(); ++i) loss(i);
+  backward(dy, grad);
 }
 
 double cpu_fma_peak_gflops(CpuIsa isa, double min_seconds) {

@@ -27,6 +27,7 @@
 // input sums stay per model. Lanes beat PerModel only for small MLPs with
 // 16-lane vectors nearly full, and no longer since the single-model products
 // take two column tiles at once: Auto runs PerModel (auto_mode).
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -67,6 +68,15 @@ class CpuElmPack {
                std::span<const InputBatch* const> x, std::span<float* const> y);
   // For the models of the last forward, in the same order: dy[i] [B,T,d_o] -> grad[i] [num_trainable].
   void backward(std::span<const float* const> dy, std::span<float* const> grad);
+  // One training pass: forward, loss(i) (which fills dy[i] from y[i]) for each
+  // model, backward. Where the pass runs the models one after another
+  // (one_by_one) each model's forward, loss and backward run in turn, one
+  // model's activations in cache at a time; otherwise K forwards, the K
+  // losses, then one backward. The same bits either way.
+  void forward_loss_backward(std::span<const int> models, std::span<const float* const> params,
+                             std::span<const InputBatch* const> x, std::span<float* const> y,
+                             std::span<const float* const> dy, std::span<float* const> grad,
+                             const std::function<void(size_t)>& loss);
 
   // How a pass runs (see the top of this file). Auto: what auto_mode()
   // picks. Every mode gives the same bits.
@@ -82,9 +92,7 @@ class CpuElmPack {
   // measurements put ahead of Lanes for every K and workload (elm_cpu_pack.cpp).
   Mode auto_mode(int models) const;
   // A pass of `models` models runs them one after another (PerModel, set or
-  // picked by Auto). Callers then do each model's forward, loss and backward
-  // in turn, one model's activations in cache at a time, instead of K
-  // forwards and then K backwards (the same bits either way).
+  // picked by Auto).
   bool one_by_one(int models) const {
     return (mode_ == Mode::Auto ? auto_mode(models) : mode_) == Mode::PerModel;
   }
