@@ -53,6 +53,7 @@ int train_command(const std::vector<std::string>& args) {
     std::string holder;
     double held = 1;
     if (world.rank() == 0) {
+      tidy_completed_run(out_dir);
       lock = RunLock::try_acquire(out_dir, &holder);
       held = lock ? 1 : 0;
     }

@@ -13,7 +13,8 @@
 // evaluation, after its first batch), test_eval (the same inside the final
 // test evaluation), checkpoint (state written, DONE marker not yet),
 // results (checkpoint.h5 written, results.h5 not yet), done_marker
-// (results.h5 written, DONE not yet), between_runs (a sweep after run N),
+// (results.h5 written, DONE not yet), after_done (DONE written, checkpoints/
+// not yet removed), between_runs (a sweep after run N),
 // summary (before the sweep summary is written).
 #include <cstdint>
 

@@ -85,8 +85,13 @@ SweepOutcome run_sweep(Comm& world, WorkCounter& counter, const std::string& swe
       if (!options.only_indices.empty() &&
           std::find(options.only_indices.begin(), options.only_indices.end(), r.index) == options.only_indices.end())
         continue;
-      if (run_is_done(run_dir_of(sweep_dir, r))) ++skipped;
-      else pending.push_back(r.index);
+      const std::string dir = run_dir_of(sweep_dir, r);
+      if (run_is_done(dir)) {
+        ++skipped;
+        tidy_completed_run(dir);
+      } else {
+        pending.push_back(r.index);
+      }
     }
   }
   broadcast_vector(world, pending, 0);

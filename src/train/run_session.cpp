@@ -299,6 +299,7 @@ RunResult RunSession::finish() {
     write_text_atomic(run_dir_ + "/DONE",
                       "steps " + std::to_string(tc.steps) + ", test " + metrics_text(rec_.test) + "\n");
     heartbeat_->finish("done");
+    test_hold("after_done", tc.steps);
     remove_checkpoints(run_dir_);
     log_ << "wrote " << run_dir_ << "/results.h5 and " << run_dir_ << "/checkpoint.h5\n";
   }

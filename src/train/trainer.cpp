@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "core/error.hpp"
+#include "train/run_lock.hpp"
 #include "train/run_session.hpp"
 #include "train/train_state.hpp"
 #include "train/train_step.hpp"
@@ -14,6 +15,14 @@ namespace fs = std::filesystem;
 namespace elm {
 
 bool run_is_done(const std::string& run_dir) { return fs::exists(fs::path(run_dir) / "DONE"); }
+
+void tidy_completed_run(const std::string& run_dir) {
+  const fs::path checkpoints = fs::path(run_dir) / "checkpoints";
+  std::error_code ec;
+  if (!run_is_done(run_dir) || !fs::exists(checkpoints, ec)) return;
+  std::string holder;
+  if (auto lock = RunLock::try_acquire(run_dir, &holder)) fs::remove_all(checkpoints, ec);
+}
 
 std::string run_failure(const std::string& run_dir) {
   std::ifstream f(fs::path(run_dir) / "FAILED");

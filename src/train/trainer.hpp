@@ -58,4 +58,10 @@ void check_ranks_agree(Comm& comm, const std::vector<float>& params, int64_t ste
 bool run_is_done(const std::string& run_dir);
 std::string run_failure(const std::string& run_dir);  // FAILED's text, "" if none
 
+// A run's checkpoints/ go right after its DONE is written, so a run killed in
+// between keeps them. Whoever next finds the run complete removes them, under
+// the run's lock (a run still finishing elsewhere removes its own). Quiet: the
+// leftovers are only disk space.
+void tidy_completed_run(const std::string& run_dir);
+
 }  // namespace elm

@@ -1,7 +1,7 @@
 # End-to-end tests of the CLI (bash scripts; exit 77 = skipped).
 foreach(script sigterm_resume kill_rank quickstart bench_ranks bench_convert_neuronio prep_interrupt hostile_pickle
                interrupt_random one_writer_train one_writer_sweep store_failures packed_sweep mpi_errors
-               suite_sweep)
+               suite_sweep kill_after_done)
   add_test(NAME e2e.${script} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/${script}.sh)
   set_tests_properties(e2e.${script} PROPERTIES
     ENVIRONMENT "ELMRUN=$<TARGET_FILE:elmrun>;ELM_SOURCE_DIR=${CMAKE_SOURCE_DIR}"

@@ -62,7 +62,7 @@ model.memory_tau_max = 20,200
 """
 
 # Points where a signal can arrive, with the N each is held at (None: any).
-TRAIN_POINTS = ["step", "eval", "test_eval", "checkpoint", "results", "done_marker"]
+TRAIN_POINTS = ["step", "eval", "test_eval", "checkpoint", "results", "done_marker", "after_done"]
 SWEEP_POINTS = TRAIN_POINTS + ["between_runs", "summary"]
 
 
@@ -204,13 +204,20 @@ def make_cases(seed, count, launchers):
             n = rng.choice(range(EVAL_EVERY, STEPS + 1, EVAL_EVERY))
         elif point == "checkpoint":
             n = rng.choice([s for s in range(CHECKPOINT_EVERY, STEPS, CHECKPOINT_EVERY)] + [STEPS])
-        elif point in ("test_eval", "results", "done_marker"):
+        elif point in ("test_eval", "results", "done_marker", "after_done"):
             n = STEPS
         elif point == "between_runs":
             n = None  # after whichever run finishes first
         delay = rng.uniform(0.2, 2.5) if point == "delay" else None
         cases.append(dict(k=k, launcher=launcher, world=world, mode=mode, sig=sig, point=point, n=n, delay=delay))
     return cases
+
+
+def fixed_case(k, text):
+    launcher, world, mode, sig, point = text.split(",")
+    point, _, n = point.partition("@")
+    return dict(k=k, launcher=launcher, world=int(world), mode=mode, sig=sig, point=point,
+                n=int(n) if n else None, delay=None)
 
 
 def run_case(driver, case, seed):
@@ -309,16 +316,21 @@ def run_case(driver, case, seed):
     if took > 30:
         fail(f"{tag}: took {took:.2f} s to end after the signal")
     # Rerun until done.
-    for attempt in range(4):
-        if mode == "train" and os.path.exists(os.path.join(out, "DONE")):
-            break  # train refuses to redo a completed run (a sweep skips it)
+    if mode == "train" and os.path.exists(os.path.join(out, "DONE")):
+        # train refuses to redo a completed run (a sweep skips it), and tidies
+        # what a kill right after DONE left behind.
         rc2 = driver.run(cmd, driver.env, log)
-        if rc2 == 0:
-            break
-        if rc2 != 75:
-            fail(f"{tag}: rerun {attempt + 1} exited {rc2}: " + open(log).read()[-800:])
+        if rc2 == 0 or "already holds a completed run" not in open(log).read()[-1000:]:
+            fail(f"{tag}: a rerun of the completed run exited {rc2}: " + open(log).read()[-800:])
     else:
-        fail(f"{tag}: not done after 4 reruns")
+        for attempt in range(4):
+            rc2 = driver.run(cmd, driver.env, log)
+            if rc2 == 0:
+                break
+            if rc2 != 75:
+                fail(f"{tag}: rerun {attempt + 1} exited {rc2}: " + open(log).read()[-800:])
+        else:
+            fail(f"{tag}: not done after 4 reruns")
     after = done_sums(out, mode)
     for name, sums in before.items():
         if after.get(name) != sums:
@@ -346,18 +358,20 @@ def main():
     ap.add_argument("--count", type=int, default=12)
     ap.add_argument("--only", type=int, default=None, help="replay one case of the seed")
     ap.add_argument("--launchers", default="none,mpirun")
+    ap.add_argument("--case", action="append", default=[], metavar="LAUNCHER,WORLD,MODE,SIG,POINT[@N]",
+                    help="run this case instead of random ones (repeatable), e.g. none,1,sweep,KILL,after_done@240")
     a = ap.parse_args()
     if not ELMRUN:
         fail("set ELMRUN to the elmrun binary")
     seed = a.seed if a.seed is not None else int(time.time()) % 100000
-    print(f"random_interrupt: seed {seed}, {a.count} case(s) (replay: --seed {seed} --only K)", flush=True)
     launchers = a.launchers.split(",")
     root = tempfile.mkdtemp(prefix="elm-interrupt-")
     try:
         driver = Driver(root, launchers)
-        cases = make_cases(seed, a.count, launchers)
+        cases = make_cases(seed, a.count, launchers) if not a.case else [fixed_case(k, c) for k, c in enumerate(a.case)]
         if a.only is not None:
             cases = [c for c in cases if c["k"] == a.only]
+        print(f"random_interrupt: seed {seed}, {len(cases)} case(s) (replay: --seed {seed} --only K)", flush=True)
         results = [run_case(driver, c, seed) for c in cases]
     finally:
         if not os.environ.get("ELM_KEEP"):

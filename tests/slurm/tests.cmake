@@ -12,7 +12,8 @@ set(_elm_slurm_env
 add_test(NAME slurm.start COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/slurm_box.sh start ${ELM_SLURM_STATE})
 set_tests_properties(slurm.start PROPERTIES FIXTURES_SETUP slurm_box RESOURCE_LOCK slurm_box
   SKIP_RETURN_CODE 77 TIMEOUT 60)
-add_test(NAME slurm.stop COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/slurm/stop.sh ${ELM_SLURM_STATE})
+add_test(NAME slurm.stop COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/slurm/stop.sh ${ELM_SLURM_STATE}
+  $<TARGET_FILE:elmrun>)
 set_tests_properties(slurm.stop PROPERTIES FIXTURES_CLEANUP slurm_box RESOURCE_LOCK slurm_box TIMEOUT 60)
 
 foreach(script array mpi preempt_requeue only_missing interrupt_random same_index runs_per_task
