@@ -5,8 +5,10 @@
 #   2. elm_cuda_tests: the golden model cases on the GPU, GPU against CPU on random
 #      configurations and on the bench workloads' own shapes. A skipped test fails
 #      the check (a driver too old for the CUDA runtime skips every GPU test).
-#   3. elmrun bench --backend cuda on every bench workload
-#   4. training on the GPU against the CPU (scripts/gpu_train_check.sh), and
+#   3. elmrun bench --backend cuda on every bench workload, and 1, 8 and 64
+#      neuronio_dm15 models trained as one pack (one stream each) against one
+#   4. training on the GPU against the CPU (scripts/gpu_train_check.sh), a sweep
+#      packed on the GPU against it one run at a time (scripts/gpu_pack_sweep_check.sh), and
 #      elm_nccl_tests: NCCL on one rank without mpirun
 #   5. the PyTorch port (analysis/bench_torch_reference.py --device cuda) on the same
 #      workloads, as the peer
@@ -71,6 +73,7 @@ note() { printf '%-5s %-28s %s\n' "$1" "$2" "$3" | tee -a "$summary" >> "$log"; 
 #   cmd   exit status 0 passes
 #   gtest gtest_verdict: a failed or a skipped test fails
 #   bench exit 0 and a ms_per_step= figure (shown in the summary)
+#   pack  exit 0 and a per_model_speedup= figure (the last K's, shown in the summary)
 run_step() {
   local kind=$1 title=$2 limit=$3
   shift 3
@@ -108,6 +111,13 @@ run_step() {
       ms=$(bench_figure "$out" ms_per_step)
       if [[ $rc -eq 0 && -n "$ms" ]]; then verdict="PASS: ms_per_step=$ms"; else verdict="FAIL: exit $rc${ms:+, ms_per_step=$ms}"; fi
       ;;
+    pack)
+      local last speedup k
+      last=$(grep 'per_model_speedup=' "$out" | tail -n 1)
+      speedup=$(bench_figure <(echo "$last") per_model_speedup)
+      k=$(bench_figure <(echo "$last") pack)
+      if [[ $rc -eq 0 && -n "$speedup" ]]; then verdict="PASS: per_model_speedup=$speedup at pack=$k"; else verdict="FAIL: exit $rc"; fi
+      ;;
     *) if [[ $rc -eq 0 ]]; then verdict="PASS: exit 0"; else verdict="FAIL: exit $rc"; fi ;;
   esac
   [[ $rc -eq 124 || $rc -eq 137 ]] && verdict="FAIL: killed at the step's limit of ${limit}s"
@@ -133,9 +143,13 @@ steps() {
     run_step bench "bench cuda $w" 45 "$pack/run.sh" elmrun bench --backend cuda --workload "$w" \
       --min-seconds "$secs" --min-steps 2
   done
+  run_step pack "bench cuda pack neuronio_dm15" 60 "$pack/run.sh" elmrun bench --backend cuda \
+    --workload neuronio_dm15 --pack 1 8 64 --min-seconds "$secs" --min-steps 2
   # --- further GPU steps go here, one line each, e.g.:
   run_step cmd "train gpu vs cpu" 120 "$pack/scripts/gpu_train_check.sh" "$pack/data/fashion-mnist" \
     "$steps_dir/train_check" 200 "$pack/run.sh" elmrun
+  run_step cmd "pack sweep gpu vs alone" 90 "$pack/scripts/gpu_pack_sweep_check.sh" "$steps_dir/pack_sweep" \
+    "$pack/run.sh" elmrun
   # NCCL on one GPU without mpirun: the DeviceComm of a single rank and a backend using it.
   run_step gtest "nccl one rank" 60 "$pack/run.sh" elm_nccl_tests --gtest_color=no
   # ---

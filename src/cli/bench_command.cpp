@@ -65,8 +65,9 @@ int bench_command(const std::vector<std::string>& args) {
       "with --ranks: alternate 1-rank and W-rank timings this often, report each size's fastest; with --pack: "
       "alternate one model's and the K models' timings this often, likewise")(
       "pack", po::value(&pack_models)->multitoken(),
-      "time one training step of K models trained together (CpuElmPack) next to one model's step, for each K "
-      "given (1-16), per workload; prints per_model_speedup = K * t1 / tK")(
+      "time one training step of K models trained together (CpuElmPack; with --backend cuda one stream per "
+      "model) next to one model's step, for each K given (1-16; GPU 1-64), per workload; prints "
+      "per_model_speedup = K * t1 / tK")(
       "pack-mode", po::value(&pack_mode)->default_value("auto"),
       "with --pack: auto, lanes (always in vector lanes) or per-model (one model after another)")(
       "lanes", po::value(&pack_lanes)->default_value(0), "with --pack: lanes per vector group (4, 8, 16; 0: auto)")(
@@ -86,7 +87,8 @@ int bench_command(const std::vector<std::string>& args) {
     std::cout << "\nOutput: one line per workload with ms_per_step=<float> and gflops=<float>.\n";
     std::cout << "With --pack K...: a line fma_peak_gflops=<float>, then per workload and K: pack=K lanes=<per "
                  "group, 0: per model> ms_per_step=<K models' step> k1_ms_per_step=<one model's> "
-                 "per_model_speedup=<K*t1/tK> gflops=<K models' flop/s> peak_fraction=<gflops/peak>.\n";
+                 "per_model_speedup=<K*t1/tK> gflops=<K models' flop/s> peak_fraction=<gflops/peak>; with "
+                 "--backend cuda the same without the CPU's lanes, gflops and peak.\n";
     std::cout << "With --loader (tasks:";
     for (const auto& t : loader_bench_tasks()) std::cout << " " << t;
     std::cout << "): one line per task, task=NAME loader_samples_per_s=X trainer_samples_per_s=Y ratio=X/Y "
@@ -165,6 +167,8 @@ int bench_command(const std::vector<std::string>& args) {
     for (const auto& n : names) run.push_back(&find_bench_workload(n));
   }
   ELM_CHECK(backend == "cpu" || backend == "cuda", "--backend must be cpu or cuda, got '", backend, "'");
+  if (backend == "cuda" && !pack_models.empty())
+    return cuda_pack_bench_command(run, pack_models, min_seconds, min_steps);
   if (backend == "cuda") return cuda_bench_command(run, min_seconds, min_steps);
   double peak = 0;
   if (fma_peak || !pack_models.empty()) {

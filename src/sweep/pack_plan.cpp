@@ -5,6 +5,7 @@
 
 #include "backend/cpu/elm_cpu_pack.hpp"
 #include "core/error.hpp"
+#include "train/step_pack.hpp"
 
 namespace elm {
 
@@ -23,15 +24,23 @@ const std::vector<std::string>& packable_keys() {
 }
 
 std::string pack_key(const RunConfig& config) {
-  if (config.train.backend != "cpu") return "";  // the CUDA kernels train one model at a time
+  // train.backend is not packable: CPU and GPU runs never share a pack.
   if (config.model.head_hidden > 0) return "";  // two towers: a pair of passes per model
   KeyValues kv = config.resolved;
   for (const auto& k : packable_keys()) kv.erase(k);
   return to_flat_json(kv);
 }
 
+int max_pack_size(const RunConfig& config) {
+  // A GPU pack is one stream per run (QueuedStepPack); a CPU pack one pass of CpuElmPack.
+  return config.train.backend == "cuda" ? QueuedStepPack::kMaxMembers : CpuElmPack::max_models();
+}
+
 int auto_pack_size(const RunConfig& config) {
   if (pack_key(config).empty()) return 1;
+  // On the GPU no pack has been timed yet (BENCHMARKS.md, "GPU figures"):
+  // auto trains one run at a time there until `elmrun bench --backend cuda
+  // --pack K` has measured a winner.
   // `elmrun bench --pack` decides: auto packs only where the packed kernels
   // train a model faster than it trains alone. On the kernels of this version
   // no pack size wins clearly on any workload (BENCHMARKS.md, "Packed runs":
@@ -45,7 +54,7 @@ int parse_pack_size(const std::string& text, const RunConfig& example, const std
                     const std::string& source) {
   if (text == "auto") return auto_pack_size(example);
   const int64_t k = parse_int(text, key, source);
-  const int max = CpuElmPack::max_models();
+  const int max = max_pack_size(example);
   ELM_CHECK(k >= 1 && k <= max, source, ": ", key, " must be 'auto' or a pack size in [1, ", max, "], got ", text);
   return int(k);
 }

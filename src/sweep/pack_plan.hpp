@@ -17,8 +17,11 @@ namespace elm {
 const std::vector<std::string>& packable_keys();
 
 // What runs of one pack share: the resolved config without the packable keys.
-// Empty when the run never packs (a non-CPU backend, a two-tower task).
+// Empty when the run never packs (a two-tower task).
 std::string pack_key(const RunConfig& config);
+
+// The most runs one pack of runs like `config` may hold (CPU 16, GPU 64).
+int max_pack_size(const RunConfig& config);
 
 // The pack size `auto` stands for on this machine for runs of this config (1: no packing).
 int auto_pack_size(const RunConfig& config);

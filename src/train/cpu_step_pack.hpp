@@ -10,23 +10,19 @@
 
 #include "backend/cpu/elm_cpu_pack.hpp"
 #include "train/cpu_step_backend.hpp"
+#include "train/step_pack.hpp"
 
 namespace elm {
 
-class CpuStepPack {
+class CpuStepPack final : public StepPack {
  public:
   explicit CpuStepPack(int threads) : threads_(threads) {}
-  // A member for a model of this shape (the first member's); members are
-  // added before the first forward_backward.
   CpuStepBackend& add_member(const ElmConfig& config, const RoutingTable& routing, TaskLoss loss,
-                             const OptimizerConfig& optim);
-  int size() const { return int(members_.size()); }
-  CpuStepBackend& member(int i) { return *members_.at(size_t(i)); }
-  std::string description() const;
-
-  // For each listed member (ascending): forward, its loss and backward on its
-  // oldest staged batch, as its forward_backward() would.
-  void forward_backward(std::span<const int> members);
+                             const OptimizerConfig& optim) override;
+  int size() const override { return int(members_.size()); }
+  CpuStepBackend& member(int i) override { return *members_.at(size_t(i)); }
+  std::string description() const override;
+  void forward_backward(std::span<const int> members) override;
 
  private:
   int threads_;

@@ -5,10 +5,11 @@
 // stop flag and the gradient norm (three numbers), which it needs to decide
 // whether to step, log and stop.
 //
-// Ordering: CudaElm runs on a blocking stream and the kernels here run on the
-// legacy default stream, so every launch here orders after the model's work
-// and the model's next work orders after these (CUDA's legacy-stream rule);
-// the NCCL all-reduce waits on an event recorded on the same stream.
+// Ordering: the kernels here run on the model's own stream (CudaElm::stream()),
+// so every launch orders after the model's work and the model's next work
+// after these, and nothing orders with another backend's work: the members of
+// a pack (train/step_pack.hpp) run side by side on the device. The NCCL
+// all-reduce is queued on the same stream.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -37,8 +38,6 @@ namespace {
 using cuda::DeviceArray;
 using cuda::DeviceGuard;
 
-const cudaStream_t kStream = cudaStreamLegacy;
-
 class CudaStepBackend final : public StepBackend {
   // A staging slot: the batch's arrays in pinned host memory and on the device.
   struct Slot {
@@ -60,17 +59,18 @@ class CudaStepBackend final : public StepBackend {
     CudaElmOptions eo;
     eo.device = device_;
     elm_ = std::make_unique<CudaElm>(config, routing, eo);  // names a device this build has no code for
+    stream_ = static_cast<cudaStream_t>(elm_->stream());
     const ParamLayout& L = elm_->layout();
     ELM_CHECK(loss != TaskLoss::PairedCrossEntropy || L.has_head(),
               "the two-tower model needs a classifier head: set config key 'model.head_hidden' > 0");
     n_params_ = size_t(L.num_params());
     n_grad_ = size_t(L.num_trainable());
-    params_.zero(n_params_, kStream);
-    reduce_.zero(n_grad_ + 2, kStream);
-    exp_avg_.zero(n_grad_, kStream);
-    second_.zero(n_grad_, kStream);
-    sums_.zero(2, kStream);
-    norm_sq_.zero(1, kStream);
+    params_.zero(n_params_, stream_);
+    reduce_.zero(n_grad_ + 2, stream_);
+    exp_avg_.zero(n_grad_, stream_);
+    second_.zero(n_grad_, stream_);
+    sums_.zero(2, stream_);
+    norm_sq_.zero(1, stream_);
     CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
     for (Slot& slot : slots_) {
       CUDA_CHECK(cudaEventCreateWithFlags(&slot.ready, cudaEventDisableTiming));
@@ -102,14 +102,14 @@ class CudaStepBackend final : public StepBackend {
   void set_params(std::span<const float> params) override {
     ELM_CHECK(params.size() == n_params_, "set_params: ", params.size(), " values for ", n_params_, " parameters");
     DeviceGuard on(device_);
-    params_.upload(params.data(), params.size(), kStream);
-    CUDA_CHECK(cudaStreamSynchronize(kStream));  // the host buffer may change after return
+    params_.upload(params.data(), params.size(), stream_);
+    CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host buffer may change after return
     elm_->params_changed();  // tau_s may differ: the branch-trace decision is taken again
   }
   void get_params(std::span<float> params) override {
     ELM_CHECK(params.size() == n_params_, "get_params: room for ", params.size(), " values, not ", n_params_);
     DeviceGuard on(device_);
-    params_.download(params.data(), params.size(), kStream);
+    params_.download(params.data(), params.size(), stream_);
   }
   void set_optimizer_state(const Optimizer& state) override {
     DeviceGuard on(device_);
@@ -118,14 +118,14 @@ class CudaStepBackend final : public StepBackend {
     for (size_t i = 0; i < 2; ++i) {
       const std::vector<float>& b = state.state_buffer(i);
       if (b.empty()) {
-        bufs[i]->zero(n_grad_, kStream);  // as the CPU optimizer before its first step
+        bufs[i]->zero(n_grad_, stream_);  // as the CPU optimizer before its first step
         continue;
       }
       ELM_CHECK(b.size() == n_grad_, "optimizer state '", state.state_buffer_name(i), "' has ", b.size(),
                 " values for ", n_grad_, " trainable parameters");
-      bufs[i]->upload(b.data(), b.size(), kStream);
+      bufs[i]->upload(b.data(), b.size(), stream_);
     }
-    CUDA_CHECK(cudaStreamSynchronize(kStream));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
   void get_optimizer_state(Optimizer& state) override {
     DeviceGuard on(device_);
@@ -138,7 +138,7 @@ class CudaStepBackend final : public StepBackend {
         continue;
       }
       b.resize(n_grad_);
-      bufs[i]->download(b.data(), n_grad_, kStream);
+      bufs[i]->download(b.data(), n_grad_, stream_);
     }
   }
 
@@ -190,7 +190,7 @@ class CudaStepBackend final : public StepBackend {
     T_ = p.steps;
     // The model waits for the copy on its stream; the loss kernels on theirs.
     elm_->use_device_input(input_view(slot), slot.ready);
-    CUDA_CHECK(cudaStreamWaitEvent(kStream, slot.ready, 0));
+    CUDA_CHECK(cudaStreamWaitEvent(stream_, slot.ready, 0));
     const int32_t* labels = reinterpret_cast<const int32_t*>(slot.device + p.labels.offset);
     float* grad = reduce_.get();
     float* loss_slot = reduce_.get() + n_grad_;
@@ -199,54 +199,54 @@ class CudaStepBackend final : public StepBackend {
       const int pairs = B_ / 2;
       const auto& head = elm_->layout().head();
       cuda::launch_two_tower_head_forward(head, params_.get(), y_.get(), pairs, T_, labels, logits_.get(), loss_slot,
-                                          kStream);
+                                          stream_);
       cuda::launch_two_tower_head_backward(head, params_.get(), y_.get(), pairs, T_, labels, dy_.get(), nullptr,
-                                           kStream);
+                                           stream_);
       elm_->backward(dy_.get(), grad);
       // The tower's backward overwrites the gradient; the head's part is added after it.
-      cuda::launch_two_tower_head_backward(head, params_.get(), y_.get(), pairs, T_, labels, nullptr, grad, kStream);
+      cuda::launch_two_tower_head_backward(head, params_.get(), y_.get(), pairs, T_, labels, nullptr, grad, stream_);
     } else {
       const int C = config_.num_output;
       if (loss_ == TaskLoss::Neuronio)
         cuda::launch_neuronio_loss(y_.get(), B_, T_, C, reinterpret_cast<const float*>(slot.device + p.spike.offset),
                                    reinterpret_cast<const float*>(slot.device + p.soma.offset), dy_.get(), loss_slot,
-                                   kStream);
+                                   stream_);
       else
-        cuda::launch_last_step_ce(y_.get(), B_, T_, C, labels, dy_.get(), loss_slot, kStream);
+        cuda::launch_last_step_ce(y_.get(), B_, T_, C, labels, dy_.get(), loss_slot, stream_);
       elm_->backward(dy_.get(), grad);
     }
-    // After everything that read the slot (the legacy stream orders after the model's stream).
-    CUDA_CHECK(cudaEventRecord(slot.consumed, kStream));
+    // After everything that read the slot.
+    CUDA_CHECK(cudaEventRecord(slot.consumed, stream_));
   }
 
   ReducedStep reduce(Comm& comm, bool want_stop) override {
     DeviceGuard on(device_);
     const float flag = want_stop ? 1.0f : 0.0f;
-    CUDA_CHECK(cudaMemcpyAsync(reduce_.get() + n_grad_ + 1, &flag, sizeof flag, cudaMemcpyHostToDevice, kStream));
+    CUDA_CHECK(cudaMemcpyAsync(reduce_.get() + n_grad_ + 1, &flag, sizeof flag, cudaMemcpyHostToDevice, stream_));
     if (device_comm_ && device_comm_->size() > 1) {
-      allreduce_step_device(*device_comm_, reduce_.get(), n_grad_ + 2, n_grad_, kStream);
+      allreduce_step_device(*device_comm_, reduce_.get(), n_grad_ + 2, n_grad_, stream_);
     } else if (comm.size() > 1) {
       // No device collectives in this build: the host carries the gradient.
       host_reduce_.resize(n_grad_ + 2);
-      reduce_.download(host_reduce_.data(), host_reduce_.size(), kStream);
+      reduce_.download(host_reduce_.data(), host_reduce_.size(), stream_);
       allreduce_step(comm, host_reduce_, n_grad_);
-      reduce_.upload(host_reduce_.data(), host_reduce_.size(), kStream);
+      reduce_.upload(host_reduce_.data(), host_reduce_.size(), stream_);
     }
     float tail[2];
-    CUDA_CHECK(cudaMemcpyAsync(tail, reduce_.get() + n_grad_, sizeof tail, cudaMemcpyDeviceToHost, kStream));
-    CUDA_CHECK(cudaStreamSynchronize(kStream));
+    CUDA_CHECK(cudaMemcpyAsync(tail, reduce_.get() + n_grad_, sizeof tail, cudaMemcpyDeviceToHost, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
     return {double(tail[0]), tail[1] > 0};
   }
 
   double clip_gradient(double max_norm) override {
     DeviceGuard on(device_);
-    cuda::launch_sum_squares(reduce_.get(), int64_t(n_grad_), norm_sq_.get(), kStream);
+    cuda::launch_sum_squares(reduce_.get(), int64_t(n_grad_), norm_sq_.get(), stream_);
     double sq = 0;
-    norm_sq_.download(&sq, 1, kStream);
+    norm_sq_.download(&sq, 1, stream_);
     const double norm = std::sqrt(sq);
     if (max_norm > 0)
       if (const std::optional<float> scale = clip_scale(norm, max_norm))
-        cuda::launch_scale(reduce_.get(), int64_t(n_grad_), *scale, kStream);
+        cuda::launch_scale(reduce_.get(), int64_t(n_grad_), *scale, stream_);
     return norm;
   }
 
@@ -254,7 +254,7 @@ class CudaStepBackend final : public StepBackend {
     DeviceGuard on(device_);
     ++step_count_;
     cuda::launch_optimizer_step(optim_, lr, step_count_, params_.get(), reduce_.get(), exp_avg_.get(),
-                                second_.get(), int64_t(n_grad_), kStream);
+                                second_.get(), int64_t(n_grad_), stream_);
   }
 
   void evaluate_batch(const Batch& batch, double& loss_sum, double& correct) override {
@@ -266,16 +266,16 @@ class CudaStepBackend final : public StepBackend {
     B_ = batch.x.batch;
     T_ = batch.x.steps;
     labels32_.assign(batch.labels.begin(), batch.labels.end());
-    labels_.upload(labels32_.data(), labels32_.size(), kStream);
+    labels_.upload(labels32_.data(), labels32_.size(), stream_);
     forward_into_y();
-    CUDA_CHECK(cudaMemsetAsync(sums_.get(), 0, 2 * sizeof(double), kStream));
+    CUDA_CHECK(cudaMemsetAsync(sums_.get(), 0, 2 * sizeof(double), stream_));
     if (loss_ == TaskLoss::PairedCrossEntropy)
       cuda::launch_two_tower_head_eval(elm_->layout().head(), params_.get(), y_.get(), B_ / 2, T_, labels_.get(),
-                                       sums_.get(), kStream);
+                                       sums_.get(), stream_);
     else
-      cuda::launch_last_step_ce_eval(y_.get(), B_, T_, config_.num_output, labels_.get(), sums_.get(), kStream);
+      cuda::launch_last_step_ce_eval(y_.get(), B_, T_, config_.num_output, labels_.get(), sums_.get(), stream_);
     double s[2];
-    sums_.download(s, 2, kStream);
+    sums_.download(s, 2, stream_);
     loss_sum += s[0];
     correct += s[1];
   }
@@ -300,7 +300,7 @@ class CudaStepBackend final : public StepBackend {
     T_ = x.steps;
     forward_into_y();
     y.resize(size_t(B_) * T_ * config_.num_output);
-    y_.download(y.data(), y.size(), kStream);
+    y_.download(y.data(), y.size(), stream_);
   }
 
  private:
@@ -311,7 +311,7 @@ class CudaStepBackend final : public StepBackend {
     // dy is written only where the loss looks (the last step, or outputs 0-1
     // of NeuronIO): zeroed whenever its shape changes.
     if (dy_.reserve(ny) || ny != dy_shape_) {
-      dy_.zero(ny, kStream);
+      dy_.zero(ny, stream_);
       dy_shape_ = ny;
     }
     if (loss_ == TaskLoss::PairedCrossEntropy) logits_.reserve(size_t(B_ / 2) * elm_->layout().head().classes);
@@ -364,6 +364,7 @@ class CudaStepBackend final : public StepBackend {
   int device_;
   DeviceComm* device_comm_;
   std::unique_ptr<CudaElm> elm_;
+  cudaStream_t stream_ = nullptr;  // the model's: everything of this backend runs on it
   size_t n_params_ = 0, n_grad_ = 0;
   int64_t step_count_ = 0;
   int B_ = 0, T_ = 0;

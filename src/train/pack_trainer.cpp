@@ -6,7 +6,7 @@
 #include "core/error.hpp"
 #include "core/stop_request.hpp"
 #include "core/test_hold.hpp"
-#include "train/cpu_step_pack.hpp"
+#include "train/step_pack.hpp"
 #include "train/run_session.hpp"
 
 namespace elm {
@@ -17,11 +17,13 @@ std::vector<RunResult> train_pack(std::span<const PackRun> runs, const RunOption
   Comm& comm = options.comm ? *options.comm : serial;
   const size_t K = runs.size();
   for (const PackRun& r : runs)
-    ELM_CHECK(r.config->train.backend == "cpu" && r.config->train.threads == runs[0].config->train.threads,
-              "train_pack: runs of a pack train on the CPU with equal train.threads");
+    ELM_CHECK(r.config->train.backend == runs[0].config->train.backend &&
+                  r.config->train.threads == runs[0].config->train.threads,
+              "train_pack: runs of a pack train on one backend with equal train.threads");
   std::vector<std::unique_ptr<RunSession>> sessions(K);
   std::vector<std::optional<RunResult>> results(K);
-  CpuStepPack pack(runs[0].config->train.threads);
+  const std::unique_ptr<StepPack> packed = make_step_pack(step_backend_options(*runs[0].config, options));
+  StepPack& pack = *packed;
   try {
     for (size_t k = 0; k < K; ++k) {
       RunOptions o = options;

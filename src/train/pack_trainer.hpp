@@ -1,6 +1,7 @@
 #pragma once
 // Runs of one shape trained together (a pack, sweep/pack_plan.hpp): one packed
-// forward and backward per step for all of them (CpuStepPack), everything else
+// forward and backward per step for all of them (StepPack: one pass of the CPU
+// kernels, or every member's kernels queued on its own GPU stream), everything else
 // per run as train_run does it, so each run's directory, records, checkpoints
 // and results are bitwise those of the run trained alone on the same ranks.
 // A run that diverges is marked FAILED and leaves the pack; a stop signal
@@ -22,7 +23,7 @@ struct PackRun {
 };
 
 // Collective over options.comm (options.log is ignored: each run has its
-// own). Results in the order of `runs`. CPU runs of equal shapes only.
+// own). Results in the order of `runs`. Runs of equal shapes on one backend only.
 std::vector<RunResult> train_pack(std::span<const PackRun> runs, const RunOptions& options);
 
 }  // namespace elm

@@ -49,6 +49,15 @@ void check_ranks_agree(Comm& comm, const std::vector<float>& params, int64_t ste
             " of ", comm.size(), " ranks disagree with rank 0's checksum): the data-parallel replicas drifted");
 }
 
+StepBackendOptions step_backend_options(const RunConfig& rc, const RunOptions& options) {
+  StepBackendOptions where;
+  where.kind = parse_backend_kind(rc.train.backend);
+  where.threads = rc.train.threads;
+  where.device = options.device;
+  where.device_comm = options.device_comm;
+  return where;
+}
+
 RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOptions& options) {
   SerialComm serial;
   Comm& comm = options.comm ? *options.comm : serial;
@@ -57,14 +66,9 @@ RunResult train_run(const RunConfig& rc, const std::string& run_dir, const RunOp
     session = std::make_unique<RunSession>(rc, run_dir, options, comm);
     // Where the steps run; a GPU that cannot take the run fails in start(),
     // before anything is written.
-    StepBackendOptions where;
-    where.kind = parse_backend_kind(rc.train.backend);
-    where.threads = rc.train.threads;
-    where.device = options.device;
-    where.device_comm = options.device_comm;
     const ElmModel& model = session->model();
     const std::unique_ptr<StepBackend> backend =
-        make_step_backend(model.config, model.routing, session->loss(), rc.optim, where);
+        make_step_backend(model.config, model.routing, session->loss(), rc.optim, step_backend_options(rc, options));
     if (auto ended = session->start(*backend)) return std::move(*ended);
     while (session->training()) {
       const Batch& batch = session->begin_step();

@@ -50,6 +50,9 @@ struct RunResult {
 
 RunResult train_run(const RunConfig& config, const std::string& run_dir, const RunOptions& options = {});
 
+// Where a run of this config trains under these options (backend, threads, GPU).
+StepBackendOptions step_backend_options(const RunConfig& config, const RunOptions& options);
+
 // Every rank compares its parameters' checksum with rank 0's; on a mismatch
 // all ranks fail together (ElmError), before the replicas drift further.
 void check_ranks_agree(Comm& comm, const std::vector<float>& params, int64_t step);

@@ -30,8 +30,10 @@ check "the dry run passes" test $? -eq 0
 check "... the pack check passed" grep -q '^PASS  pack ' "$scratch/out/summary.txt"
 check "... it plans the GPU tests" grep -q '^PLAN  cuda tests .*elm_cuda_tests' "$scratch/out/summary.txt"
 workload_count=$(sed -nE 's/^workloads=\((.*)\)$/\1/p' "$src/scripts/gpu_check.sh" | wc -w)
-check "... and a cuda and a torch bench per workload (2 x $workload_count)" \
-  test "$(grep -c '^PLAN  bench ' "$scratch/out/summary.txt")" -eq $((2 * workload_count))
+check "... a cuda and a torch bench per workload (2 x $workload_count), and the pack bench" \
+  test "$(grep -c '^PLAN  bench ' "$scratch/out/summary.txt")" -eq $((2 * workload_count + 1))
+check "... the pack bench times 1, 8 and 64 models" \
+  grep -q '^PLAN  bench cuda pack neuronio_dm15 .*--pack 1 8 64' "$scratch/out/summary.txt"
 check "... and reports the time budget" grep -q '^INFO  time .*budget' "$scratch/out/summary.txt"
 mkdir -p "$scratch/tmp"
 (cd "$scratch" && TMPDIR=$scratch/tmp bash "$src/scripts/gpu_check.sh" --dry-run "$scratch/pack.tar.gz" > "$scratch/dry_tar.out" 2>&1)

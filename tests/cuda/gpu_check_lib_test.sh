@@ -87,6 +87,7 @@ check "gpu_check benches every workload of workloads.cpp ($known)" test -n "$kno
 pack=$scratch/pack
 mkdir -p "$pack/bin" "$pack/analysis" "$pack/scripts" "$pack/data/fashion-mnist" "$scratch/path"
 printf '#!/bin/sh\necho "PASS: final loss within 1.0e-03 relative (2.0e-05)"\n' > "$pack/scripts/gpu_train_check.sh"
+printf '#!/bin/sh\necho "PASS: wall time 9 s one run at a time, 3 s packed by 8 (cuda)"\n' > "$pack/scripts/gpu_pack_sweep_check.sh"
 echo "packed for the test" > "$pack/MANIFEST"
 cp "$scratch/skipped.log" "$pack/tests.log"
 cat > "$pack/run.sh" <<'RUN'
@@ -94,13 +95,18 @@ cat > "$pack/run.sh" <<'RUN'
 here=$(cd "$(dirname "$0")" && pwd)
 case "$1 $2" in
   "elm_cuda_tests "* | "elm_nccl_tests "*) cat "$here/tests.log"; exit 0 ;;
-  "elmrun bench") echo "workload=$6 backend=cuda batch=8 steps=500 ms_per_step=2.000 timed_steps=2" ;;
+  "elmrun bench")
+    if [[ " $* " == *" --pack "* ]]; then
+      for k in 1 8 64; do echo "workload=$6 backend=cuda pack=$k batch=8 ms_per_step=2.000 per_model_speedup=$((k / 2 + 1)).00"; done
+    else
+      echo "workload=$6 backend=cuda batch=8 steps=500 ms_per_step=2.000 timed_steps=2"
+    fi ;;
   *) echo "elmrun 0.0 (fake)" ;;
 esac
 RUN
 printf '#!/bin/sh\necho "workload=$5 backend=torch-cuda ms_per_step=9.000"\n' > "$scratch/path/python-fake"
 printf '#!/bin/sh\necho "fake GPU"\n' > "$scratch/path/nvidia-smi"
-chmod +x "$pack/run.sh" "$pack/scripts/gpu_train_check.sh" "$scratch/path/"*
+chmod +x "$pack/run.sh" "$pack/scripts/gpu_train_check.sh" "$pack/scripts/gpu_pack_sweep_check.sh" "$scratch/path/"*
 PATH="$scratch/path:$PATH" PYTHON=python-fake TIME_BUDGET=60 \
   bash "$src/scripts/gpu_check.sh" "$pack" "$scratch/out/check.log" > "$scratch/run.out" 2>&1
 rc=$?
@@ -110,8 +116,11 @@ check "... its summary names the skip reason" has "$summary" "FAIL  cuda tests"
 check "... and why" has "$summary" "CUDA driver version is insufficient"
 check "... the benches still pass with their figures" has "$summary" "ms_per_step=2.000"
 check "... cuda and torch side by side" grep -qE '^pathx_dm150 +2\.000 +9\.000 +4\.5x' "$scratch/out/summary.txt"
-check "... one summary line per step (3 + tests + 8 + training + nccl + 8)" \
-  test "$(grep -cE '^(PASS|FAIL|SKIP) ' "$scratch/out/summary.txt")" -eq 22
+check "... one summary line per step (3 + tests + 8 + pack + training + pack sweep + nccl + 8)" \
+  test "$(grep -cE '^(PASS|FAIL|SKIP) ' "$scratch/out/summary.txt")" -eq 24
+check "... the packed GPU sweep among them" grep -q "^PASS  pack sweep gpu vs alone" "$scratch/out/summary.txt"
+check "... the pack bench shows the last pack size's speed-up" \
+  grep -q "^PASS  bench cuda pack neuronio_dm15 .*per_model_speedup=33.00 at pack=64" "$scratch/out/summary.txt"
 check "... the GPU training check among them" grep -q "^PASS  train gpu vs cpu" "$scratch/out/summary.txt"
 check "... the one-rank NCCL tests among them, read as gtest output" grep -q "^FAIL  nccl one rank .*skipped" "$scratch/out/summary.txt"
 check "... the log holds the test output" grep -q "GPU test skipped" "$scratch/out/check.log"

@@ -43,3 +43,17 @@ if(ELM_HAVE_CUDA AND EXISTS /usr/share/datasets/fashion-mnist/train-images-idx3-
       ${CMAKE_CURRENT_BINARY_DIR}/sfmnist_gpu_vs_cpu 200 $<TARGET_FILE:elmrun>)
   set_tests_properties(cuda.sfmnist_gpu_vs_cpu PROPERTIES SKIP_RETURN_CODE 77 LABELS gpu TIMEOUT 600)
 endif()
+
+# A sweep packed on the GPU against the same sweep one run at a time
+# (scripts/gpu_pack_sweep_check.sh; skipped, 77, where no GPU can run it), and
+# the same script on the CPU, where packs must agree bit for bit.
+if(ELM_HAVE_CUDA)
+  add_test(NAME cuda.pack_sweep_gpu_vs_alone
+    COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/gpu_pack_sweep_check.sh ${CMAKE_CURRENT_BINARY_DIR}/pack_sweep_gpu
+      $<TARGET_FILE:elmrun>)
+  set_tests_properties(cuda.pack_sweep_gpu_vs_alone PROPERTIES SKIP_RETURN_CODE 77 LABELS gpu TIMEOUT 300)
+endif()
+add_test(NAME cuda.pack_sweep_check_on_cpu
+  COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/gpu_pack_sweep_check.sh ${CMAKE_CURRENT_BINARY_DIR}/pack_sweep_cpu
+    $<TARGET_FILE:elmrun>)
+set_tests_properties(cuda.pack_sweep_check_on_cpu PROPERTIES ENVIRONMENT "GPU_BACKEND=cpu" LABELS gpu_check TIMEOUT 120)

@@ -108,10 +108,25 @@ TEST_F(PackGrid, ThreadCountsNeverPack) {  // not in the run identity, so not a 
   EXPECT_EQ(plan_packs(runs, 16).size(), 2u);
 }
 
-TEST_F(PackGrid, GpuRunsAndTwoTowerRunsTrainAlone) {
-  auto runs = runs_of("train.seed = 1,2,3\n");
+TEST_F(PackGrid, GpuRunsPackApartFromCpuRuns) {
+  auto runs = runs_of("train.seed = 1,2,3,4\n");
   EXPECT_EQ(plan_packs(runs, 16).size(), 1u);
-  for (auto& r : runs) r.config.train.backend = "cuda";
+  for (auto& r : runs) {
+    r.config.train.backend = "cuda";
+    r.config.resolved["train.backend"] = "cuda";
+  }
+  EXPECT_EQ(plan_packs(runs, 16).size(), 1u);
+  runs[1].config.train.backend = "cpu";
+  runs[1].config.resolved["train.backend"] = "cpu";
+  const auto packs = plan_packs(runs, 16);
+  ASSERT_EQ(packs.size(), 2u);
+  EXPECT_EQ(packs[0].runs, (std::vector<int64_t>{0, 2, 3}));
+  EXPECT_EQ(packs[1].runs, (std::vector<int64_t>{1}));
+}
+
+TEST_F(PackGrid, TwoTowerRunsTrainAlone) {
+  auto runs = runs_of("train.seed = 1,2,3\n");
+  for (auto& r : runs) r.config.model.head_hidden = 8;
   EXPECT_EQ(plan_packs(runs, 16).size(), 3u);
   EXPECT_EQ(pack_key(runs[0].config), "");
 }
@@ -125,6 +140,13 @@ TEST_F(PackGrid, PackSizeIsAutoOrInRange) {
         [&] { parse_pack_size(bad, runs[0].config, "sweep.pack", "job.ini"); });
     EXPECT_NE(msg.find("sweep.pack"), std::string::npos) << msg;
   }
+  RunConfig gpu = runs[0].config;
+  gpu.train.backend = "cuda";
+  EXPECT_EQ(parse_pack_size("64", gpu, "sweep.pack", "job.ini"), 64);
+  EXPECT_EQ(parse_pack_size("auto", gpu, "sweep.pack", "job.ini"), 1);  // until a GPU measures a winner
+  const std::string msg =
+      test::expect_one_line_elm_error([&] { parse_pack_size("65", gpu, "sweep.pack", "job.ini"); });
+  EXPECT_NE(msg.find("[1, 64]"), std::string::npos) << msg;
 }
 
 TEST(PackPlan, PacksTextListsEachPacksRuns) {

@@ -1,0 +1,33 @@
+#include "train/step_pack.hpp"
+
+#include "core/error.hpp"
+#include "train/cpu_step_pack.hpp"
+
+namespace elm {
+
+StepBackend& QueuedStepPack::add_member(const ElmConfig& config, const RoutingTable& routing, TaskLoss loss,
+                                        const OptimizerConfig& optim) {
+  ELM_CHECK(loss != TaskLoss::PairedCrossEntropy, "QueuedStepPack: two-tower runs do not pack");
+  ELM_CHECK(size() < kMaxMembers, "QueuedStepPack: at most ", kMaxMembers, " runs per pack");
+  members_.push_back(make_step_backend(config, routing, loss, optim, options_));
+  return *members_.back();
+}
+
+std::string QueuedStepPack::description() const {
+  return members_.empty() ? "empty pack"
+                          : members_.front()->description() + ", " + std::to_string(size()) +
+                                " runs packed (one stream each)";
+}
+
+void QueuedStepPack::forward_backward(std::span<const int> members) {
+  // A GPU member only queues its kernels here and returns; the first host
+  // wait is the next call's (reduce), by when every member's step is queued.
+  for (int k : members) member(k).forward_backward();
+}
+
+std::unique_ptr<StepPack> make_step_pack(const StepBackendOptions& options) {
+  if (options.kind == BackendKind::Cpu) return std::make_unique<CpuStepPack>(options.threads);
+  return std::make_unique<QueuedStepPack>(options);
+}
+
+}  // namespace elm

@@ -1,0 +1,56 @@
+#pragma once
+// The runs of a pack (train/pack_trainer.hpp) as the trainer drives them: one
+// StepBackend per run, each with its own parameters, gradient, optimizer and
+// loss, and one call that runs the forward, loss and backward of the listed
+// members together. Everything else of a step (all-reduce, clipping,
+// optimizer, evaluation) goes through each member as for a run alone.
+//
+// Two kinds: CpuStepPack (one packed pass of the CPU kernels, cpu_step_pack.hpp)
+// and QueuedStepPack, which queues each member's step in turn: on the GPU
+// every member runs on its own stream, so the members' kernels fill the
+// device together while each member's arithmetic stays that of a run alone.
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "train/step_backend.hpp"
+
+namespace elm {
+
+class StepPack {
+ public:
+  virtual ~StepPack() = default;
+  // A member for a model of the first member's shape; members are added
+  // before the first forward_backward.
+  virtual StepBackend& add_member(const ElmConfig& config, const RoutingTable& routing, TaskLoss loss,
+                                  const OptimizerConfig& optim) = 0;
+  virtual int size() const = 0;
+  virtual StepBackend& member(int i) = 0;
+  virtual std::string description() const = 0;
+  // For each listed member (ascending): forward, its loss and backward on its
+  // oldest staged batch, as its forward_backward() would.
+  virtual void forward_backward(std::span<const int> members) = 0;
+};
+
+class QueuedStepPack final : public StepPack {
+ public:
+  // 64 small models' kernels fill an H100's SMs; more would only queue.
+  static constexpr int kMaxMembers = 64;
+  explicit QueuedStepPack(const StepBackendOptions& options) : options_(options) {}
+  StepBackend& add_member(const ElmConfig& config, const RoutingTable& routing, TaskLoss loss,
+                          const OptimizerConfig& optim) override;
+  int size() const override { return int(members_.size()); }
+  StepBackend& member(int i) override { return *members_.at(size_t(i)); }
+  std::string description() const override;
+  void forward_backward(std::span<const int> members) override;
+
+ private:
+  StepBackendOptions options_;
+  std::vector<std::unique_ptr<StepBackend>> members_;
+};
+
+// The pack for runs that train on `options` (CPU: CpuStepPack, GPU: QueuedStepPack).
+std::unique_ptr<StepPack> make_step_pack(const StepBackendOptions& options);
+
+}  // namespace elm
