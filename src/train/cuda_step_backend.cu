@@ -285,11 +285,20 @@ class CudaStepBackend final : public StepBackend {
     const size_t ny = size_t(x.batch) * x.steps * config_.num_output;
     // Ours: parameters, gradient + 2, optimizer state, y and dy, targets.
     const size_t own = sizeof(float) * (n_params_ + 3 * n_grad_ + 2 + 2 * ny + 2 * size_t(x.batch) * x.steps);
-    const size_t need = own + elm_->device_bytes_at_least(x);
+    const size_t one = own + elm_->device_bytes_at_least(x);
+    const size_t need = one * size_t(sharers_);
     const auto [free_bytes, total] = elm_->device_memory();
+    if (sharers_ > 1)
+      ELM_CHECK(need < free_bytes, "train.backend = cuda: a pack of ", sharers_, " runs, each training on ", x.batch,
+                " rows x ", x.steps, " steps, needs at least ", need >> 20, " MiB on GPU ", device_, ", which has ",
+                free_bytes >> 20, " MiB free of ", total >> 20, ": lower sweep.pack (or --pack)");
     ELM_CHECK(need < free_bytes, "train.backend = cuda: a training step of ", x.batch, " rows x ", x.steps,
               " steps needs at least ", need >> 20, " MiB on GPU ", device_, ", which has ", free_bytes >> 20,
               " MiB free of ", total >> 20, ": lower train.batch_size or train on more ranks");
+  }
+  void share_device_with(int runs) override {
+    ELM_CHECK(runs >= 1, "share_device_with: ", runs, " runs");
+    sharers_ = runs;
   }
 
   void forward_outputs(const InputBatch& x, std::vector<float>& y) override {
@@ -373,6 +382,7 @@ class CudaStepBackend final : public StepBackend {
   std::deque<size_t> staged_;  // slots waiting for forward_backward, oldest first
   cudaStream_t copy_stream_ = nullptr;
   size_t dy_shape_ = 0;
+  int sharers_ = 1;  // runs of its pack on this device, itself included (share_device_with)
   DeviceArray<float> params_, reduce_, exp_avg_, second_, y_, dy_, logits_;
   DeviceArray<int32_t> labels_;
   DeviceArray<double> sums_, norm_sq_;

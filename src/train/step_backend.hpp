@@ -88,6 +88,9 @@ class StepBackend {
   // One line (ElmError) when a training step on batches like `batch` cannot
   // fit where the backend computes (a GPU's free memory); nothing on the CPU.
   virtual void require_fits(const Batch& batch) { (void)batch; }
+  // This backend will share its device with `runs` - 1 others of its size (a
+  // pack, train/step_pack.hpp): require_fits asks room for all of them.
+  virtual void share_device_with(int runs) { (void)runs; }
 };
 
 // Throws one line saying why `options` cannot run in this process (a build
