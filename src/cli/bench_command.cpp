@@ -12,6 +12,7 @@
 #include "bench/rank_bench.hpp"
 #include "cli/collective_timeout.hpp"
 #include "bench/workloads.hpp"
+#include "train/step_pack.hpp"
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "backend/cpu/cpu_isa.hpp"
@@ -167,8 +168,10 @@ int bench_command(const std::vector<std::string>& args) {
     for (const auto& n : names) run.push_back(&find_bench_workload(n));
   }
   ELM_CHECK(backend == "cpu" || backend == "cuda", "--backend must be cpu or cuda, got '", backend, "'");
-  if (backend == "cuda" && !pack_models.empty())
+  if (backend == "cuda" && !pack_models.empty()) {
+    request_queues_for_gpu_packs();  // before the first CUDA call
     return cuda_pack_bench_command(run, pack_models, min_seconds, min_steps);
+  }
   if (backend == "cuda") return cuda_bench_command(run, min_seconds, min_steps);
   double peak = 0;
   if (fma_peak || !pack_models.empty()) {

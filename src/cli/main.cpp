@@ -1,6 +1,5 @@
 // elmrun: subcommands dispatch here; every ElmError becomes one line on stderr
 // and exit status 1.
-#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -45,11 +44,6 @@ static void usage(std::ostream& os) {
 }
 
 int main(int argc, char** argv) {
-  // Before any CUDA call creates the context: the runs of a GPU pack each
-  // queue on their own stream (train/step_pack.hpp), and with the driver's
-  // default of 8 hardware work queues streams 8 apart would wait on each
-  // other's kernels. 32 is the most the driver takes; a value already set is kept.
-  setenv("CUDA_DEVICE_MAX_CONNECTIONS", "32", 0);
   if (argc < 2) {
     usage(std::cerr);
     return 2;

@@ -15,6 +15,7 @@
 #include "dist/mpi_comm.hpp"
 #include "train/train_state.hpp"
 #include "sweep/pack_plan.hpp"
+#include "train/step_pack.hpp"
 #include "sweep/sweep_checks.hpp"
 #include "sweep/sweep_dir.hpp"
 #include "sweep/sweep_job.hpp"
@@ -195,8 +196,13 @@ int sweep_command(const std::vector<std::string>& args) {
   // are written on login nodes without a GPU).
   if (!o.collect_only && !o.list) {
     std::set<std::string> backends;
+    bool gpu_packs = false;
     for (const SweepPlan& p : plans)
-      for (const SweepRun& r : p.runs) backends.insert(r.config.train.backend);
+      for (const SweepRun& r : p.runs) {
+        backends.insert(r.config.train.backend);
+        gpu_packs |= r.config.train.backend == "cuda" && p.pack_size > 1;
+      }
+    if (gpu_packs) request_queues_for_gpu_packs();  // before the first CUDA call
     for (const std::string& b : backends) {
       StepBackendOptions where;
       where.kind = parse_backend_kind(b);

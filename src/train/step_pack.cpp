@@ -1,5 +1,7 @@
 #include "train/step_pack.hpp"
 
+#include <cstdlib>
+
 #include "core/error.hpp"
 #include "train/cpu_step_pack.hpp"
 
@@ -27,6 +29,8 @@ void QueuedStepPack::forward_backward(std::span<const int> members) {
   // wait is the next call's (reduce), by when every member's step is queued.
   for (int k : members) member(k).forward_backward();
 }
+
+void request_queues_for_gpu_packs() { setenv("CUDA_DEVICE_MAX_CONNECTIONS", "32", 0); }
 
 std::unique_ptr<StepPack> make_step_pack(const StepBackendOptions& options) {
   if (options.kind == BackendKind::Cpu) return std::make_unique<CpuStepPack>(options.threads);

@@ -50,6 +50,13 @@ class QueuedStepPack final : public StepPack {
   std::vector<std::unique_ptr<StepBackend>> members_;
 };
 
+// Asks the CUDA driver for 32 hardware work queues (CUDA_DEVICE_MAX_CONNECTIONS,
+// unless set); call before the first CUDA call of the process. The members of
+// a GPU pack each queue on their own stream, and with the driver's default of
+// 8 queues streams 8 apart would wait on each other's kernels. Only packs ask:
+// under MPS each queue takes a share of the GPU's pool of connections.
+void request_queues_for_gpu_packs();
+
 // The pack for runs that train on `options` (CPU: CpuStepPack, GPU: QueuedStepPack).
 std::unique_ptr<StepPack> make_step_pack(const StepBackendOptions& options);
 

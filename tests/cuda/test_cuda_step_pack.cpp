@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -79,6 +80,17 @@ void expect_members_train_alone(BackendKind kind, const std::string& task) {
 TEST(StepPackMembers, CpuMembersQueuedOneByOneEqualTheRunsAlone) {
   expect_members_train_alone(BackendKind::Cpu, "ce_spikes");
   expect_members_train_alone(BackendKind::Cpu, "neuronio");
+}
+
+TEST(StepPackMembers, PacksAskForAllHardwareQueuesUnlessTheUserSetACount) {
+  unsetenv("CUDA_DEVICE_MAX_CONNECTIONS");
+  request_queues_for_gpu_packs();
+  ASSERT_NE(std::getenv("CUDA_DEVICE_MAX_CONNECTIONS"), nullptr);
+  EXPECT_STREQ(std::getenv("CUDA_DEVICE_MAX_CONNECTIONS"), "32");
+  setenv("CUDA_DEVICE_MAX_CONNECTIONS", "4", 1);
+  request_queues_for_gpu_packs();
+  EXPECT_STREQ(std::getenv("CUDA_DEVICE_MAX_CONNECTIONS"), "4");
+  unsetenv("CUDA_DEVICE_MAX_CONNECTIONS");
 }
 
 TEST(CudaStepPack, EveryMemberOnItsStreamTrainsAsTheRunAlone) {
