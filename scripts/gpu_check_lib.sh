@@ -60,7 +60,7 @@ check_pack() {
   local pack=$1 limit_mib=${2:-60} problems=0 f total_kib
   local cuda=${CUDA_HOME:-/usr/local/cuda}
   for f in run.sh MANIFEST bin/elmrun bin/elm_cuda_tests analysis/elm_torch.py analysis/bench_torch_reference.py \
-    scripts/gpu_train_check.sh scripts/gpu_pack_sweep_check.sh; do
+    scripts/gpu_train_check.sh scripts/gpu_pack_sweep_check.sh configs/synthetic_burst.ini; do
     [[ -s "$pack/$f" ]] || { echo "missing: $pack/$f"; problems=$((problems + 1)); }
   done
   compgen -G "$pack/golden/*.h5" > /dev/null || { echo "missing: $pack/golden/*.h5 (the golden GPU tests)"; problems=$((problems + 1)); }

@@ -73,7 +73,7 @@ cp "$src/analysis/elm_torch.py" "$src/analysis/bench_torch_reference.py" "$out/a
 # IDX and gzip) to prepare its store from, small enough for the pack.
 mkdir -p "$out/scripts" "$out/configs" "$out/data/fashion-mnist"
 cp "$src/scripts/gpu_train_check.sh" "$src/scripts/gpu_pack_sweep_check.sh" "$out/scripts/"
-cp "$src/configs/sfmnist_pool2.ini" "$out/configs/"
+cp "$src/configs/sfmnist_pool2.ini" "$src/configs/synthetic_burst.ini" "$out/configs/"
 fmnist_raw=${FMNIST_RAW:-/usr/share/datasets/fashion-mnist}
 python3 - "$fmnist_raw" "$out/data/fashion-mnist" <<'PY'
 import gzip, struct, sys

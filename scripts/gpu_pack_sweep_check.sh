@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # A sweep trained packed on the GPU against the same sweep trained one run at a
-# time: 8 runs (4 seeds x 2 learning rates) of a small model on the built-in
-# synthetic task, `--pack 1` and `--pack 8` (one stream per run, docs/sweeps.md
-# "Packed runs"). Passes when every run is done both ways and its validation
+# time: 8 runs (4 seeds x 2 learning rates) of configs/synthetic_burst.ini,
+# `--pack 1` and `--pack 8` (one stream per run, docs/sweeps.md "Packed runs"). Passes when every run is done both ways and its validation
 # and test losses agree within REL_TOL (default 1e-3) relative and its
 # accuracies within 2 samples: the runs' kernels are those of a run alone,
 # whose float sums (atomics) already vary in order from one run to the next.
@@ -11,7 +10,7 @@
 # usage: scripts/gpu_pack_sweep_check.sh WORK_DIR ELMRUN...
 #   ELMRUN...: the command that runs elmrun (build/elmrun, or PACK/run.sh elmrun)
 # Environment: REL_TOL (1e-3); GPU_BACKEND (cuda; cpu checks the CPU packs,
-# which must then agree bit for bit, REL_TOL 0).
+# which must then agree bit for bit, REL_TOL 0); CONFIG (the base config).
 # Exit 0 pass, 1 fail, 77 no GPU to run on (ctest's skip).
 set -euo pipefail
 if [[ $# -lt 2 ]]; then
@@ -25,29 +24,17 @@ gpu=${GPU_BACKEND:-cuda}
 tol=${REL_TOL:-$([[ $gpu == cpu ]] && echo 0 || echo 1e-3)}
 rm -rf "$work"
 mkdir -p "$work"
-cat > "$work/base.ini" <<EOF
-[model]
-variant = v1
-num_input = 32
-num_output = 4
-num_memory = 10
-memory_tau_max = 150
-[task]
-name = synthetic_burst
-[train]
-backend = $gpu
-steps = 120
-batch_size = 16
-threads = 1
-log_every = 20
-eval_every = 60
-[optim]
-lr = 0.005
-EOF
+here=$(cd "$(dirname "$0")" && pwd)
+config=${CONFIG:-$here/../configs/synthetic_burst.ini}
+[[ -f "$config" ]] || { echo "FAIL: no config $config" >&2; exit 1; }
 cat > "$work/job.ini" <<EOF
 [sweep]
 name = gpu_pack
-config = base.ini
+config = $config
+[set]
+train.backend = $gpu
+train.steps = 120
+train.eval_every = 60
 [grid]
 train.seed = 1,2,3,4
 optim.lr = 0.005,0.002
