@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "step_backend_compare.hpp"
+#include "test_support.hpp"
+#include "core/error.hpp"
 #include "train/step_pack.hpp"
 
 namespace elm::test {
@@ -97,6 +99,41 @@ TEST(CudaStepPack, EveryMemberOnItsStreamTrainsAsTheRunAlone) {
   ELM_REQUIRE_GPU();
   expect_members_train_alone(BackendKind::Cuda, "ce_spikes");
   expect_members_train_alone(BackendKind::Cuda, "neuronio");
+}
+
+// Members allocate at their first step, after all have checked they fit: a
+// pack asks room for all of its runs. At the shortest sequence (doubling) for
+// which a pack of 64 has no room, one run alone still fits, and the pack's
+// refusal is one line that names the pack size and sweep.pack.
+TEST(CudaStepPack, APackWithoutRoomForAllItsRunsIsRefusedInOneLine) {
+  ELM_REQUIRE_GPU();
+  const TaskCase& c = task_case("ce_tokens");
+  const ElmConfig model = task_model(c);
+  const ElmModel m = random_model(model, 7);
+  const OptimizerConfig oc;
+  StepBackendOptions where;
+  where.kind = BackendKind::Cuda;
+  QueuedStepPack pack(where);
+  for (int k = 0; k < QueuedStepPack::kMaxMembers; ++k) pack.add_member(model, m.routing, c.loss, oc);
+  const auto alone = make_case_backend(BackendKind::Cuda, c, model, m, oc);
+  Batch batch;  // require_fits reads only the shape and the kind of input
+  batch.x.batch = 64;
+  batch.x.channels = model.num_input;
+  batch.x.data = TokenInput{};
+  auto fits = [&](StepBackend& b) {
+    try {
+      b.require_fits(batch);
+      return true;
+    } catch (const ElmError&) {
+      return false;
+    }
+  };
+  for (batch.x.steps = 1024; fits(pack.member(0)); batch.x.steps *= 2)
+    ASSERT_LT(batch.x.steps, 1 << 24) << "a pack of 64 fits sequences of any length?";
+  EXPECT_TRUE(fits(*alone)) << batch.x.steps << " steps";
+  const std::string msg = expect_one_line_elm_error([&] { pack.member(0).require_fits(batch); });
+  EXPECT_NE(msg.find("a pack of 64 runs"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("sweep.pack"), std::string::npos) << msg;
 }
 
 }  // namespace
