@@ -26,7 +26,7 @@ namespace elm {
 int bench_command(const std::vector<std::string>& args) {
   po::options_description opts("elmrun bench: time one training step (forward, loss, BPTT, Adam) per workload");
   std::vector<std::string> names;
-  int threads = 1, min_steps = 3;
+  int threads = 1, min_steps = 3, batch = 0;
   double min_seconds = 2.0;
   bool include_gpu_sized = false;
   bool loader = false, no_trainer = false;
@@ -46,6 +46,9 @@ int bench_command(const std::vector<std::string>& args) {
       "workload,w", po::value(&names)->multitoken(),
       "workload name(s) from shared/docs/benchmarks.md, or 'all' (CPU-sized ones); default all")(
       "threads,t", po::value(&threads)->default_value(1), "CPU threads (samples of the batch split across them)")(
+      "batch", po::value(&batch)->default_value(0),
+      "samples per step instead of the workload's own (0: the workload's; the workload name is printed with "
+      "_b<batch>)")(
       "min-seconds", po::value(&min_seconds)->default_value(2.0), "time each workload for at least this long")(
       "min-steps", po::value(&min_steps)->default_value(3), "and for at least this many steps")(
       "include-gpu-sized", po::bool_switch(&include_gpu_sized), "with 'all', also run pathfinder/pathx on the CPU; with --loader, also time the pathx trainer")(
@@ -166,6 +169,19 @@ int bench_command(const std::vector<std::string>& args) {
       if (!w.gpu_sized || include_gpu_sized || backend == "cuda") run.push_back(&w);
   } else {
     for (const auto& n : names) run.push_back(&find_bench_workload(n));
+  }
+  // --batch: copies of the workloads at that batch (how a step's rate depends
+  // on the rows it has per time step).
+  ELM_CHECK(batch >= 0, "--batch must be >= 0, got ", batch);
+  std::vector<BenchWorkload> resized;
+  if (batch > 0) {
+    resized.reserve(run.size());
+    for (const BenchWorkload* w : run) {
+      resized.push_back(*w);
+      resized.back().batch = batch;
+      resized.back().name += "_b" + std::to_string(batch);
+    }
+    for (size_t i = 0; i < run.size(); ++i) run[i] = &resized[i];
   }
   ELM_CHECK(backend == "cpu" || backend == "cuda", "--backend must be cpu or cuda, got '", backend, "'");
   if (backend == "cuda" && !pack_models.empty()) {
