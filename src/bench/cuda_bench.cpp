@@ -42,6 +42,14 @@ std::string format_cuda_bench(const CudaBenchResult& r) {
   return s;
 }
 
+namespace {
+
+[[maybe_unused]] [[noreturn]] void fail_without_cuda(const BenchWorkload& w) {
+  fail("bench --backend cuda: this elmrun was built without the CUDA backend (workload ", w.name, ")");
+}
+
+}  // namespace
+
 CudaBenchResult run_cuda_bench(const BenchWorkload& w, double min_seconds, int min_steps) {
 #ifdef ELM_HAVE_CUDA
   std::string why;
@@ -58,7 +66,7 @@ CudaBenchResult run_cuda_bench(const BenchWorkload& w, double min_seconds, int m
 #else
   (void)min_seconds;
   (void)min_steps;
-  fail("bench --backend cuda: this elmrun was built without the CUDA backend (workload ", w.name, ")");
+  fail_without_cuda(w);
 #endif
 }
 
@@ -72,13 +80,14 @@ std::vector<CudaPackBenchResult> run_cuda_pack_bench(const BenchWorkload& w, con
   ELM_CHECK(cuda_device_usable(&why), "bench --backend cuda: ", why);
   int single_steps = 0;
   const double single = time_cuda_pack_step(w, 1, min_seconds, min_steps, &single_steps);
+  const std::string device = cuda_device_description(0);
   std::vector<CudaPackBenchResult> out;
   for (int k : models) {
     CudaPackBenchResult r;
     r.name = w.name;
-    r.device = cuda_device_description(0);
+    r.device = device;
     r.models = k;
-    r.timed_steps = single_steps;
+    r.timed_steps = single_steps;  // K = 1: the single run timed above
     r.ms_per_step = k == 1 ? single : time_cuda_pack_step(w, k, min_seconds, min_steps, &r.timed_steps);
     r.single_ms_per_step = single;
     r.per_model_speedup = double(k) * single / r.ms_per_step;
@@ -89,7 +98,7 @@ std::vector<CudaPackBenchResult> run_cuda_pack_bench(const BenchWorkload& w, con
 #else
   (void)min_seconds;
   (void)min_steps;
-  fail("bench --backend cuda: this elmrun was built without the CUDA backend (workload ", w.name, ")");
+  fail_without_cuda(w);
 #endif
 }
 

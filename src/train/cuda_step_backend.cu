@@ -188,9 +188,8 @@ class CudaStepBackend final : public StepBackend {
     const StagingPlan& p = slot.plan;
     B_ = p.batch;
     T_ = p.steps;
-    // The model waits for the copy on its stream; the loss kernels on theirs.
+    // The model's stream, which the loss kernels share, waits for the copy.
     elm_->use_device_input(input_view(slot), slot.ready);
-    CUDA_CHECK(cudaStreamWaitEvent(stream_, slot.ready, 0));
     const int32_t* labels = reinterpret_cast<const int32_t*>(slot.device + p.labels.offset);
     float* grad = reduce_.get();
     float* loss_slot = reduce_.get() + n_grad_;
@@ -285,16 +284,13 @@ class CudaStepBackend final : public StepBackend {
     const size_t ny = size_t(x.batch) * x.steps * config_.num_output;
     // Ours: parameters, gradient + 2, optimizer state, y and dy, targets.
     const size_t own = sizeof(float) * (n_params_ + 3 * n_grad_ + 2 + 2 * ny + 2 * size_t(x.batch) * x.steps);
-    const size_t one = own + elm_->device_bytes_at_least(x);
-    const size_t need = one * size_t(sharers_);
+    const size_t need = (own + elm_->device_bytes_at_least(x)) * size_t(sharers_);
     const auto [free_bytes, total] = elm_->device_memory();
-    if (sharers_ > 1)
-      ELM_CHECK(need < free_bytes, "train.backend = cuda: a pack of ", sharers_, " runs, each training on ", x.batch,
-                " rows x ", x.steps, " steps, needs at least ", need >> 20, " MiB on GPU ", device_, ", which has ",
-                free_bytes >> 20, " MiB free of ", total >> 20, ": lower sweep.pack (or --pack)");
-    ELM_CHECK(need < free_bytes, "train.backend = cuda: a training step of ", x.batch, " rows x ", x.steps,
-              " steps needs at least ", need >> 20, " MiB on GPU ", device_, ", which has ", free_bytes >> 20,
-              " MiB free of ", total >> 20, ": lower train.batch_size or train on more ranks");
+    const std::string what = sharers_ > 1 ? "a pack of " + std::to_string(sharers_) + " runs, each training on "
+                                          : std::string("a training step of ");
+    ELM_CHECK(need < free_bytes, "train.backend = cuda: ", what, x.batch, " rows x ", x.steps, " steps, needs at least ",
+              need >> 20, " MiB on GPU ", device_, ", which has ", free_bytes >> 20, " MiB free of ", total >> 20,
+              sharers_ > 1 ? ": lower sweep.pack (or --pack)" : ": lower train.batch_size or train on more ranks");
   }
   void share_device_with(int runs) override {
     ELM_CHECK(runs >= 1, "share_device_with: ", runs, " runs");
