@@ -10,6 +10,7 @@
 #include "backend/cuda/cuda_check.cuh"
 #include "backend/cuda/device_array.cuh"
 #include "backend/cuda/device_guard.cuh"
+#include "backend/cuda/elm_cuda_impl.cuh"
 #include "backend/cuda/elm_kernels.cuh"
 #include "core/error.hpp"
 
@@ -52,114 +53,6 @@ void require_code_for_device(int device) {
   }
   CUDA_CHECK(e);
 }
-
-struct CudaElm::Impl {
-  ElmConfig config;
-  ParamLayout layout;
-  RoutingTable routing;
-  CudaElmOptions options;
-  DeviceLimits limits;
-  cudaStream_t stream = nullptr;
-  cublasHandle_t cublas = nullptr;
-  int k = 1, ds = 0, db = 0, dm = 0, H = 0, L = 1, d_o = 0, n_in = 0;
-  bool v1 = true, branch = true;
-
-  // Routing and derived parameters.
-  DeviceArray<int32_t> index, fan_off, fan_syn;
-  DeviceArray<uint8_t> valid;
-  DeviceArray<float> w_eff, trace_kappa, tau_m, kappa_m, update_scale, kappa_lambda, wt;
-  std::vector<float> host_trace_tau;
-
-  // v1 branch-trace decision (see decide_branch_traces): for which parameter
-  // buffer and version it was made, and a flag in mapped host memory that a
-  // check kernel raises if the tau_s it relied on changed behind its back.
-  const float* branch_decided_for = nullptr;
-  uint64_t branch_decided_version = 0, params_version = 1;
-  int* tau_changed_flag = nullptr;      // host address
-  int* tau_changed_flag_dev = nullptr;  // the same int as the device addresses it
-
-  // Input.
-  DeviceInput input;
-  bool have_input = false;
-  DeviceArray<float> x_dense, x_value;
-  DeviceArray<int64_t> x_off;
-  DeviceArray<int32_t> x_ch, x_ids;
-  int64_t events = 0;
-
-  // Work buffers.
-  DeviceArray<float> z, xs, ys, scan_scratch, S, Gmat, dws, ckpt, carry, partial, ones;
-  DeviceArray<float> rec_x0, rec_pre, rec_post, rec_g, rec_m;
-  DeviceArray<float> host_params, host_y, host_dy, host_grad;
-
-  // State of the last forward.
-  const float* params = nullptr;
-  SegmentPlan seg;
-  LaunchShape shape;
-  int recorded_segment = -1;
-  bool forward_done = false;
-
-  Impl(const ElmConfig& c, const RoutingTable& r, const CudaElmOptions& o)
-      : config(c), layout(c), routing(r), options(o) {}
-
-  DeviceRouting device_routing() const {
-    DeviceRouting d;
-    d.ds = ds;
-    d.k = k;
-    d.n_in = n_in;
-    d.index = index.get();
-    d.valid = valid.get();
-    d.fan_off = fan_off.get();
-    d.fan_syn = fan_syn.get();
-    return d;
-  }
-
-  MlpView mlp_view(const float* p) const {
-    MlpView v;
-    v.num_linear = int(layout.mlp().size());
-    size_t off = 0;
-    for (int l = 0; l < v.num_linear; ++l) {
-      const auto& m = layout.mlp()[l];
-      v.in[l] = m.in;
-      v.out[l] = m.out;
-      v.w[l] = p + m.weight;
-      v.b[l] = p + m.bias;
-      v.wt[l] = wt.get() + off;
-      off += size_t(m.in) * m.out;
-    }
-    return v;
-  }
-
-  RecurrenceArgs recurrence_args(float* d_y) {
-    RecurrenceArgs a;
-    a.B = input.B;
-    a.T = input.T;
-    a.db = db;
-    a.dm = dm;
-    a.H = H;
-    a.d_o = d_o;
-    a.layers = L;
-    a.silu = config.mlp_activation == MlpActivation::Silu;
-    a.mlp = mlp_view(params);
-    a.wy = params + layout.w_y();
-    a.by = params + layout.b_y();
-    a.kappa_m = kappa_m.get();
-    a.update_scale = update_scale.get();
-    a.z = z.get();
-    a.dz = z.get();
-    a.y = d_y;
-    a.seg_len = seg.segment_len;
-    a.learn_tau = config.learn_memory_tau;
-    a.v1 = v1;
-    a.lambda = float(config.lambda_value);
-    a.rec.x0 = rec_x0.get();
-    a.rec.pre = rec_pre.get();
-    a.rec.post = rec_post.get();
-    a.rec.g = rec_g.get();
-    a.rec.m = rec_m.get();
-    a.rec.cap = seg.segment_len;
-    return a;
-  }
-};
 
 namespace {
 
@@ -381,11 +274,10 @@ void* CudaElm::stream() const { return impl_->stream; }
 
 void CudaElm::forward(const float* d_params, float* d_y) { forward_impl(d_params, d_y, nullptr); }
 
-void CudaElm::forward_impl(const float* d_params, float* d_y, const float* host_params) {
-  DeviceGuard on(impl_->options.device);
-  Impl& s = *impl_;
+RecurrenceArgs forward_before_recurrence(CudaElm& elm, CudaElm::Impl& s, const float* d_params, float* d_y,
+                                         const float* host_params) {
   ELM_CHECK(s.have_input, "CudaElm::forward: no input uploaded");
-  check_branch_decision();
+  elm.check_branch_decision();
   const ElmConfig& c = s.config;
   const int B = s.input.B, T = s.input.T;
   const int64_t rows = int64_t(B) * T;
@@ -393,7 +285,7 @@ void CudaElm::forward_impl(const float* d_params, float* d_y, const float* host_
   s.params = d_params;
 
   // Per-branch traces are exact when every synapse of a branch has the same tau_s.
-  decide_branch_traces(d_params, host_params ? host_params + s.layout.trace_tau() : nullptr);
+  elm.decide_branch_traces(d_params, host_params ? host_params + s.layout.trace_tau() : nullptr);
 
   PrepareArgs pa;
   pa.params = d_params;
@@ -477,72 +369,63 @@ void CudaElm::forward_impl(const float* d_params, float* d_y, const float* host_
   a.t1 = T;
   s.recorded_segment = s.seg.num_segments - 1;
   a.rec_t0 = s.recorded_segment * s.seg.segment_len;
-  launch_recurrence_forward(a, s.shape, st);
+  return a;
+}
+
+void CudaElm::forward_impl(const float* d_params, float* d_y, const float* host_params) {
+  DeviceGuard on(impl_->options.device);
+  Impl& s = *impl_;
+  const RecurrenceArgs a = forward_before_recurrence(*this, s, d_params, d_y, host_params);
+  launch_recurrence_forward(a, s.shape, s.stream);
   s.forward_done = true;
+}
+
+void backward_begin(CudaElm::Impl& s, const float* d_dy, float* d_grad) {
+  ELM_CHECK(s.forward_done, "CudaElm::backward() called before forward()");
+  const int B = s.input.B;
+  cudaStream_t st = s.stream;
+  const int P = (2 + s.d_o) * s.dm + s.d_o;
+  s.dy = d_dy;
+  s.grad = d_grad;
+  CUDA_CHECK(cudaMemsetAsync(d_grad, 0, size_t(s.layout.num_trainable()) * sizeof(float), st));
+  CUDA_CHECK(cudaMemsetAsync(s.carry.ensure(size_t(B) * s.dm), 0, size_t(B) * s.dm * sizeof(float), st));
+  CUDA_CHECK(cudaMemsetAsync(s.partial.ensure(size_t(s.shape.blocks) * P), 0,
+                             size_t(s.shape.blocks) * P * sizeof(float), st));
+  const size_t ones_n = size_t(s.seg.segment_len) * B;
+  s.ones.ensure(ones_n);
+  launch_fill(s.ones.get(), int64_t(ones_n), 1.0f, st);
 }
 
 void CudaElm::backward(const float* d_dy, float* d_grad) {
   DeviceGuard on(impl_->options.device);
   Impl& s = *impl_;
-  ELM_CHECK(s.forward_done, "CudaElm::backward() called before forward()");
+  backward_begin(s, d_dy, d_grad);
+  const float one = 1.0f;
+  for (int seg = s.seg.num_segments - 1; seg >= 0; --seg) {
+    if (seg != s.recorded_segment) launch_recurrence_forward(s.recompute_args(seg), s.shape, s.stream);
+    const RecurrenceArgs a = s.backward_args(seg);
+    launch_recurrence_backward(a, s.shape, s.stream);
+    // MLP weight and bias gradients of the segment: one GEMM per layer over its (step, sample) rows.
+    const int R = (a.t1 - a.t0) * s.input.B;
+    for (int l = s.L; l >= 0; --l) {
+      const Impl::LayerGradOperands o = s.layer_grad_operands(l);
+      CUBLAS_CHECK(cublasSgemm(s.cublas, CUBLAS_OP_N, CUBLAS_OP_T, o.in, o.out, R, &one, o.x_in, o.in, o.dpre, o.out,
+                               &one, o.dw, o.in));
+      CUBLAS_CHECK(
+          cublasSgemv(s.cublas, CUBLAS_OP_N, o.out, R, &one, o.dpre, o.out, s.ones.get(), 1, &one, o.db, 1));
+    }
+  }
+  backward_end(s);
+}
+
+void backward_end(CudaElm::Impl& s) {
   const ElmConfig& c = s.config;
   const int B = s.input.B, T = s.input.T;
   const int64_t rows = int64_t(B) * T;
   cudaStream_t st = s.stream;
   const float* p = s.params;
-  const int P = (2 + s.d_o) * s.dm + s.d_o;
-  CUDA_CHECK(cudaMemsetAsync(d_grad, 0, size_t(s.layout.num_trainable()) * sizeof(float), st));
-  CUDA_CHECK(cudaMemsetAsync(s.carry.ensure(size_t(B) * s.dm), 0, size_t(B) * s.dm * sizeof(float), st));
-  CUDA_CHECK(cudaMemsetAsync(s.partial.ensure(size_t(s.shape.blocks) * P), 0,
-                             size_t(s.shape.blocks) * P * sizeof(float), st));
-  const size_t K = size_t(s.seg.segment_len);
-  const size_t ones_n = K * B;
-  s.ones.ensure(ones_n);
-  launch_fill(s.ones.get(), int64_t(ones_n), 1.0f, st);
-
-  RecurrenceArgs a = s.recurrence_args(nullptr);
-  a.dy = d_dy;
-  a.carry = s.carry.get();
-  a.partial = s.partial.get();
+  float* d_grad = s.grad;
   const float one = 1.0f;
-  const auto& mlp = s.layout.mlp();
-  const int din = s.db + s.dm;
-  for (int seg = s.seg.num_segments - 1; seg >= 0; --seg) {
-    const int t0 = seg * s.seg.segment_len, t1 = std::min(T, t0 + s.seg.segment_len);
-    if (seg != s.recorded_segment) {  // recompute this segment's activations from its checkpoint
-      RecurrenceArgs f = s.recurrence_args(nullptr);
-      f.t0 = t0;
-      f.t1 = t1;
-      f.rec_t0 = t0;
-      f.m_init = s.ckpt.get() + size_t(seg) * B * s.dm;
-      launch_recurrence_forward(f, s.shape, st);
-    }
-    a.t0 = t0;
-    a.t1 = t1;
-    a.rec_t0 = t0;
-    launch_recurrence_backward(a, s.shape, st);
-    // MLP weight and bias gradients of the segment: one GEMM per layer over its (step, sample) rows.
-    const int R = (t1 - t0) * B;
-    const size_t layer_stride = K * B * s.H;
-    {
-      const auto& m = mlp[s.L];  // output layer: dW [dm][H] += da^T post_{L-1}
-      const float* post = s.rec_post.get() + size_t(s.L - 1) * layer_stride;
-      CUBLAS_CHECK(cublasSgemm(s.cublas, CUBLAS_OP_N, CUBLAS_OP_T, m.in, m.out, R, &one, post, m.in,
-                               s.rec_g.get(), m.out, &one, d_grad + m.weight, m.in));
-      CUBLAS_CHECK(cublasSgemv(s.cublas, CUBLAS_OP_N, m.out, R, &one, s.rec_g.get(), m.out, s.ones.get(), 1, &one,
-                               d_grad + m.bias, 1));
-    }
-    for (int l = s.L - 1; l >= 0; --l) {
-      const auto& m = mlp[l];
-      const float* x_in = l == 0 ? s.rec_x0.get() : s.rec_post.get() + size_t(l - 1) * layer_stride;
-      const float* dpre = s.rec_pre.get() + size_t(l) * layer_stride;
-      ELM_ASSERT(m.in == (l == 0 ? din : s.H));
-      CUBLAS_CHECK(cublasSgemm(s.cublas, CUBLAS_OP_N, CUBLAS_OP_T, m.in, m.out, R, &one, x_in, m.in, dpre, m.out,
-                               &one, d_grad + m.weight, m.in));
-      CUBLAS_CHECK(cublasSgemv(s.cublas, CUBLAS_OP_N, m.out, R, &one, dpre, m.out, s.ones.get(), 1, &one,
-                               d_grad + m.bias, 1));
-    }
-  }
   s.recorded_segment = -1;
   s.forward_done = false;  // the traces now hold their adjoints
 

@@ -15,6 +15,11 @@
 
 namespace elm {
 
+namespace cuda {
+struct RecurrenceArgs;
+}
+class CudaElm;
+
 // True when a CUDA device can be used; otherwise false and, if given, *reason
 // holds one line saying why (no driver, no device, ...). Never throws.
 bool cuda_device_usable(std::string* reason = nullptr);
@@ -112,6 +117,9 @@ class CudaElm {
   struct Impl;
 
  private:
+  // The phases of a forward that CudaElmPack drives (elm_cuda_impl.cuh).
+  friend cuda::RecurrenceArgs forward_before_recurrence(CudaElm&, Impl&, const float*, float*, const float*);
+  friend class CudaElmPack;
   void forward_impl(const float* d_params, float* d_y, const float* host_params);
   // Sets Impl::branch for this forward; host_trace_tau: the values on the host already (forward_host).
   void decide_branch_traces(const float* d_params, const float* host_trace_tau);

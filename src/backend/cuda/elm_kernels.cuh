@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <span>
 
 #include "backend/cuda/cuda_plan.hpp"
 
@@ -61,6 +62,21 @@ struct RecurrenceArgs {
 
 void launch_recurrence_forward(const RecurrenceArgs& a, const LaunchShape& s, cudaStream_t st);
 void launch_recurrence_backward(const RecurrenceArgs& a, const LaunchShape& s, cudaStream_t st);
+
+// The same recurrences for several models of one shape (the same B, T, dims,
+// plan and launch shape; their own buffers, parameters and lambda) in one
+// launch: blockIdx.x the sample group, blockIdx.y the model. Each model's
+// block runs the single model's arithmetic on its own arguments. The
+// arguments travel as kernel parameters (up to 32 KiB on sm_70 and later,
+// CUDA 12.1 and later), kMaxPackLaunch models per launch.
+inline constexpr int kMaxPackLaunch = 64;
+struct RecurrencePack {
+  RecurrenceArgs model[kMaxPackLaunch];
+  int count = 0;
+};
+static_assert(sizeof(RecurrencePack) <= 32764, "RecurrencePack exceeds the kernel parameter limit");
+void launch_recurrence_forward_pack(std::span<const RecurrenceArgs> models, const LaunchShape& s, cudaStream_t st);
+void launch_recurrence_backward_pack(std::span<const RecurrenceArgs> models, const LaunchShape& s, cudaStream_t st);
 
 // Effective parameters: w_eff (relu, masked), trace decays, tau_m, kappa_m,
 // update scale (v1: lambda (1 - kappa_m); v2: 1 - kappa_lambda), kappa_lambda.

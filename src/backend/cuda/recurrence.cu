@@ -4,6 +4,8 @@
 #include "backend/cuda/cuda_check.cuh"
 #include "backend/cuda/elm_kernels.cuh"
 
+#include <algorithm>
+
 namespace elm::cuda {
 
 namespace {
@@ -47,8 +49,10 @@ __device__ __forceinline__ void layer_backward(const float* __restrict__ w, int 
   }
 }
 
+// The bodies take the block's model's arguments and its sample group: a single
+// model's kernel passes its own, a pack's kernel those of model blockIdx.y.
 template <int G>
-__global__ void recurrence_forward_kernel(RecurrenceArgs a) {
+__device__ __forceinline__ void recurrence_forward_body(const RecurrenceArgs& a) {
   extern __shared__ float smem[];
   const int tid = threadIdx.x, bd = blockDim.x;
   const int b0 = blockIdx.x * G, nb = min(G, a.B - b0);
@@ -145,7 +149,7 @@ __global__ void recurrence_forward_kernel(RecurrenceArgs a) {
 }
 
 template <int G>
-__global__ void recurrence_backward_kernel(RecurrenceArgs a) {
+__device__ __forceinline__ void recurrence_backward_body(const RecurrenceArgs& a) {
   extern __shared__ float smem[];
   const int tid = threadIdx.x, bd = blockDim.x;
   const int b0 = blockIdx.x * G, nb = min(G, a.B - b0);
@@ -269,6 +273,27 @@ __global__ void recurrence_backward_kernel(RecurrenceArgs a) {
   for (int i = tid; i < P; i += bd) part[i] = acc[i];
 }
 
+// __grid_constant__: the bodies read the arguments where the launch put them,
+// the pack's by the block's model index, without a copy per thread.
+template <int G>
+__global__ void recurrence_forward_kernel(const __grid_constant__ RecurrenceArgs a) {
+  recurrence_forward_body<G>(a);
+}
+template <int G>
+__global__ void recurrence_backward_kernel(const __grid_constant__ RecurrenceArgs a) {
+  recurrence_backward_body<G>(a);
+}
+// A pack's arguments cost registers; 512 threads (the largest launch shape)
+// must still fit an SM's register file.
+template <int G>
+__global__ void __launch_bounds__(512) recurrence_forward_pack_kernel(const __grid_constant__ RecurrencePack p) {
+  recurrence_forward_body<G>(p.model[blockIdx.y]);
+}
+template <int G>
+__global__ void __launch_bounds__(512) recurrence_backward_pack_kernel(const __grid_constant__ RecurrencePack p) {
+  recurrence_backward_body<G>(p.model[blockIdx.y]);
+}
+
 template <int G>
 void launch_forward_g(const RecurrenceArgs& a, const LaunchShape& s, cudaStream_t st) {
   auto* k = recurrence_forward_kernel<G>;
@@ -285,7 +310,39 @@ void launch_backward_g(const RecurrenceArgs& a, const LaunchShape& s, cudaStream
   CUDA_CHECK_LAUNCH();
 }
 
+template <int G>
+void launch_pack_g(const RecurrencePack& p, const LaunchShape& s, bool forward, cudaStream_t st) {
+  auto* k = forward ? recurrence_forward_pack_kernel<G> : recurrence_backward_pack_kernel<G>;
+  const size_t smem = forward ? s.smem_fwd : s.smem_bwd;
+  CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  k<<<dim3(unsigned(s.blocks), unsigned(p.count)), s.threads, smem, st>>>(p);
+  CUDA_CHECK_LAUNCH();
+}
+
+void launch_pack(std::span<const RecurrenceArgs> models, const LaunchShape& s, bool forward, cudaStream_t st) {
+  RecurrencePack p;
+  for (size_t first = 0; first < models.size(); first += kMaxPackLaunch) {
+    p.count = int(std::min(models.size() - first, size_t(kMaxPackLaunch)));
+    for (int m = 0; m < p.count; ++m) {
+      p.model[m] = models[first + m];
+      p.model[m].weights_in_smem = forward ? s.weights_in_smem_fwd : s.weights_in_smem_bwd;
+    }
+    if (s.group == 4)
+      launch_pack_g<4>(p, s, forward, st);
+    else
+      launch_pack_g<1>(p, s, forward, st);
+  }
+}
+
 }  // namespace
+
+void launch_recurrence_forward_pack(std::span<const RecurrenceArgs> models, const LaunchShape& s, cudaStream_t st) {
+  launch_pack(models, s, true, st);
+}
+
+void launch_recurrence_backward_pack(std::span<const RecurrenceArgs> models, const LaunchShape& s, cudaStream_t st) {
+  launch_pack(models, s, false, st);
+}
 
 void launch_recurrence_forward(const RecurrenceArgs& a, const LaunchShape& s, cudaStream_t st) {
   RecurrenceArgs b = a;
