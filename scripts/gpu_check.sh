@@ -6,7 +6,8 @@
 #      configurations and on the bench workloads' own shapes. A skipped test fails
 #      the check (a driver too old for the CUDA runtime skips every GPU test).
 #   3. elmrun bench --backend cuda on every bench workload, and 1, 8 and 64
-#      neuronio_dm15 models trained as one pack (one stream each) against one
+#      neuronio_dm15 models trained as one pack against one: the sweep's pack
+#      (recurrences in one launch with a model index), then one stream per model
 #   4. training on the GPU against the CPU (scripts/gpu_train_check.sh), a sweep
 #      packed on the GPU against it one run at a time (scripts/gpu_pack_sweep_check.sh), and
 #      elm_nccl_tests: NCCL on one rank without mpirun
@@ -145,6 +146,8 @@ steps() {
   done
   run_step pack "bench cuda pack neuronio_dm15" 60 "$pack/run.sh" elmrun bench --backend cuda \
     --workload neuronio_dm15 --pack 1 8 64 --min-seconds "$secs" --min-steps 2
+  run_step pack "bench cuda pack streams neuronio_dm15" 60 "$pack/run.sh" elmrun bench --backend cuda \
+    --workload neuronio_dm15 --pack 1 8 64 --pack-mode streams --min-seconds "$secs" --min-steps 2
   # --- further GPU steps go here, one line each, e.g.:
   run_step cmd "train gpu vs cpu" 120 "$pack/scripts/gpu_train_check.sh" "$pack/data/fashion-mnist" \
     "$steps_dir/train_check" 200 "$pack/run.sh" elmrun
@@ -177,8 +180,14 @@ side_by_side() {
 
 if [[ $dry -eq 1 ]]; then
   say "=== gpu_check dry run: pack $pack"
-  if problems=$(check_pack "$pack"); then
-    note PASS "pack" "$(du -sh "$pack" | cut -f1), every file and library present"
+  # The archive is what travels (gpu_pack.sh): its size has a limit, the directory's not.
+  if [[ -f "$1" ]]; then
+    problems=$(check_archive_size "$1"; check_pack "$pack" 0)
+  else
+    problems=$(check_pack "$pack" 0)
+  fi
+  if [[ -z "$problems" ]]; then
+    note PASS "pack" "$(du -sh "$pack" | cut -f1)$([[ -f "$1" ]] && echo " ($(du -sh "$1" | cut -f1) archived)"), every file and library present"
   else
     note FAIL "pack" "$(echo "$problems" | head -3 | tr '\n' ';')"
     echo "$problems" >> "$log"

@@ -70,25 +70,28 @@ CudaBenchResult run_cuda_bench(const BenchWorkload& w, double min_seconds, int m
 #endif
 }
 
+const char* cuda_pack_mode_name(CudaPackMode m) { return m == CudaPackMode::Indexed ? "indexed" : "streams"; }
+
 std::vector<CudaPackBenchResult> run_cuda_pack_bench(const BenchWorkload& w, const std::vector<int>& models,
-                                                     double min_seconds, int min_steps) {
+                                                     CudaPackMode mode, double min_seconds, int min_steps) {
   for (int k : models)
-    ELM_CHECK(k >= 1 && k <= QueuedStepPack::kMaxMembers, "bench --pack: pack sizes on the GPU are 1..",
-              QueuedStepPack::kMaxMembers, ", got ", k);
+    ELM_CHECK(k >= 1 && k <= kMaxGpuPackMembers, "bench --pack: pack sizes on the GPU are 1..", kMaxGpuPackMembers,
+              ", got ", k);
 #ifdef ELM_HAVE_CUDA
   std::string why;
   ELM_CHECK(cuda_device_usable(&why), "bench --backend cuda: ", why);
   int single_steps = 0;
-  const double single = time_cuda_pack_step(w, 1, min_seconds, min_steps, &single_steps);
+  const double single = time_cuda_pack_step(w, 1, mode, min_seconds, min_steps, &single_steps);
   const std::string device = cuda_device_description(0);
   std::vector<CudaPackBenchResult> out;
   for (int k : models) {
     CudaPackBenchResult r;
     r.name = w.name;
     r.device = device;
+    r.mode = mode;
     r.models = k;
     r.timed_steps = single_steps;  // K = 1: the single run timed above
-    r.ms_per_step = k == 1 ? single : time_cuda_pack_step(w, k, min_seconds, min_steps, &r.timed_steps);
+    r.ms_per_step = k == 1 ? single : time_cuda_pack_step(w, k, mode, min_seconds, min_steps, &r.timed_steps);
     r.single_ms_per_step = single;
     r.per_model_speedup = double(k) * single / r.ms_per_step;
     r.sample_steps_per_s = double(k) * w.batch * w.steps / (r.ms_per_step * 1e-3);
@@ -96,6 +99,7 @@ std::vector<CudaPackBenchResult> run_cuda_pack_bench(const BenchWorkload& w, con
   }
   return out;
 #else
+  (void)mode;
   (void)min_seconds;
   (void)min_steps;
   fail_without_cuda(w);
@@ -105,17 +109,17 @@ std::vector<CudaPackBenchResult> run_cuda_pack_bench(const BenchWorkload& w, con
 std::string format_cuda_pack_bench(const BenchWorkload& w, const CudaPackBenchResult& r) {
   char buf[1024];
   std::snprintf(buf, sizeof buf,
-                "workload=%s backend=cuda pack=%d batch=%d steps=%d ms_per_step=%.3f k1_ms_per_step=%.3f "
+                "workload=%s backend=cuda pack=%d mode=%s batch=%d steps=%d ms_per_step=%.3f k1_ms_per_step=%.3f "
                 "per_model_speedup=%.2f sample_steps_per_s=%.4g timed_steps=%d device=\"%s\"",
-                r.name.c_str(), r.models, w.batch, w.steps, r.ms_per_step, r.single_ms_per_step, r.per_model_speedup,
+                r.name.c_str(), r.models, cuda_pack_mode_name(r.mode), w.batch, w.steps, r.ms_per_step, r.single_ms_per_step, r.per_model_speedup,
                 r.sample_steps_per_s, r.timed_steps, r.device.c_str());
   return buf;
 }
 
 int cuda_pack_bench_command(const std::vector<const BenchWorkload*>& run, const std::vector<int>& models,
-                            double min_seconds, int min_steps) {
+                            CudaPackMode mode, double min_seconds, int min_steps) {
   for (const BenchWorkload* w : run)
-    for (const CudaPackBenchResult& r : run_cuda_pack_bench(*w, models, min_seconds, min_steps)) {
+    for (const CudaPackBenchResult& r : run_cuda_pack_bench(*w, models, mode, min_seconds, min_steps)) {
       std::printf("%s\n", format_cuda_pack_bench(*w, r).c_str());
       std::fflush(stdout);
     }

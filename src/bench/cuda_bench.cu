@@ -72,10 +72,13 @@ CudaBenchResult time_cuda_training_step(const BenchWorkload& w, double min_secon
   return r;
 }
 
-double time_cuda_pack_step(const BenchWorkload& w, int models, double min_seconds, int min_steps, int* timed_steps) {
+double time_cuda_pack_step(const BenchWorkload& w, int models, CudaPackMode mode, double min_seconds, int min_steps,
+                           int* timed_steps) {
   const Batch batch = bench_batch(w);
   const OptimizerConfig adam = bench_adam();
-  QueuedStepPack pack(on_gpu0());
+  const std::unique_ptr<StepPack> made = mode == CudaPackMode::Streams ? std::make_unique<QueuedStepPack>(on_gpu0())
+                                                                       : make_step_pack(on_gpu0());
+  StepPack& pack = *made;
   std::vector<int> everyone;
   for (int k = 0; k < models; ++k) {
     const ElmModel model = ElmModel::initialized(w.model, 1 + uint64_t(k));  // each run its own initialisation

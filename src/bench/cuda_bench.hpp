@@ -37,11 +37,15 @@ std::string format_cuda_bench(const CudaBenchResult& r);
 int cuda_bench_command(const std::vector<const BenchWorkload*>& run, double min_seconds, int min_steps);
 
 // `elmrun bench --backend cuda --pack K...`: a step of K models of the
-// workload trained together as a sweep's pack trains them on the GPU
-// (QueuedStepPack: each model on its own stream), timed next to one model
-// through the same path; one result per K.
+// workload trained together as a sweep's pack trains them on the GPU, timed
+// next to one model through the same path; one result per K. Indexed: the
+// sweep's pack (make_step_pack: recurrences in one launch with a model index);
+// Streams: QueuedStepPack (each model's kernels on its own stream).
+enum class CudaPackMode { Indexed, Streams };
+const char* cuda_pack_mode_name(CudaPackMode m);
 struct CudaPackBenchResult {
   std::string name, device;
+  CudaPackMode mode = CudaPackMode::Indexed;
   int models = 0, timed_steps = 0;
   double ms_per_step = 0;         // the K models' step
   double single_ms_per_step = 0;  // one model's, same path, same session
@@ -49,16 +53,17 @@ struct CudaPackBenchResult {
   double sample_steps_per_s = 0;  // of all K models together
 };
 std::vector<CudaPackBenchResult> run_cuda_pack_bench(const BenchWorkload& w, const std::vector<int>& models,
-                                                     double min_seconds, int min_steps);
+                                                     CudaPackMode mode, double min_seconds, int min_steps);
 std::string format_cuda_pack_bench(const BenchWorkload& w, const CudaPackBenchResult& r);
 int cuda_pack_bench_command(const std::vector<const BenchWorkload*>& run, const std::vector<int>& models,
-                            double min_seconds, int min_steps);
+                            CudaPackMode mode, double min_seconds, int min_steps);
 
 #ifdef ELM_HAVE_CUDA
 // The timed steps (cuda_bench.cu); fills timing, device and plan fields.
 CudaBenchResult time_cuda_training_step(const BenchWorkload& w, double min_seconds, int min_steps);
 // Milliseconds per step of `models` packed models (cuda_bench.cu).
-double time_cuda_pack_step(const BenchWorkload& w, int models, double min_seconds, int min_steps, int* timed_steps);
+double time_cuda_pack_step(const BenchWorkload& w, int models, CudaPackMode mode, double min_seconds, int min_steps,
+                           int* timed_steps);
 #endif
 
 }  // namespace elm

@@ -69,11 +69,12 @@ int bench_command(const std::vector<std::string>& args) {
       "with --ranks: alternate 1-rank and W-rank timings this often, report each size's fastest; with --pack: "
       "alternate one model's and the K models' timings this often, likewise")(
       "pack", po::value(&pack_models)->multitoken(),
-      "time one training step of K models trained together (CpuElmPack; with --backend cuda one stream per "
-      "model) next to one model's step, for each K given (1-16; GPU 1-64), per workload; prints "
+      "time one training step of K models trained together (CpuElmPack; with --backend cuda the sweep's GPU "
+      "pack) next to one model's step, for each K given (1-16; GPU 1-64), per workload; prints "
       "per_model_speedup = K * t1 / tK")(
       "pack-mode", po::value(&pack_mode)->default_value("auto"),
-      "with --pack: auto, lanes (always in vector lanes) or per-model (one model after another)")(
+      "with --pack: auto, lanes (always in vector lanes) or per-model (one model after another); with --backend "
+      "cuda: auto or indexed (the sweep's pack: recurrences in one launch) or streams (one stream per model)")(
       "lanes", po::value(&pack_lanes)->default_value(0), "with --pack: lanes per vector group (4, 8, 16; 0: auto)")(
       "fma-peak", po::bool_switch(&fma_peak),
       "measure this core's FMA peak (GFLOP/s, independent vector FMAs at the kernels' level) and print it; "
@@ -186,7 +187,13 @@ int bench_command(const std::vector<std::string>& args) {
   ELM_CHECK(backend == "cpu" || backend == "cuda", "--backend must be cpu or cuda, got '", backend, "'");
   if (backend == "cuda" && !pack_models.empty()) {
     request_queues_for_gpu_packs();  // before the first CUDA call
-    return cuda_pack_bench_command(run, pack_models, min_seconds, min_steps);
+    CudaPackMode mode = CudaPackMode::Indexed;
+    if (pack_mode == "streams")
+      mode = CudaPackMode::Streams;
+    else
+      ELM_CHECK(pack_mode == "auto" || pack_mode == "indexed",
+                "--pack-mode with --backend cuda must be auto, indexed or streams, got '", pack_mode, "'");
+    return cuda_pack_bench_command(run, pack_models, mode, min_seconds, min_steps);
   }
   if (backend == "cuda") return cuda_bench_command(run, min_seconds, min_steps);
   double peak = 0;

@@ -33,7 +33,7 @@ std::string pack_key(const RunConfig& config) {
 
 int max_pack_size(const RunConfig& config) {
   // A GPU pack is one stream per run (QueuedStepPack); a CPU pack one pass of CpuElmPack.
-  return config.train.backend == "cuda" ? QueuedStepPack::kMaxMembers : CpuElmPack::max_models();
+  return config.train.backend == "cuda" ? kMaxGpuPackMembers : CpuElmPack::max_models();
 }
 
 int auto_pack_size(const RunConfig& config) {

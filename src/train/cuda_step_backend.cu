@@ -23,12 +23,14 @@
 #include "backend/cuda/device_array.cuh"
 #include "backend/cuda/device_guard.cuh"
 #include "backend/cuda/elm_cuda.hpp"
+#include "backend/cuda/elm_cuda_pack.hpp"
 #include "backend/cuda/train_kernels.cuh"
 #include "core/error.hpp"
 #include "dist/device_comm.hpp"
 #include "train/cuda_optimizer_step.cuh"
 #include "train/cuda_step_backend.hpp"
 #include "train/grad_clip.hpp"
+#include "train/step_pack.hpp"
 #include "train/staging_plan.hpp"
 
 namespace elm {
@@ -181,20 +183,14 @@ class CudaStepBackend final : public StepBackend {
   bool has_staged() const override { return !staged_.empty(); }
 
   void forward_backward() override {
-    ELM_CHECK(!staged_.empty(), "forward_backward() without a staged batch");
     DeviceGuard on(device_);
-    Slot& slot = slots_[staged_.front()];
-    staged_.pop_front();
-    const StagingPlan& p = slot.plan;
-    B_ = p.batch;
-    T_ = p.steps;
-    // The model's stream, which the loss kernels share, waits for the copy.
-    elm_->use_device_input(input_view(slot), slot.ready);
-    const int32_t* labels = reinterpret_cast<const int32_t*>(slot.device + p.labels.offset);
+    const Slot& slot = begin_step();
     float* grad = reduce_.get();
-    float* loss_slot = reduce_.get() + n_grad_;
-    forward_into_y();
+    elm_->forward(params_.get(), y_.get());
     if (loss_ == TaskLoss::PairedCrossEntropy) {
+      const StagingPlan& p = slot.plan;
+      const int32_t* labels = reinterpret_cast<const int32_t*>(slot.device + p.labels.offset);
+      float* loss_slot = reduce_.get() + n_grad_;
       const int pairs = B_ / 2;
       const auto& head = elm_->layout().head();
       cuda::launch_two_tower_head_forward(head, params_.get(), y_.get(), pairs, T_, labels, logits_.get(), loss_slot,
@@ -205,18 +201,39 @@ class CudaStepBackend final : public StepBackend {
       // The tower's backward overwrites the gradient; the head's part is added after it.
       cuda::launch_two_tower_head_backward(head, params_.get(), y_.get(), pairs, T_, labels, nullptr, grad, stream_);
     } else {
-      const int C = config_.num_output;
-      if (loss_ == TaskLoss::Neuronio)
-        cuda::launch_neuronio_loss(y_.get(), B_, T_, C, reinterpret_cast<const float*>(slot.device + p.spike.offset),
-                                   reinterpret_cast<const float*>(slot.device + p.soma.offset), dy_.get(), loss_slot,
-                                   stream_);
-      else
-        cuda::launch_last_step_ce(y_.get(), B_, T_, C, labels, dy_.get(), loss_slot, stream_);
+      launch_loss(slot);
       elm_->backward(dy_.get(), grad);
     }
-    // After everything that read the slot.
-    CUDA_CHECK(cudaEventRecord(slot.consumed, stream_));
+    end_step();
   }
+
+  // The phases of forward_backward() for a pack whose models' recurrences run
+  // in one launch (IndexedCudaStepPack): begin_step, then the pack's forward of
+  // packed_model() on packed_params() into packed_y(), launch_loss, the pack's
+  // backward of packed_dy() into packed_grad(), end_step. Not for two-tower runs.
+  const Slot& begin_step() {
+    ELM_CHECK(!staged_.empty(), "forward_backward() without a staged batch");
+    current_ = staged_.front();
+    staged_.pop_front();
+    const Slot& slot = slots_[current_];
+    B_ = slot.plan.batch;
+    T_ = slot.plan.steps;
+    // The model's stream, which the loss kernels share, waits for the copy.
+    elm_->use_device_input(input_view(slot), slot.ready);
+    size_outputs();
+    return slot;
+  }
+  void launch_loss() { launch_loss(slots_[current_]); }
+  void end_step() {
+    // After everything that read the slot.
+    CUDA_CHECK(cudaEventRecord(slots_[current_].consumed, stream_));
+  }
+  CudaElm& packed_model() { return *elm_; }
+  const float* packed_params() const { return params_.get(); }
+  float* packed_y() { return y_.get(); }
+  const float* packed_dy() const { return dy_.get(); }
+  float* packed_grad() { return reduce_.get(); }
+  int device() const { return device_; }
 
   ReducedStep reduce(Comm& comm, bool want_stop) override {
     DeviceGuard on(device_);
@@ -309,8 +326,8 @@ class CudaStepBackend final : public StepBackend {
   }
 
  private:
-  // y [B, T, d_o] of the uploaded input; sizes dy and the head's logits with it.
-  void forward_into_y() {
+  // Room for y [B, T, d_o] and dy of the current B_, T_, and the head's logits.
+  void size_outputs() {
     const size_t ny = size_t(B_) * T_ * config_.num_output;
     y_.reserve(ny);
     // dy is written only where the loss looks (the last step, or outputs 0-1
@@ -320,7 +337,26 @@ class CudaStepBackend final : public StepBackend {
       dy_shape_ = ny;
     }
     if (loss_ == TaskLoss::PairedCrossEntropy) logits_.reserve(size_t(B_ / 2) * elm_->layout().head().classes);
+  }
+
+  // y [B, T, d_o] of the uploaded input.
+  void forward_into_y() {
+    size_outputs();
     elm_->forward(params_.get(), y_.get());
+  }
+
+  // The loss of the step into its slot of reduce_ and dL/dy into dy_ (not two-tower).
+  void launch_loss(const Slot& slot) {
+    const StagingPlan& p = slot.plan;
+    float* loss_slot = reduce_.get() + n_grad_;
+    const int C = config_.num_output;
+    if (loss_ == TaskLoss::Neuronio)
+      cuda::launch_neuronio_loss(y_.get(), B_, T_, C, reinterpret_cast<const float*>(slot.device + p.spike.offset),
+                                 reinterpret_cast<const float*>(slot.device + p.soma.offset), dy_.get(), loss_slot,
+                                 stream_);
+    else
+      cuda::launch_last_step_ce(y_.get(), B_, T_, C, reinterpret_cast<const int32_t*>(slot.device + p.labels.offset),
+                                dy_.get(), loss_slot, stream_);
   }
 
   // The kernels cannot throw: labels are checked here, as the CPU loss does.
@@ -376,6 +412,7 @@ class CudaStepBackend final : public StepBackend {
   Slot slots_[kSlots];
   size_t next_slot_ = 0;
   std::deque<size_t> staged_;  // slots waiting for forward_backward, oldest first
+  size_t current_ = 0;         // the slot of the step in progress
   cudaStream_t copy_stream_ = nullptr;
   size_t dy_shape_ = 0;
   int sharers_ = 1;  // runs of its pack on this device, itself included (share_device_with)
@@ -384,6 +421,68 @@ class CudaStepBackend final : public StepBackend {
   DeviceArray<double> sums_, norm_sq_;
   std::vector<int32_t> labels32_;
   std::vector<float> host_reduce_;
+};
+
+// A GPU pack whose members' memory recurrences run as one launch with a model
+// index and whose MLP weight gradients are batched GEMMs (CudaElmPack); each
+// member's input, loss, all-reduce, clipping and optimizer stay its own, on its
+// own stream, as for a run alone.
+class IndexedCudaStepPack final : public StepPack {
+ public:
+  explicit IndexedCudaStepPack(const StepBackendOptions& options) : options_(options) {}
+  StepBackend& add_member(const ElmConfig& config, const RoutingTable& routing, TaskLoss loss,
+                          const OptimizerConfig& optim) override {
+    ELM_CHECK(loss != TaskLoss::PairedCrossEntropy, "a GPU pack: two-tower runs do not pack");
+    ELM_CHECK(size() < kMaxGpuPackMembers, "a GPU pack holds at most ", kMaxGpuPackMembers, " runs");
+    members_.push_back(std::make_unique<CudaStepBackend>(config, routing, loss, optim, options_));
+    // Members allocate at their first step, after every run has checked that
+    // it fits: each asks room for the whole pack.
+    for (auto& m : members_) m->share_device_with(size());
+    return *members_.back();
+  }
+  int size() const override { return int(members_.size()); }
+  StepBackend& member(int i) override { return *members_.at(size_t(i)); }
+  std::string description() const override {
+    return members_.empty() ? "empty pack"
+                            : members_.front()->description() + ", " + std::to_string(size()) +
+                                  " runs packed (their recurrences in one launch)";
+  }
+  void forward_backward(std::span<const int> members) override {
+    if (members.empty()) return;
+    DeviceGuard on(members_.front()->device());
+    // The runs still training: a run that failed or finished leaves the pack.
+    if (!pack_ || std::vector<int>(members.begin(), members.end()) != pack_members_) {
+      pack_.reset();
+      pack_members_.assign(members.begin(), members.end());
+      std::vector<CudaElm*> elms;
+      for (int k : members) elms.push_back(&at(k).packed_model());
+      pack_ = std::make_unique<CudaElmPack>(std::move(elms));
+    }
+    std::vector<const float*> params, dys;
+    std::vector<float*> ys, grads;
+    for (int k : members) {
+      CudaStepBackend& m = at(k);
+      m.begin_step();
+      params.push_back(m.packed_params());
+      ys.push_back(m.packed_y());
+    }
+    pack_->forward(params, ys);
+    for (int k : members) {
+      CudaStepBackend& m = at(k);
+      m.launch_loss();
+      dys.push_back(m.packed_dy());
+      grads.push_back(m.packed_grad());
+    }
+    pack_->backward(dys, grads);
+    for (int k : members) at(k).end_step();
+  }
+
+ private:
+  CudaStepBackend& at(int k) { return *members_.at(size_t(k)); }
+  StepBackendOptions options_;
+  std::vector<std::unique_ptr<CudaStepBackend>> members_;
+  std::vector<int> pack_members_;
+  std::unique_ptr<CudaElmPack> pack_;  // over pack_members_' models
 };
 
 }  // namespace
@@ -411,6 +510,10 @@ void require_cuda_usable(int device) {
   } catch (const ElmError& e) {
     fail("train.backend = cuda: ", e.what());
   }
+}
+
+std::unique_ptr<StepPack> make_cuda_step_pack(const StepBackendOptions& options) {
+  return std::make_unique<IndexedCudaStepPack>(options);
 }
 
 std::unique_ptr<StepBackend> make_cuda_step_backend(const ElmConfig& config, const RoutingTable& routing,

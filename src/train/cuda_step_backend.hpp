@@ -9,6 +9,8 @@
 
 namespace elm {
 
+class StepPack;
+
 #ifdef ELM_HAVE_CUDA
 // require_backend_usable's CUDA half: a usable driver, `device` visible, code for it.
 void require_cuda_usable(int device);
@@ -17,6 +19,8 @@ void require_cuda_usable(int device);
 // CUDA_VISIBLE_DEVICES. One line (ElmError) when the node has more ranks than
 // GPUs, or none.
 int gpu_for_this_rank(const NodeRanks& node);
+// A GPU pack whose members' recurrences run as one launch (CudaElmPack).
+std::unique_ptr<StepPack> make_cuda_step_pack(const StepBackendOptions& options);
 std::unique_ptr<StepBackend> make_cuda_step_backend(const ElmConfig& config, const RoutingTable& routing,
                                                     TaskLoss loss, const OptimizerConfig& optim,
                                                     const StepBackendOptions& options);

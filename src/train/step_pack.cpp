@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "train/cpu_step_pack.hpp"
+#include "train/cuda_step_backend.hpp"
 
 namespace elm {
 
@@ -34,7 +35,11 @@ void request_queues_for_gpu_packs() { setenv("CUDA_DEVICE_MAX_CONNECTIONS", "32"
 
 std::unique_ptr<StepPack> make_step_pack(const StepBackendOptions& options) {
   if (options.kind == BackendKind::Cpu) return std::make_unique<CpuStepPack>(options.threads);
+#ifdef ELM_HAVE_CUDA
+  return make_cuda_step_pack(options);
+#else
   return std::make_unique<QueuedStepPack>(options);
+#endif
 }
 
 }  // namespace elm

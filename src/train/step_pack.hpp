@@ -5,10 +5,12 @@
 // members together. Everything else of a step (all-reduce, clipping,
 // optimizer, evaluation) goes through each member as for a run alone.
 //
-// Two kinds: CpuStepPack (one packed pass of the CPU kernels, cpu_step_pack.hpp)
-// and QueuedStepPack, which queues each member's step in turn: on the GPU
-// every member runs on its own stream, so the members' kernels fill the
-// device together while each member's arithmetic stays that of a run alone.
+// Three kinds: CpuStepPack (one packed pass of the CPU kernels,
+// cpu_step_pack.hpp); on the GPU, the pack of make_cuda_step_pack
+// (cuda_step_backend.hpp), whose members' recurrences run as one launch with
+// a model index; and QueuedStepPack, which queues each member's step in turn,
+// every GPU member on its own stream, so that the members' kernels fill the
+// device together (kept to compare against: bench --backend cuda --pack-mode).
 #include <memory>
 #include <span>
 #include <string>
@@ -17,6 +19,9 @@
 #include "train/step_backend.hpp"
 
 namespace elm {
+
+// 64 small models' kernels fill an H100's SMs; more would only queue.
+inline constexpr int kMaxGpuPackMembers = 64;
 
 class StepPack {
  public:
@@ -35,8 +40,7 @@ class StepPack {
 
 class QueuedStepPack final : public StepPack {
  public:
-  // 64 small models' kernels fill an H100's SMs; more would only queue.
-  static constexpr int kMaxMembers = 64;
+  static constexpr int kMaxMembers = kMaxGpuPackMembers;
   explicit QueuedStepPack(const StepBackendOptions& options) : options_(options) {}
   StepBackend& add_member(const ElmConfig& config, const RoutingTable& routing, TaskLoss loss,
                           const OptimizerConfig& optim) override;
@@ -57,7 +61,9 @@ class QueuedStepPack final : public StepPack {
 // under MPS each queue takes a share of the GPU's pool of connections.
 void request_queues_for_gpu_packs();
 
-// The pack for runs that train on `options` (CPU: CpuStepPack, GPU: QueuedStepPack).
+// The pack for runs that train on `options` (CPU: CpuStepPack, GPU: the
+// model-index pack of make_cuda_step_pack; in a build without CUDA, a
+// QueuedStepPack whose first member says that CUDA is missing).
 std::unique_ptr<StepPack> make_step_pack(const StepBackendOptions& options);
 
 }  // namespace elm

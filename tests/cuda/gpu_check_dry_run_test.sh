@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # scripts/gpu_pack.sh on this build and scripts/gpu_check.sh --dry-run on the
 # pack, as a directory and as the --tar archive: the pack holds every file and
-# library gpu_check needs (the GPU machine has no HDF5, Boost or MPI), stays
-# under the 60 MiB a transfer carries, and the dry run lists every step. A pack
+# library gpu_check needs (the GPU machine has no HDF5, Boost or MPI), its
+# archive stays under the 60 MiB a transfer carries, and the dry run lists
+# every step. A pack
 # missing a binary or a library must fail the dry run, naming it.
 # Needs ELM_BUILD_DIR with elmrun and tests/elm_cuda_tests (exit 77 otherwise).
 set -uo pipefail
@@ -24,16 +25,18 @@ check() {
 bash "$src/scripts/gpu_pack.sh" --tar "$build" "$scratch/pack" > "$scratch/pack.out" 2>&1
 check "gpu_pack packs this build" test $? -eq 0
 cat "$scratch/pack.out"
-check "... under 60 MiB" test "$(du -sk "$scratch/pack" | cut -f1)" -lt $((60 * 1024))
+check "... its archive, which travels, under 60 MiB" test "$(du -sk "$scratch/pack.tar.gz" | cut -f1)" -lt $((60 * 1024))
 bash "$src/scripts/gpu_check.sh" --dry-run "$scratch/pack" "$scratch/out/check.log" > "$scratch/dry.out" 2>&1
 check "the dry run passes" test $? -eq 0
 check "... the pack check passed" grep -q '^PASS  pack ' "$scratch/out/summary.txt"
 check "... it plans the GPU tests" grep -q '^PLAN  cuda tests .*elm_cuda_tests' "$scratch/out/summary.txt"
 workload_count=$(sed -nE 's/^workloads=\((.*)\)$/\1/p' "$src/scripts/gpu_check.sh" | wc -w)
-check "... a cuda and a torch bench per workload (2 x $workload_count), and the pack bench" \
-  test "$(grep -c '^PLAN  bench ' "$scratch/out/summary.txt")" -eq $((2 * workload_count + 1))
+check "... a cuda and a torch bench per workload (2 x $workload_count), and the two pack benches" \
+  test "$(grep -c '^PLAN  bench ' "$scratch/out/summary.txt")" -eq $((2 * workload_count + 2))
 check "... the pack bench times 1, 8 and 64 models" \
   grep -q '^PLAN  bench cuda pack neuronio_dm15 .*--pack 1 8 64' "$scratch/out/summary.txt"
+check "... and so does the one-stream-per-model pack bench" \
+  grep -q '^PLAN  bench cuda pack streams neuronio_dm15 .*--pack 1 8 64 --pack-mode streams' "$scratch/out/summary.txt"
 check "... and reports the time budget" grep -q '^INFO  time .*budget' "$scratch/out/summary.txt"
 mkdir -p "$scratch/tmp"
 (cd "$scratch" && TMPDIR=$scratch/tmp bash "$src/scripts/gpu_check.sh" --dry-run "$scratch/pack.tar.gz" > "$scratch/dry_tar.out" 2>&1)

@@ -78,6 +78,13 @@ echo 'workload=pathx_dm150 backend=cuda batch=64 steps=16384 ms_per_step=812.250
 check "bench_figure reads ms_per_step" test "$(bench_figure "$scratch/bench.out" ms_per_step)" = 812.250
 check "bench_figure: no figure, nothing" test -z "$(bench_figure "$scratch/bench.out" gflops)"
 
+truncate -s 61M "$scratch/big.tar.gz"
+truncate -s 59M "$scratch/small.tar.gz"
+out=$(check_archive_size "$scratch/big.tar.gz")
+check "an archive of 61 MiB is over the transfer limit" test $? -ne 0
+check "... saying so" has "$out" "too large: the archive $scratch/big.tar.gz, 61 MiB (limit 60 MiB)"
+check "an archive of 59 MiB is not" check_archive_size "$scratch/small.tar.gz"
+
 # Every bench workload is benched.
 known=$(sed -nE 's/.*w\.push_back\(\{"([a-z0-9_]+)".*/\1/p' "$src/src/bench/workloads.cpp" | sort | tr '\n' ' ')
 listed=$(sed -nE 's/^workloads=\((.*)\)$/\1/p' "$src/scripts/gpu_check.sh" | tr ' ' '\n' | sort | tr '\n' ' ')
@@ -116,11 +123,13 @@ check "... its summary names the skip reason" has "$summary" "FAIL  cuda tests"
 check "... and why" has "$summary" "CUDA driver version is insufficient"
 check "... the benches still pass with their figures" has "$summary" "ms_per_step=2.000"
 check "... cuda and torch side by side" grep -qE '^pathx_dm150 +2\.000 +9\.000 +4\.5x' "$scratch/out/summary.txt"
-check "... one summary line per step (3 + tests + 8 + pack + training + pack sweep + nccl + 8)" \
-  test "$(grep -cE '^(PASS|FAIL|SKIP) ' "$scratch/out/summary.txt")" -eq 24
+check "... one summary line per step (3 + tests + 8 + 2 packs + training + pack sweep + nccl + 8)" \
+  test "$(grep -cE '^(PASS|FAIL|SKIP) ' "$scratch/out/summary.txt")" -eq 25
 check "... the packed GPU sweep among them" grep -q "^PASS  pack sweep gpu vs alone" "$scratch/out/summary.txt"
 check "... the pack bench shows the last pack size's speed-up" \
   grep -q "^PASS  bench cuda pack neuronio_dm15 .*per_model_speedup=33.00 at pack=64" "$scratch/out/summary.txt"
+check "... and so does the one-stream-per-model pack bench" \
+  grep -q "^PASS  bench cuda pack streams neuronio_dm15 .*per_model_speedup=33.00 at pack=64" "$scratch/out/summary.txt"
 check "... the GPU training check among them" grep -q "^PASS  train gpu vs cpu" "$scratch/out/summary.txt"
 check "... the one-rank NCCL tests among them, read as gtest output" grep -q "^FAIL  nccl one rank .*skipped" "$scratch/out/summary.txt"
 check "... the log holds the test output" grep -q "GPU test skipped" "$scratch/out/check.log"

@@ -1,6 +1,7 @@
 // The runs of a GPU pack (QueuedStepPack: each member on its own stream, every
 // member's forward and backward queued before the first member's step is
-// waited for) train as each run alone: members that differ in parameters,
+// waited for; and the sweep's pack, whose members' recurrences run in one
+// launch) train as each run alone: members that differ in parameters,
 // learning rate and batches each agree with a CPU backend trained alone on
 // their batches after one step and after three (step_backend_compare.hpp's
 // tolerances). A stream shared by mistake, a member's buffer read by another
@@ -12,6 +13,7 @@
 #include <array>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,7 +28,9 @@ namespace {
 constexpr int kMembers = 3, kBatch = 4, kSteps = 12;
 constexpr std::array<double, 3> kLr = {1e-3, 8e-4, 6e-4};
 
-void expect_members_train_alone(BackendKind kind, const std::string& task) {
+enum class PackKind { Queued, Trainers };  // QueuedStepPack, or the pack make_step_pack gives a sweep
+
+void expect_members_train_alone(BackendKind kind, const std::string& task, PackKind pack_kind = PackKind::Queued) {
   const TaskCase& c = task_case(task);
   const ElmConfig model = task_model(c);
   OptimizerConfig oc;
@@ -34,7 +38,9 @@ void expect_members_train_alone(BackendKind kind, const std::string& task) {
   oc.weight_decay = 0.01;
   StepBackendOptions where;
   where.kind = kind;
-  QueuedStepPack pack(where);
+  const std::unique_ptr<StepPack> made =
+      pack_kind == PackKind::Queued ? std::make_unique<QueuedStepPack>(where) : make_step_pack(where);
+  StepPack& pack = *made;
   std::vector<ElmModel> models;
   std::vector<std::unique_ptr<StepBackend>> alone;
   for (int k = 0; k < kMembers; ++k) {
@@ -44,15 +50,17 @@ void expect_members_train_alone(BackendKind kind, const std::string& task) {
   }
   ASSERT_EQ(pack.size(), kMembers);
   const size_t n_grad = size_t(alone[0]->layout().num_trainable());
-  const std::vector<int> everyone = {0, 1, 2};
   SerialComm serial;
   std::array<double, kMembers> lr_sum{};
   for (size_t s = 0; s < kLr.size(); ++s) {
+    // Member 1 sits out the second step, as a run that left the pack would,
+    // and comes back for the third: the others' steps must not notice.
+    const std::vector<int> training = s == 1 ? std::vector<int>{0, 2} : std::vector<int>{0, 1, 2};
     std::vector<Batch> batches;
     for (int k = 0; k < kMembers; ++k) batches.push_back(task_batch(c, model, kBatch, kSteps, 100 * (k + 1) + s));
-    for (int k = 0; k < kMembers; ++k) pack.member(k).stage(batches[size_t(k)]);
-    pack.forward_backward(everyone);
-    for (int k = 0; k < kMembers; ++k) {
+    for (int k : training) pack.member(k).stage(batches[size_t(k)]);
+    pack.forward_backward(training);
+    for (int k : training) {
       const double lr = kLr[s] * (1 + 0.5 * k);  // each run its own learning rate
       const std::string what = task + " member " + std::to_string(k) + " step " + std::to_string(s + 1);
       const StepResult got = reduce_and_update(pack.member(k), serial, {lr, 0.5, nullptr});
@@ -99,6 +107,17 @@ TEST(CudaStepPack, EveryMemberOnItsStreamTrainsAsTheRunAlone) {
   ELM_REQUIRE_GPU();
   expect_members_train_alone(BackendKind::Cuda, "ce_spikes");
   expect_members_train_alone(BackendKind::Cuda, "neuronio");
+}
+
+// The sweep's GPU pack: the members' recurrences in one launch with a model
+// index, their weight gradients as batched GEMMs (CudaElmPack).
+TEST(CudaStepPack, EveryMemberOfTheModelIndexPackTrainsAsTheRunAlone) {
+  ELM_REQUIRE_GPU();
+  StepBackendOptions where;
+  where.kind = BackendKind::Cuda;
+  EXPECT_NE(make_step_pack(where)->description().find("empty pack"), std::string::npos);
+  expect_members_train_alone(BackendKind::Cuda, "ce_spikes", PackKind::Trainers);
+  expect_members_train_alone(BackendKind::Cuda, "neuronio", PackKind::Trainers);
 }
 
 // Members allocate at their first step, after all have checked they fit: a
