@@ -2,6 +2,7 @@
 // Shared by the GPU tests: skip without a usable device, random models and inputs.
 #include <gtest/gtest.h>
 
+#include <span>
 #include <string>
 
 #include "backend/cuda/elm_cuda.hpp"
@@ -19,6 +20,21 @@ namespace elm::test {
 
 enum class Kind { Dense, Spikes, Tokens };
 const char* kind_name(Kind k);
+
+// The shape and switches of a small random ELM (the GPU-against-CPU and pack tests).
+struct SmallElm {
+  ElmVariant variant = ElmVariant::V1;
+  SynapseRouting routing = SynapseRouting::None;
+  int n_in = 6, branches = 0, per_branch = 1, dm = 8, hidden = 0, layers = 1, d_o = 3;
+  bool learn_tau = false, silu = false;
+  double tau_max = 100;
+};
+ElmConfig config_of(const SmallElm& c);
+
+// max |got - ref| <= tol * max |ref| (a GPU result against its reference),
+// naming the largest difference.
+void expect_close_to_max(std::span<const float> got, std::span<const double> ref, double tol, const std::string& what);
+void expect_close_to_max(std::span<const float> got, std::span<const float> ref, double tol, const std::string& what);
 
 // Random input of the given kind (spikes: ±1 at `density`; dense: Gaussian with
 // zeros at 1 - density; tokens: ids in [-1, n_in)).

@@ -19,50 +19,19 @@
 namespace elm::test {
 namespace {
 
-struct PackCase {
+struct PackCase : SmallElm {
   std::string name;
-  ElmVariant variant = ElmVariant::V1;
-  SynapseRouting routing = SynapseRouting::None;
   Kind kind = Kind::Dense;
-  int n_in = 6, branches = 0, per_branch = 1, dm = 8, layers = 1, d_o = 3;
   int B = 5, T = 40, members = 3, segment_len = 0, group = 0;
-  bool learn_tau = false, silu = false;
   double density = 0.3;
 };
 
 std::ostream& operator<<(std::ostream& os, const PackCase& c) { return os << c.name; }
 
 ElmConfig config_of(const PackCase& c, int member) {
-  ElmConfig e;
-  e.variant = c.variant;
-  e.num_input = c.n_in;
-  e.num_output = c.d_o;
-  e.num_memory = c.dm;
-  e.mlp_num_layers = c.layers;
-  e.mlp_activation = c.silu ? MlpActivation::Silu : MlpActivation::Relu;
-  e.num_branch = c.branches;
-  e.num_synapse_per_branch = c.per_branch;
-  e.routing = c.routing;
-  e.learn_memory_tau = c.learn_tau;
-  e.memory_tau_max = 100;
-  e.routing_seed = 5;
+  ElmConfig e = config_of(static_cast<const SmallElm&>(c));
   e.lambda_value = 2.0 + 1.5 * member;  // shape-free: packed runs may differ in it
   return e;
-}
-
-// max |got - ref| <= tol * max |ref|
-void expect_close_to_max(const std::vector<float>& got, const std::vector<float>& ref, double tol,
-                         const std::string& what) {
-  ASSERT_EQ(got.size(), ref.size()) << what;
-  double scale = 0, worst = 0;
-  size_t wi = 0;
-  for (float v : ref) scale = std::max(scale, double(std::abs(v)));
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double e = std::abs(double(got[i]) - double(ref[i]));
-    if (std::isnan(e) || e > worst) worst = std::isnan(e) ? INFINITY : e, wi = i;
-  }
-  EXPECT_LE(worst, tol * scale + 1e-12) << what << ": largest difference " << worst << " at " << wi << " (packed "
-                                        << got[wi] << ", alone " << ref[wi] << ", scale " << scale << ")";
 }
 
 struct Member {

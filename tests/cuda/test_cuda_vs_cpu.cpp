@@ -14,52 +14,17 @@
 namespace elm::test {
 namespace {
 
-struct Case {
+struct Case : SmallElm {
   std::string name;
-  ElmVariant variant = ElmVariant::V1;
-  SynapseRouting routing = SynapseRouting::None;
   Kind kind = Kind::Dense;
-  int n_in = 6, branches = 0, per_branch = 1, dm = 8, hidden = 0, layers = 1, d_o = 3;
   int B = 3, T = 40;
-  bool learn_tau = false, silu = false, mixed_tau_s = false;
+  bool mixed_tau_s = false;
   int segment_len = 0, group = 0;
   bool smem_weights = true;
-  double density = 0.3, tau_max = 100;
+  double density = 0.3;
 };
 
 std::ostream& operator<<(std::ostream& os, const Case& c) { return os << c.name; }
-
-ElmConfig config_of(const Case& c) {
-  ElmConfig e;
-  e.variant = c.variant;
-  e.num_input = c.n_in;
-  e.num_output = c.d_o;
-  e.num_memory = c.dm;
-  e.mlp_hidden_size = c.hidden;
-  e.mlp_num_layers = c.layers;
-  e.mlp_activation = c.silu ? MlpActivation::Silu : MlpActivation::Relu;
-  e.num_branch = c.branches;
-  e.num_synapse_per_branch = c.per_branch;
-  e.routing = c.routing;
-  e.learn_memory_tau = c.learn_tau;
-  e.memory_tau_max = c.tau_max;
-  e.routing_seed = 5;
-  return e;
-}
-
-// max |got - ref| <= tol * max |ref|
-void expect_close_to_max(const float* got, const double* ref, size_t n, double tol, const std::string& what) {
-  double scale = 0, worst = 0;
-  size_t wi = 0;
-  for (size_t i = 0; i < n; ++i) scale = std::max(scale, std::abs(ref[i]));
-  for (size_t i = 0; i < n; ++i) {
-    const double e = std::abs(double(got[i]) - ref[i]);
-    if (std::isnan(e) || e > worst) worst = std::isnan(e) ? INFINITY : e, wi = i;
-  }
-  EXPECT_LE(worst, tol * scale + 1e-12) << what << ": largest error " << worst << " at " << wi << " (got "
-                                        << (n ? got[wi] : 0.f) << ", reference " << (n ? ref[wi] : 0.0)
-                                        << ", scale " << scale << ")";
-}
 
 class CudaVsCpu : public testing::TestWithParam<Case> {};
 
@@ -95,18 +60,18 @@ TEST_P(CudaVsCpu, OutputsAndGradients) {
   EXPECT_EQ(gpu.uses_branch_traces(), cpu.uses_branch_traces());
   if (c.segment_len > 0) EXPECT_EQ(gpu.segment_plan().num_segments, (c.T + c.segment_len - 1) / c.segment_len);
 
-  expect_close_to_max(y.data(), yd.data(), ny, 1e-4, "output");
+  expect_close_to_max({y.data(), ny}, {yd.data(), ny}, 1e-4, "output");
   for (const auto& e : model.layout.entries()) {
     if (!e.trainable) continue;
-    expect_close_to_max(g.data() + e.offset, gd.data() + e.offset, size_t(e.size), 1e-4, "grad " + e.name);
+    expect_close_to_max({g.data() + e.offset, size_t(e.size)}, {gd.data() + e.offset, size_t(e.size)}, 1e-4, "grad " + e.name);
   }
 
   // A second step on the same object (buffers reused) gives the same result.
   std::vector<float> y2(ny), g2(ng);
   gpu.forward_host(model.params.data(), x, y2.data());
   gpu.backward_host(dyf.data(), g2.data());
-  expect_close_to_max(y2.data(), yd.data(), ny, 1e-4, "output (second run)");
-  expect_close_to_max(g2.data(), gd.data(), ng, 1e-4, "gradients (second run)");
+  expect_close_to_max({y2.data(), ny}, {yd.data(), ny}, 1e-4, "output (second run)");
+  expect_close_to_max({g2.data(), ng}, {gd.data(), ng}, 1e-4, "gradients (second run)");
 }
 
 std::vector<Case> cases() {
@@ -243,10 +208,10 @@ TEST(CudaVsCpuFloat, NeuronioShapedSpikes) {
   gpu.forward_host(model.params.data(), x, y.data());
   gpu.backward_host(dy.data(), g.data());
   std::vector<double> ycd(yc.begin(), yc.end()), gcd(gc.begin(), gc.end());
-  expect_close_to_max(y.data(), ycd.data(), ny, 1e-4, "output");
+  expect_close_to_max({y.data(), ny}, {ycd.data(), ny}, 1e-4, "output");
   for (const auto& e : model.layout.entries())
     if (e.trainable)
-      expect_close_to_max(g.data() + e.offset, gcd.data() + e.offset, size_t(e.size), 1e-4, "grad " + e.name);
+      expect_close_to_max({g.data() + e.offset, size_t(e.size)}, {gcd.data() + e.offset, size_t(e.size)}, 1e-4, "grad " + e.name);
 }
 
 TEST(CudaElmApi, BackwardBeforeForwardIsAnError) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "backend/cuda/train_kernels.cuh"
+#include "cuda_test_support.hpp"
 #include "core/rng.hpp"
 #include "cuda_test_support.hpp"
 #include "model/param_layout.hpp"
@@ -83,21 +84,6 @@ void expect_bitwise(const std::vector<float>& got, const std::vector<float>& ref
     }
   EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << got.size() << " entries differ, first at " << first
                      << " (got " << (bad ? got[first] : 0.f) << ", CPU " << (bad ? ref[first] : 0.f) << ")";
-}
-
-// max |got - ref| <= tol * max |ref|
-void expect_close_to_max(const std::vector<float>& got, const std::vector<float>& ref, double tol,
-                         const std::string& what) {
-  ASSERT_EQ(got.size(), ref.size()) << what;
-  double scale = 0, worst = 0;
-  size_t wi = 0;
-  for (float r : ref) scale = std::max(scale, double(std::abs(r)));
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double e = std::abs(double(got[i]) - double(ref[i]));
-    if (std::isnan(e) || e > worst) worst = std::isnan(e) ? INFINITY : e, wi = i;
-  }
-  EXPECT_LE(worst, tol * scale) << what << ": largest error " << worst << " at " << wi << " (got " << got[wi]
-                                << ", CPU " << ref[wi] << ", largest |CPU| " << scale << ")";
 }
 
 void expect_rel(double got, double ref, double tol, const std::string& what) {
