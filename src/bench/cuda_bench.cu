@@ -3,7 +3,8 @@
 // all-reduce on one rank, norm, Adam), all on the device. Each step reads its
 // loss and gradient norm back, as training does, so that synchronisation is
 // part of the time. With --pack K, K models trained as a sweep's pack trains
-// them (QueuedStepPack: one stream per model).
+// them (make_step_pack: their recurrences in one launch), or with --pack-mode
+// streams each on its own stream (QueuedStepPack).
 #include <vector>
 
 #include "backend/cuda/elm_cuda.hpp"

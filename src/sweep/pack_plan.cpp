@@ -32,7 +32,7 @@ std::string pack_key(const RunConfig& config) {
 }
 
 int max_pack_size(const RunConfig& config) {
-  // A GPU pack is one stream per run (QueuedStepPack); a CPU pack one pass of CpuElmPack.
+  // A GPU pack's recurrences are one launch of up to 64 models (CudaElmPack); a CPU pack one pass of CpuElmPack.
   return config.train.backend == "cuda" ? kMaxGpuPackMembers : CpuElmPack::max_models();
 }
 
