@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <vector>
@@ -432,13 +433,8 @@ class IndexedCudaStepPack final : public StepPack {
   explicit IndexedCudaStepPack(const StepBackendOptions& options) : options_(options) {}
   StepBackend& add_member(const ElmConfig& config, const RoutingTable& routing, TaskLoss loss,
                           const OptimizerConfig& optim) override {
-    ELM_CHECK(loss != TaskLoss::PairedCrossEntropy, "a GPU pack: two-tower runs do not pack");
-    ELM_CHECK(size() < kMaxGpuPackMembers, "a GPU pack holds at most ", kMaxGpuPackMembers, " runs");
-    members_.push_back(std::make_unique<CudaStepBackend>(config, routing, loss, optim, options_));
-    // Members allocate at their first step, after every run has checked that
-    // it fits: each asks room for the whole pack.
-    for (auto& m : members_) m->share_device_with(size());
-    return *members_.back();
+    return add_gpu_pack_member(members_, loss,
+                               [&] { return std::make_unique<CudaStepBackend>(config, routing, loss, optim, options_); });
   }
   int size() const override { return int(members_.size()); }
   StepBackend& member(int i) override { return *members_.at(size_t(i)); }
@@ -451,7 +447,7 @@ class IndexedCudaStepPack final : public StepPack {
     if (members.empty()) return;
     DeviceGuard on(members_.front()->device());
     // The runs still training: a run that failed or finished leaves the pack.
-    if (!pack_ || std::vector<int>(members.begin(), members.end()) != pack_members_) {
+    if (!pack_ || !std::ranges::equal(members, pack_members_)) {
       pack_.reset();
       pack_members_.assign(members.begin(), members.end());
       std::vector<CudaElm*> elms;

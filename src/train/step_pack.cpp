@@ -10,13 +10,8 @@ namespace elm {
 
 StepBackend& QueuedStepPack::add_member(const ElmConfig& config, const RoutingTable& routing, TaskLoss loss,
                                         const OptimizerConfig& optim) {
-  ELM_CHECK(loss != TaskLoss::PairedCrossEntropy, "QueuedStepPack: two-tower runs do not pack");
-  ELM_CHECK(size() < kMaxMembers, "QueuedStepPack: at most ", kMaxMembers, " runs per pack");
-  members_.push_back(make_step_backend(config, routing, loss, optim, options_));
-  // Members allocate at their first step, after every run has checked that
-  // it fits: each asks room for the whole pack.
-  for (auto& m : members_) m->share_device_with(size());
-  return *members_.back();
+  return add_gpu_pack_member(members_, loss,
+                             [&] { return make_step_backend(config, routing, loss, optim, options_); });
 }
 
 std::string QueuedStepPack::description() const {

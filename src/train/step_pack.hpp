@@ -16,12 +16,27 @@
 #include <string>
 #include <vector>
 
+#include "core/error.hpp"
+
 #include "train/step_backend.hpp"
 
 namespace elm {
 
 // 64 small models' kernels fill an H100's SMs; more would only queue.
 inline constexpr int kMaxGpuPackMembers = 64;
+
+// A GPU pack (QueuedStepPack, make_cuda_step_pack) takes a new member:
+// refuses two-tower runs and more than kMaxGpuPackMembers, appends make(),
+// and has every member ask room for the whole pack (they allocate at their
+// first step, after every run has checked that it fits).
+template <class Backend, class Make>
+Backend& add_gpu_pack_member(std::vector<std::unique_ptr<Backend>>& members, TaskLoss loss, Make make) {
+  ELM_CHECK(loss != TaskLoss::PairedCrossEntropy, "a GPU pack: two-tower runs do not pack");
+  ELM_CHECK(members.size() < size_t(kMaxGpuPackMembers), "a GPU pack holds at most ", kMaxGpuPackMembers, " runs");
+  members.push_back(make());
+  for (auto& m : members) m->share_device_with(int(members.size()));
+  return *members.back();
+}
 
 class StepPack {
  public:
@@ -40,7 +55,6 @@ class StepPack {
 
 class QueuedStepPack final : public StepPack {
  public:
-  static constexpr int kMaxMembers = kMaxGpuPackMembers;
   explicit QueuedStepPack(const StepBackendOptions& options) : options_(options) {}
   StepBackend& add_member(const ElmConfig& config, const RoutingTable& routing, TaskLoss loss,
                           const OptimizerConfig& optim) override;

@@ -133,7 +133,7 @@ TEST(CudaStepPack, APackWithoutRoomForAllItsRunsIsRefusedInOneLine) {
   StepBackendOptions where;
   where.kind = BackendKind::Cuda;
   QueuedStepPack pack(where);
-  for (int k = 0; k < QueuedStepPack::kMaxMembers; ++k) pack.add_member(model, m.routing, c.loss, oc);
+  for (int k = 0; k < kMaxGpuPackMembers; ++k) pack.add_member(model, m.routing, c.loss, oc);
   const auto alone = make_case_backend(BackendKind::Cuda, c, model, m, oc);
   Batch batch;  // require_fits reads only the shape and the kind of input
   batch.x.batch = 64;

@@ -274,10 +274,10 @@ void* CudaElm::stream() const { return impl_->stream; }
 
 void CudaElm::forward(const float* d_params, float* d_y) { forward_impl(d_params, d_y, nullptr); }
 
-RecurrenceArgs forward_before_recurrence(CudaElm& elm, CudaElm::Impl& s, const float* d_params, float* d_y,
-                                         const float* host_params) {
+RecurrenceArgs CudaElm::forward_before_recurrence(const float* d_params, float* d_y, const float* host_params) {
+  Impl& s = *impl_;
   ELM_CHECK(s.have_input, "CudaElm::forward: no input uploaded");
-  elm.check_branch_decision();
+  check_branch_decision();
   const ElmConfig& c = s.config;
   const int B = s.input.B, T = s.input.T;
   const int64_t rows = int64_t(B) * T;
@@ -285,7 +285,7 @@ RecurrenceArgs forward_before_recurrence(CudaElm& elm, CudaElm::Impl& s, const f
   s.params = d_params;
 
   // Per-branch traces are exact when every synapse of a branch has the same tau_s.
-  elm.decide_branch_traces(d_params, host_params ? host_params + s.layout.trace_tau() : nullptr);
+  decide_branch_traces(d_params, host_params ? host_params + s.layout.trace_tau() : nullptr);
 
   PrepareArgs pa;
   pa.params = d_params;
@@ -375,7 +375,7 @@ RecurrenceArgs forward_before_recurrence(CudaElm& elm, CudaElm::Impl& s, const f
 void CudaElm::forward_impl(const float* d_params, float* d_y, const float* host_params) {
   DeviceGuard on(impl_->options.device);
   Impl& s = *impl_;
-  const RecurrenceArgs a = forward_before_recurrence(*this, s, d_params, d_y, host_params);
+  const RecurrenceArgs a = forward_before_recurrence(d_params, d_y, host_params);
   launch_recurrence_forward(a, s.shape, s.stream);
   s.forward_done = true;
 }

@@ -117,10 +117,11 @@ class CudaElm {
   struct Impl;
 
  private:
-  // The phases of a forward that CudaElmPack drives (elm_cuda_impl.cuh).
-  friend cuda::RecurrenceArgs forward_before_recurrence(CudaElm&, Impl&, const float*, float*, const float*);
-  friend class CudaElmPack;
+  friend class CudaElmPack;  // drives the phases of forward and backward for several models
   void forward_impl(const float* d_params, float* d_y, const float* host_params);
+  // Everything of a forward before the memory recurrence, on the model's
+  // stream; returns the recurrence's arguments.
+  cuda::RecurrenceArgs forward_before_recurrence(const float* d_params, float* d_y, const float* host_params);
   // Sets Impl::branch for this forward; host_trace_tau: the values on the host already (forward_host).
   void decide_branch_traces(const float* d_params, const float* host_trace_tau);
   void check_branch_decision() const;

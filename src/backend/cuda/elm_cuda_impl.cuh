@@ -132,26 +132,29 @@ struct CudaElm::Impl {
     return a;
   }
 
+  // The steps of segment `seg_index`, recorded from its first.
+  RecurrenceArgs segment_args(int seg_index) {
+    RecurrenceArgs a = recurrence_args(nullptr);
+    a.t0 = seg_index * seg.segment_len;
+    a.t1 = std::min(input.T, a.t0 + seg.segment_len);
+    a.rec_t0 = a.t0;
+    return a;
+  }
+
   // Recomputes segment `seg` from its checkpoint into the record (not needed
   // for the segment the forward recorded).
   RecurrenceArgs recompute_args(int seg_index) {
-    RecurrenceArgs f = recurrence_args(nullptr);
-    f.t0 = seg_index * seg.segment_len;
-    f.t1 = std::min(input.T, f.t0 + seg.segment_len);
-    f.rec_t0 = f.t0;
+    RecurrenceArgs f = segment_args(seg_index);
     f.m_init = ckpt.get() + size_t(seg_index) * input.B * dm;
     return f;
   }
 
   // The backward recurrence over segment `seg` (its activations recorded).
   RecurrenceArgs backward_args(int seg_index) {
-    RecurrenceArgs a = recurrence_args(nullptr);
+    RecurrenceArgs a = segment_args(seg_index);
     a.dy = dy;
     a.carry = carry.get();
     a.partial = partial.get();
-    a.t0 = seg_index * seg.segment_len;
-    a.t1 = std::min(input.T, a.t0 + seg.segment_len);
-    a.rec_t0 = a.t0;
     return a;
   }
 
@@ -178,12 +181,9 @@ struct CudaElm::Impl {
   }
 };
 
-// The phases of CudaElm::forward and backward, which CudaElmPack drives for
-// several models at once (elm_cuda_pack.cu). All run on the model's stream.
-// Everything of a forward before the memory recurrence; returns its arguments.
-RecurrenceArgs forward_before_recurrence(CudaElm& elm, CudaElm::Impl& s, const float* d_params, float* d_y,
-                                         const float* host_params);
-// Zeroes the gradient and the backward's accumulators.
+// The phases of CudaElm::backward, which CudaElmPack drives for several
+// models at once (elm_cuda_pack.cu), as it does CudaElm::forward_before_recurrence.
+// Both run on the model's stream. Zeroes the gradient and the backward's accumulators.
 void backward_begin(CudaElm::Impl& s, const float* d_dy, float* d_grad);
 // Everything of a backward after the memory recurrence's segments.
 void backward_end(CudaElm::Impl& s);

@@ -167,8 +167,7 @@ void CudaElmPack::forward(std::span<const float* const> d_params, std::span<floa
   DeviceGuard on(s.device);
   std::vector<RecurrenceArgs> args(s.members.size());
   for (int k = 0; k < s.size(); ++k) {
-    args[size_t(k)] = forward_before_recurrence(*s.members[size_t(k)], s.m(k), d_params[size_t(k)], d_y[size_t(k)],
-                                                nullptr);
+    args[size_t(k)] = s.members[size_t(k)]->forward_before_recurrence(d_params[size_t(k)], d_y[size_t(k)], nullptr);
     ELM_CHECK(same_plan(s.m(0), s.m(k)), "CudaElmPack::forward: member ", k,
               "'s batch or plan differs from member 0's (", describe(s.m(k).seg), " against ",
               describe(s.m(0).seg), ")");
