@@ -1,8 +1,5 @@
 #include "cuda_test_support.hpp"
 
-#include <algorithm>
-#include <cmath>
-
 #include "core/rng.hpp"
 
 namespace elm::test {
@@ -23,31 +20,6 @@ ElmConfig config_of(const SmallElm& c) {
   e.memory_tau_max = c.tau_max;
   e.routing_seed = 5;
   return e;
-}
-
-namespace {
-template <class R>
-void close_to_max(std::span<const float> got, std::span<const R> ref, double tol, const std::string& what) {
-  ASSERT_EQ(got.size(), ref.size()) << what;
-  double scale = 0, worst = 0;
-  size_t wi = 0;
-  for (R r : ref) scale = std::max(scale, std::abs(double(r)));
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double e = std::abs(double(got[i]) - double(ref[i]));
-    if (std::isnan(e) || e > worst) worst = std::isnan(e) ? INFINITY : e, wi = i;
-  }
-  EXPECT_LE(worst, tol * scale + 1e-12) << what << ": largest error " << worst << " at " << wi << " (got "
-                                        << (got.empty() ? 0.f : got[wi]) << ", reference "
-                                        << (ref.empty() ? 0.0 : double(ref[wi])) << ", largest |reference| "
-                                        << scale << ")";
-}
-}  // namespace
-
-void expect_close_to_max(std::span<const float> got, std::span<const double> ref, double tol, const std::string& what) {
-  close_to_max(got, ref, tol, what);
-}
-void expect_close_to_max(std::span<const float> got, std::span<const float> ref, double tol, const std::string& what) {
-  close_to_max(got, ref, tol, what);
 }
 
 const char* kind_name(Kind k) {

@@ -8,6 +8,7 @@
 #include "backend/cuda/elm_cuda.hpp"
 #include "backend/input_batch.hpp"
 #include "model/elm_model.hpp"
+#include "test_support.hpp"  // expect_close_to_max
 
 #define ELM_REQUIRE_GPU()                                  \
   do {                                                     \
@@ -30,11 +31,6 @@ struct SmallElm {
   double tau_max = 100;
 };
 ElmConfig config_of(const SmallElm& c);
-
-// max |got - ref| <= tol * max |ref| (a GPU result against its reference),
-// naming the largest difference.
-void expect_close_to_max(std::span<const float> got, std::span<const double> ref, double tol, const std::string& what);
-void expect_close_to_max(std::span<const float> got, std::span<const float> ref, double tol, const std::string& what);
 
 // Random input of the given kind (spikes: ±1 at `density`; dense: Gaussian with
 // zeros at 1 - density; tokens: ids in [-1, n_in)).

@@ -85,17 +85,32 @@ void expect_close_values(const std::vector<float>& got, const std::vector<float>
   EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << ref.size() << " entries outside tolerance";
 }
 
-void expect_close_gradient(const float* got, const std::vector<float>& ref, const std::string& what) {
+namespace {
+template <class R>
+void close_to_max(std::span<const float> got, std::span<const R> ref, double tol, const std::string& what) {
+  ASSERT_EQ(got.size(), ref.size()) << what;
   double scale = 0, worst = 0;
-  size_t worst_i = 0;
-  for (float r : ref) scale = std::max(scale, std::abs(double(r)));
-  for (size_t i = 0; i < ref.size(); ++i) {
+  size_t wi = 0;
+  for (R r : ref) scale = std::max(scale, std::abs(double(r)));
+  for (size_t i = 0; i < got.size(); ++i) {
     const double e = std::abs(double(got[i]) - double(ref[i]));
-    if (std::isnan(e) || e > worst) worst = std::isnan(e) ? INFINITY : e, worst_i = i;
+    if (std::isnan(e) || e > worst) worst = std::isnan(e) ? INFINITY : e, wi = i;
   }
-  EXPECT_LE(worst, 1e-3 * scale + 1e-12) << what << ": largest error " << worst << " at " << worst_i << " (got "
-                                         << got[worst_i] << ", reference " << ref[worst_i] << ", scale " << scale
-                                         << ")";
+  EXPECT_LE(worst, tol * scale + 1e-12) << what << ": largest error " << worst << " at " << wi << " (got "
+                                        << (got.empty() ? 0.f : got[wi]) << ", reference "
+                                        << (ref.empty() ? 0.0 : double(ref[wi])) << ", scale " << scale << ")";
+}
+}  // namespace
+
+void expect_close_to_max(std::span<const float> got, std::span<const double> ref, double tol, const std::string& what) {
+  close_to_max(got, ref, tol, what);
+}
+void expect_close_to_max(std::span<const float> got, std::span<const float> ref, double tol, const std::string& what) {
+  close_to_max(got, ref, tol, what);
+}
+
+void expect_close_gradient(const float* got, const std::vector<float>& ref, const std::string& what) {
+  expect_close_to_max({got, ref.size()}, std::span<const float>(ref), 1e-3, what);
 }
 
 std::string expect_one_line_elm_error(const std::function<void()>& f) {

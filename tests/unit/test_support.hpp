@@ -4,6 +4,7 @@
 // captured, and the float comparisons of shared/golden/README.md.
 #include <filesystem>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,9 @@ std::vector<std::string> files_under(const std::filesystem::path& dir);
 std::string expect_one_line_elm_error(const std::function<void()>& f);
 
 void expect_close_values(const std::vector<float>& got, const std::vector<float>& ref, const std::string& what);
+// max |got - ref| <= tol * max |ref| (+1e-12) over a tensor, naming the largest error.
+void expect_close_to_max(std::span<const float> got, std::span<const double> ref, double tol, const std::string& what);
+void expect_close_to_max(std::span<const float> got, std::span<const float> ref, double tol, const std::string& what);
 // Gradients: largest |got - ref| <= 1e-3 * max |ref| of the tensor.
 void expect_close_gradient(const float* got, const std::vector<float>& ref, const std::string& what);
 
